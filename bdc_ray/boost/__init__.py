@@ -1,0 +1,1 @@
+"""Boost: MC-Tree-of-Agents search (pure core) and its distributed Ray runner."""

@@ -1,0 +1,147 @@
+"""The `bdc` command line: thin wrappers that parse options, load the config and call a stage."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from bdc_ray.config import DEFAULT_CONFIG, BDCConfig, ConfigError, dump_config, load_config
+
+app = typer.Typer(help="BDC (Boost, Disentangle, Customize) for code generation on Ray.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect and validate ray_config.yaml.", no_args_is_help=True)
+data_app = typer.Typer(help="Problem data: the synthetic suite.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(data_app, name="data")
+
+# Jobs and CI logs are not terminals: give tables room instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True)
+
+ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="ray_config.yaml to use.")
+
+
+def _load(path: Path, **overrides) -> BDCConfig:
+    try:
+        return load_config(path, {k: v for k, v in overrides.items() if v is not None} or None)
+    except ConfigError as err:
+        err_console.print(f"[red]config error[/red] {err}")
+        raise typer.Exit(2) from None
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@config_app.command("show")
+def config_show(config: Path = ConfigOpt) -> None:
+    """Print the effective config (file + defaults, paths resolved)."""
+    console.print(dump_config(_load(config)), end="", markup=False, highlight=False)
+
+
+@config_app.command("check")
+def config_check(file: Path = typer.Argument(..., help="Config file to validate.")) -> None:
+    """Validate FILE; exit 2 with every bad key path listed if it is invalid."""
+    _load(file)
+    console.print(f"{file}: ok")
+
+
+@data_app.command("synth")
+def data_synth(
+    config: Path = ConfigOpt,
+    out: Optional[Path] = typer.Option(None, help="Folder for train/heldout/heldout_comp.jsonl (default: the run folder's data/)."),
+    seed: Optional[int] = typer.Option(None, help="Override data.synthetic.seed."),
+) -> None:
+    """Generate the synthetic heterogeneous task suite."""
+    from bdc_ray.pipeline import write_synthetic_suite
+
+    overrides = {"data": {"synthetic": {"seed": seed}}} if seed is not None else {}
+    cfg = _load(config, **overrides)
+    splits = write_synthetic_suite(cfg, str(out.resolve()) if out else None)
+    for name, problems in splits.items():
+        console.print(f"{name}: {len(problems)} problems")
+
+
+@app.command("eval")
+def eval_cmd(
+    problems: Path = typer.Option(..., "--problems", "-p", help="Problem file (HumanEval, MBPP, APPS, CodeContests, bdc)."),
+    samples: Optional[Path] = typer.Option(None, "--samples", "-s", help="Samples JSONL (task_id + completion)."),
+    reference: bool = typer.Option(False, "--reference", help="Evaluate the dataset's own reference solutions."),
+    k: str = typer.Option("1,10", "--k", help="Comma-separated pass@k values."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder for results.jsonl and summary.json."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Problem file format (default: detect)."),
+    tests: str = typer.Option("all", "--tests", help="Which tests decide a pass: all, hidden or public."),
+    config: Path = ConfigOpt,
+) -> None:
+    """Score samples (or reference solutions) with pass@k, APPS pass rate and strict accuracy."""
+    from bdc_ray.eval.evaluate import read_samples, reference_samples
+    from bdc_ray.eval.runner import evaluate_dataset, make_pool
+    from bdc_ray.eval.tables import summary_table, with_groups
+    from bdc_ray.problems.loaders import load_problems
+    from bdc_ray.ray_session import init_ray
+
+    if reference == (samples is not None):
+        err_console.print("[red]give exactly one of --samples or --reference[/red]")
+        raise typer.Exit(2)
+    if tests not in ("all", "hidden", "public"):
+        err_console.print(f"[red]--tests must be all, hidden or public, got {tests!r}[/red]")
+        raise typer.Exit(2)
+    try:
+        ks = sorted({int(x) for x in k.split(",") if x.strip()})
+        if not ks or min(ks) < 1:
+            raise ValueError
+    except ValueError:
+        err_console.print(f"[red]--k must be comma-separated integers >= 1, got {k!r}[/red]")
+        raise typer.Exit(2) from None
+    cfg = _load(config)
+    try:
+        loaded, report = load_problems(str(problems), fmt)
+    except (OSError, ValueError) as err:
+        err_console.print(f"[red]cannot load problems[/red] {err}")
+        raise typer.Exit(2) from None
+    if report.errors:
+        err_console.print(f"{len(report.errors)} malformed problem record(s) skipped (listed above)")
+    if reference:
+        chosen, missing = reference_samples(loaded)
+        if missing:
+            console.print(f"{len(missing)} problem(s) have no reference solution and are not scored")
+    else:
+        chosen, sample_errors = read_samples(str(samples))
+        if sample_errors:
+            err_console.print(f"{len(sample_errors)} malformed sample line(s) skipped")
+    if not chosen:
+        err_console.print("[red]nothing to evaluate[/red]")
+        raise typer.Exit(1)
+    init_ray(cfg.ray)
+    pool = make_pool(cfg)
+    try:
+        outcome = evaluate_dataset(pool, problems.name, loaded, chosen, ks, tests=tests, out_dir=str(out.resolve()))  # type: ignore[arg-type]
+    finally:
+        pool.shutdown()
+    console.print(summary_table(with_groups(outcome.summary, "difficulty"), title=f"bdc eval: {problems.name}"))
+    console.print(f"results: {out / 'results.jsonl'}  summary: {out / 'summary.json'}")
+
+
+@app.command("run")
+def run_cmd(
+    config: Path = ConfigOpt,
+    run_name: Optional[str] = typer.Option(None, help="Override run_name."),
+) -> None:
+    """Run the pipeline on the config (README's main command)."""
+    from bdc_ray.pipeline import run_pipeline
+
+    cfg = _load(config, run_name=run_name)
+    run_pipeline(cfg, console)
+
+
+if __name__ == "__main__":
+    app()

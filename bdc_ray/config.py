@@ -1,0 +1,184 @@
+"""The one typed schema for `ray_config.yaml`.
+
+Every section forbids unknown keys, so a typo fails at start-up with the key's full path
+(`sandbox.limits.time_sec: unknown key`) instead of being silently ignored on a cluster an
+hour later. Relative paths in the file are resolved against the file's own folder, so a job
+submitted with `--working-dir .` and a local run see the same data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bdc_ray.problems.synth import SynthConfig
+from bdc_ray.sandbox import SandboxLimits
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "ray_config.yaml"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class RaySection(Strict):
+    address: str | None = Field(
+        None,
+        description="Cluster to join ('auto', 'ray://host:10001', ...). None: RAY_ADDRESS if set, else a new local cluster.",
+    )
+    namespace: str = Field("bdc", description="Ray namespace for the named actors of a run.")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of a NEW local cluster (ignored when joining one).")
+    include_dashboard: bool = Field(False, description="Start the dashboard with a new local cluster.")
+    runtime_env: dict[str, Any] = Field(default_factory=dict, description="runtime_env for ray.init (env_vars, pip, working_dir...).")
+
+
+class ResourceSpec(Strict):
+    """What one actor or task of a stage asks for; custom resources pin it to node types."""
+
+    num_cpus: float = Field(1.0, ge=0)
+    num_gpus: float = Field(0.0, ge=0)
+    resources: dict[str, float] = Field(
+        default_factory=dict, description="Custom resources, e.g. {'cpu_node': 0.01} to land on CPU worker nodes."
+    )
+
+    @field_validator("resources")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if v < 0}
+        if bad:
+            raise ValueError(f"resource amounts must be >= 0, got {bad}")
+        return value
+
+    def ray_options(self) -> dict[str, Any]:
+        return {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "resources": dict(self.resources)}
+
+
+class ResourcesSection(Strict):
+    sandbox: ResourceSpec = Field(default_factory=lambda: ResourceSpec(num_cpus=1.0))
+
+
+class SandboxSection(Strict):
+    actors: int | None = Field(
+        None, ge=1, description="Sandbox actors in the pool. None: one per alive node of the cluster."
+    )
+    workers_per_actor: int = Field(2, ge=1, le=256, description="Warm sandbox worker processes inside each actor.")
+    limits: SandboxLimits = Field(default_factory=SandboxLimits)
+
+
+class EvalDataset(Strict):
+    path: str = Field(description="A problem file (HumanEval, MBPP, APPS, CodeContests or bdc JSONL).")
+    format: str | None = Field(None, description="Format name; None = detect.")
+    name: str | None = Field(None, description="Label in tables; default: the file name.")
+
+
+class EvalStage(Strict):
+    k: list[int] = Field(default_factory=lambda: [1, 10], description="pass@k values to report.")
+    tests: str = Field("all", pattern="^(all|hidden|public)$", description="Which tests decide a pass.")
+    datasets: list[EvalDataset] = Field(
+        default_factory=list, description="Public problem files whose reference solutions `bdc run` evaluates."
+    )
+
+    @field_validator("k")
+    @classmethod
+    def _positive_k(cls, value: list[int]) -> list[int]:
+        if not value or any(k < 1 for k in value):
+            raise ValueError(f"k must be a non-empty list of integers >= 1, got {value}")
+        return sorted(set(value))
+
+
+class StagesSection(Strict):
+    eval: EvalStage = Field(default_factory=EvalStage)
+
+
+class DataSection(Strict):
+    synthetic: SynthConfig = Field(default_factory=SynthConfig)
+
+
+class BDCConfig(Strict):
+    run_name: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$", description="Folder of this run under storage_path.")
+    storage_path: str = Field("./runs", description="Local folder or s3:// / gs:// URI holding every artifact.")
+    ray: RaySection = Field(default_factory=RaySection)
+    resources: ResourcesSection = Field(default_factory=ResourcesSection)
+    sandbox: SandboxSection = Field(default_factory=SandboxSection)
+    data: DataSection = Field(default_factory=DataSection)
+    stages: StagesSection = Field(default_factory=StagesSection)
+
+    @property
+    def run_dir(self) -> str:
+        return self.storage_path.rstrip("/") + "/" + self.run_name
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names every bad key path."""
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def _resolve_paths(cfg: BDCConfig, base: Path) -> BDCConfig:
+    def resolve(p: str) -> str:
+        return p if _is_uri(p) or os.path.isabs(p) else str((base / p).resolve())
+
+    cfg.storage_path = resolve(cfg.storage_path)
+    for ds in cfg.stages.eval.datasets:
+        ds.path = resolve(ds.path)
+    return cfg
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: {err.error_count()} invalid setting(s)"]
+    for e in err.errors():
+        path = ".".join(str(part) for part in e["loc"]) or "<root>"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {path}: unknown key")
+        else:
+            lines.append(f"  {path}: {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str = "<config>", base: Path | None = None) -> BDCConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+    try:
+        cfg = BDCConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+    return _resolve_paths(cfg, base or Path.cwd())
+
+
+def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None) -> BDCConfig:
+    """Read, validate and resolve a config file (default: the repository's ray_config.yaml).
+
+    `overrides` is a nested dict merged over the file, e.g. {"run_name": "smoke"}.
+    """
+    file = Path(path) if path is not None else DEFAULT_CONFIG
+    if not file.is_file():
+        raise ConfigError(f"{file}: no such config file")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{file}: not valid YAML: {err}") from None
+    if overrides:
+        data = deep_merge(data or {}, overrides)
+    return parse_config(data, str(file), file.resolve().parent)
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def dump_config(cfg: BDCConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

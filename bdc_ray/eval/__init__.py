@@ -1,0 +1,1 @@
+"""Evaluation: pass@k, APPS pass rate and strict accuracy over sandboxed runs."""

@@ -1,0 +1,52 @@
+"""`bdc eval` on a Ray cluster: samples scored by the sandbox pool, results written to storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from bdc_ray import storage
+from bdc_ray.config import BDCConfig
+from bdc_ray.eval.evaluate import Sample, TestSelection, evaluate_samples, summarize
+from bdc_ray.problems.types import Problem
+from bdc_ray.sandbox.ray_pool import SandboxPool
+
+
+@dataclass
+class EvalOutcome:
+    name: str
+    summary: dict[str, Any]
+    records: list[dict[str, Any]]
+    errors: list[str] = field(default_factory=list)
+
+
+def make_pool(cfg: BDCConfig) -> SandboxPool:
+    return SandboxPool(
+        workers_per_actor=cfg.sandbox.workers_per_actor,
+        limits=cfg.sandbox.limits,
+        actors=cfg.sandbox.actors,
+        ray_options=cfg.resources.sandbox.ray_options(),
+    )
+
+
+def evaluate_dataset(
+    pool: SandboxPool,
+    name: str,
+    problems: Sequence[Problem],
+    samples: Sequence[Sample],
+    ks: Sequence[int],
+    tests: TestSelection = "all",
+    out_dir: str | None = None,
+    group_by: str | None = "difficulty",
+) -> EvalOutcome:
+    """Score `samples`; with `out_dir`, write `results.jsonl` and `summary.json` there atomically."""
+    records, errors = evaluate_samples(
+        problems, samples, lambda jobs: pool.run_many(jobs, desc=f"eval {name}"), tests=tests
+    )
+    summary = {"dataset": name, "tests": tests, **summarize(records, ks, group_by=group_by)}
+    if errors:
+        summary["sample_errors"] = errors
+    if out_dir:
+        storage.write_jsonl_atomic(storage.join(out_dir, "results.jsonl"), records)
+        storage.write_json_atomic(storage.join(out_dir, "summary.json"), summary)
+    return EvalOutcome(name, summary, records, errors)

@@ -1,0 +1,262 @@
+"""The code that runs inside the untrusted child, around the program.
+
+It runs after the child dropped its privileges and never decides a verdict: it executes the
+program (and the test's inputs), then writes what happened on the result channel (fd 3) and
+ends the process with `os._exit`, so that nothing the program registered (atexit handlers,
+finalizers) runs after the record is written. Expected outputs are not in this process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import builtins
+import io
+import linecache
+import marshal
+import os
+import sys
+import threading
+import traceback
+import types
+from typing import Any, Callable, NoReturn
+
+from bdc_ray.sandbox import evidence, values
+from bdc_ray.sandbox.messages import Job
+from bdc_ray.sandbox.source import (
+    PLAIN_HELPER,
+    PROGRAM_FILE,
+    SETUP_FILE,
+    TESTS_FILE,
+    VETTED_HELPER,
+    compile_program,
+)
+
+RESULT_FD = 3
+TRACEBACK_CHARS = 2000
+
+# Taken when the trusted worker imports this module, before any untrusted code exists.
+_PRISTINE_BUILTINS = dict(builtins.__dict__)
+_exit, _write, _getpid, _dict_update, _dict_clear = os._exit, os.write, os.getpid, dict.update, dict.clear
+_HARNESS_FILE = __file__
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+class Stage:
+    """What every child needs that can be built once in the worker, before any fork.
+
+    A child inherits these objects copy-on-write and is the only one ever to use its copy, so
+    building them per test would only add page faults to every test.
+    """
+
+    def __init__(self, header: dict[str, Any]):
+        self.apps_main = _new_main(header)
+        self.plain_main = _new_main(None)
+        self.stdin = _text_stream(0, "r", "strict")
+        self.stdout = _text_stream(1, "w", "strict")
+        self.stderr = _text_stream(2, "w", "backslashreplace", line_buffering=True)
+
+
+def run(job: Job, nonce: bytes, stage: Stage) -> NoReturn:
+    """Execute `job` in this (already confined) process and exit with the program's status."""
+    emit = _emitter(nonce)
+    del nonce
+    sys.stdin = sys.__stdin__ = stage.stdin
+    sys.stdout = sys.__stdout__ = stage.stdout
+    sys.stderr = sys.__stderr__ = stage.stderr
+    sys.argv = [PROGRAM_FILE]
+    status = 70
+    try:
+        if job.kind == "stdio":
+            status = _run_stdio(job, emit, _enter(stage.apps_main))
+        elif job.kind == "call":
+            status = _run_call(job, emit, _enter(stage.apps_main))
+        else:
+            status = _run_assert(job, emit, _enter(stage.plain_main))
+    finally:
+        for stream in (stage.stdout, stage.stderr):  # whatever the program did to sys.stdout
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        _exit(status)
+
+
+def _run_stdio(job: Job, emit: Emit, namespace: dict[str, Any]) -> int:
+    try:
+        program = compile_program(job.program)
+    except BaseException as e:
+        _report(emit, "compile", e, job, echo=True)
+        return 1
+    status = 0
+    try:
+        exec(program, namespace)
+    except SystemExit as e:
+        status = _exit_status(e.code)
+    except BaseException as e:
+        _report(emit, "program", e, job, echo=True)
+        status = 1
+    return _shut_down_like_the_interpreter(status)
+
+
+def _run_call(job: Job, emit: Emit, namespace: dict[str, Any]) -> int:
+    phase = "compile"
+    try:
+        program = compile_program(job.program)
+        phase = "program"
+        exec(program, namespace)
+        phase = "call"
+        value = _resolve(namespace, job.fn_name)(*job.args)
+        phase = "return"
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * values.MAX_DEPTH))
+        tagged = values.encode(value)
+    except BaseException as e:
+        _report(emit, phase, e, job)
+        return 1
+    emit({"kind": "return", "value": tagged})
+    return 0
+
+
+def _run_assert(job: Job, emit: Emit, namespace: dict[str, Any]) -> int:
+    phase = "compile"
+    try:
+        setup = marshal.loads(job.setup_code)
+        tests = marshal.loads(job.tests_code)
+        program = compile_program(job.program)
+        phase = "setup"
+        exec(setup, namespace)
+        phase = "program"
+        exec(program, namespace)
+        phase = "test"
+        _reset_runtime(namespace)
+        exec(tests, namespace)
+    except BaseException as e:
+        _report(emit, phase, e, job)
+        return 1
+    # Only reached when every statement of the test code completed.
+    emit({"kind": "done"})
+    return 0
+
+
+def _reset_runtime(namespace: dict[str, Any]) -> None:
+    """Undo the cheap tampering a program can do before the test code runs: rebound
+    builtins (seen by the test code and by the library code it calls), a replaced
+    `__builtins__`, its own plainness helpers, trace and profile hooks."""
+    sys.settrace(None)
+    sys.setprofile(None)
+    threading.settrace(None)  # type: ignore[arg-type]
+    threading.setprofile(None)  # type: ignore[arg-type]
+    _dict_clear(builtins.__dict__)
+    _dict_update(builtins.__dict__, _PRISTINE_BUILTINS)
+    namespace["__builtins__"] = builtins
+    namespace[PLAIN_HELPER] = values.require_plain
+    namespace[VETTED_HELPER] = values.require_no_program_types
+
+
+def _resolve(namespace: dict[str, Any], fn_name: str) -> Callable[..., Any]:
+    """LeetCode style `Solution().fn_name` when the program defines it, else a function."""
+    solution = namespace.get("Solution")
+    if isinstance(solution, type) and hasattr(solution, fn_name):
+        return getattr(solution(), fn_name)
+    fn = namespace.get(fn_name)
+    if not callable(fn):
+        raise NameError(f"the program defines no function {fn_name!r} (top-level or a method of class Solution)")
+    return fn
+
+
+def _emitter(nonce: bytes) -> Emit:
+    """The only writer of records; processes the program forks (which return through this
+    harness too) stay silent, so their exits cannot spoil the main process's record."""
+    pid = _getpid()
+
+    def emit(payload: dict[str, Any]) -> None:
+        if _getpid() != pid:
+            return
+        data = memoryview(evidence.frame(nonce, payload))
+        while data:
+            data = data[_write(RESULT_FD, data) :]
+
+    return emit
+
+
+def _report(emit: Emit, phase: str, error: BaseException, job: Job, echo: bool = False) -> None:
+    """Record an exception (its type decides error vs memory vs failed assertion)."""
+    try:
+        for filename, source in ((PROGRAM_FILE, job.program), (TESTS_FILE, job.code), (SETUP_FILE, job.setup)):
+            _remember(filename, source)
+        text = "".join(traceback.format_exception(type(error), error, _without_harness_frames(error.__traceback__)))
+    except BaseException:
+        text = f"{type(error).__name__} (traceback unavailable)\n"
+    if echo:
+        try:
+            sys.stderr.write(text)
+        except BaseException:
+            pass
+    try:
+        emit({"kind": "exception", "phase": phase, "type": type(error).__name__, "traceback": text[-TRACEBACK_CHARS:]})
+    except BaseException:
+        emit({"kind": "exception", "phase": phase, "type": "MemoryError", "traceback": ""})
+
+
+def _without_harness_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+    while tb is not None and tb.tb_frame.f_code.co_filename == _HARNESS_FILE:
+        tb = tb.tb_next
+    return tb
+
+
+def _exit_status(code: Any) -> int:
+    """Exit status the interpreter would report for `sys.exit(code)`."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return int(code) & 0xFF
+    try:
+        print(code, file=sys.stderr)
+    except BaseException:
+        pass
+    return 1
+
+
+def _shut_down_like_the_interpreter(status: int) -> int:
+    """What a normal interpreter exit does after the main module: wait for non-daemon
+    threads (solutions often run `main` in a big-stack thread), run atexit handlers, flush."""
+    try:
+        main = threading.main_thread()
+        for thread in threading.enumerate():
+            if thread is not main and not thread.daemon:
+                thread.join()
+        atexit._run_exitfuncs()
+    except BaseException:
+        status = status or 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            status = status or 120
+    return status
+
+
+def _new_main(header: dict[str, Any] | None) -> types.ModuleType:
+    module = types.ModuleType("__main__")
+    if header:
+        module.__dict__.update(header)
+    module.__dict__.update(__builtins__=builtins, __file__=PROGRAM_FILE)
+    return module
+
+
+def _enter(module: types.ModuleType) -> dict[str, Any]:
+    sys.modules["__main__"] = module
+    return module.__dict__
+
+
+def _text_stream(fd: int, mode: str, errors: str, line_buffering: bool = False) -> io.TextIOWrapper:
+    """A std stream on `fd` that assumes nothing about what `fd` is now: the child swaps in
+    its own files underneath after the fork."""
+    raw = io.FileIO(fd, mode, closefd=False)
+    buffered = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
+    return io.TextIOWrapper(buffered, encoding="utf-8", errors=errors, line_buffering=line_buffering)
+
+
+def _remember(filename: str, source: str) -> None:
+    """Let tracebacks quote the source lines."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)

@@ -1,0 +1,105 @@
+"""The Ray shell of the sandbox: one sandbox actor per node, fed in chunks.
+
+Each actor owns a warm `Sandbox` (its own pre-forked, namespaced workers) on its node, so
+evaluation and tree search spread program runs over the whole cluster. Actors restart on
+failure and chunks are retried, so a lost node costs only a re-run of its in-flight chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from tqdm.auto import tqdm
+
+from bdc_ray.problems.types import Test
+from bdc_ray.sandbox import RunResult, Sandbox, SandboxLimits
+
+log = logging.getLogger(__name__)
+
+
+@ray.remote(max_restarts=-1, max_task_retries=3)
+class SandboxActor:
+    """Holds a warm sandbox pool; threaded so several chunks use its workers at once."""
+
+    def __init__(self, workers: int, limits: dict[str, Any]):
+        from bdc_ray.metrics import sandbox_metrics
+
+        self._sandbox = Sandbox(workers=workers, limits=SandboxLimits.model_validate(limits))
+        self._runs = sandbox_metrics()["runs"]
+
+    def run_many(self, jobs: list[tuple[str, list[Test]]], limits: dict[str, Any] | None = None) -> list[RunResult]:
+        override = SandboxLimits.model_validate(limits) if limits else None
+        results = self._sandbox.run_many(jobs, limits=override)
+        for r in results:
+            self._runs.inc(1, {"status": r.status})
+        return results
+
+    def node_id(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
+    def shutdown(self) -> None:
+        self._sandbox.close()
+
+
+class SandboxPool:
+    """Sandbox actors spread over the cluster's nodes (one per node unless `actors` is set)."""
+
+    def __init__(
+        self,
+        workers_per_actor: int,
+        limits: SandboxLimits,
+        actors: int | None = None,
+        ray_options: dict[str, Any] | None = None,
+    ):
+        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
+        count = actors or len(nodes)
+        # Threaded actor: enough concurrent calls to keep every warm worker busy.
+        options = {"max_concurrency": max(4, workers_per_actor * 4), **(ray_options or {})}
+        self.workers_per_actor = workers_per_actor
+        self.limits = limits
+        self.actors = [
+            SandboxActor.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=True), **options
+            ).remote(workers_per_actor, limits.model_dump())
+            for i in range(count)
+        ]
+
+    def run_many(
+        self,
+        jobs: Sequence[tuple[str, list[Test]]],
+        limits: SandboxLimits | None = None,
+        chunk_size: int | None = None,
+        desc: str | None = "sandbox runs",
+    ) -> list[RunResult]:
+        """Run every job somewhere in the cluster; results come back in the jobs' order."""
+        size = chunk_size or max(1, self.workers_per_actor * 2)
+        chunks = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
+        limits_dump = limits.model_dump() if limits else None
+        results: list[list[RunResult] | None] = [None] * len(chunks)
+        pending: dict[ray.ObjectRef, int] = {}
+        next_chunk = 0
+        in_flight_per_actor = 2
+        bar = tqdm(total=len(jobs), desc=desc, unit="run", disable=desc is None)
+        while next_chunk < len(chunks) or pending:
+            while next_chunk < len(chunks) and len(pending) < in_flight_per_actor * len(self.actors):
+                actor = self.actors[next_chunk % len(self.actors)]
+                pending[actor.run_many.remote(chunks[next_chunk], limits_dump)] = next_chunk
+                next_chunk += 1
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                index = pending.pop(ref)
+                results[index] = ray.get(ref)
+                bar.update(len(chunks[index]))
+        bar.close()
+        return [r for chunk in results for r in chunk]  # type: ignore[union-attr]
+
+    def shutdown(self) -> None:
+        for actor in self.actors:
+            try:
+                ray.get(actor.shutdown.remote(), timeout=30)
+            except Exception as err:  # a dead actor has nothing left to close
+                log.debug("sandbox actor shutdown: %s", err)
+            ray.kill(actor)

@@ -1,0 +1,60 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bdc_ray.config import DEFAULT_CONFIG, ConfigError, load_config, parse_config
+
+
+def test_repository_config_is_valid_and_resolves_paths():
+    cfg = load_config(DEFAULT_CONFIG)
+    assert Path(cfg.storage_path).is_absolute()
+    for ds in cfg.stages.eval.datasets:
+        assert Path(ds.path).is_file(), ds.path
+
+
+def test_unknown_key_is_reported_with_its_path(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump({"sandbox": {"limits": {"time_sec": 3}}}))
+    with pytest.raises(ConfigError) as err:
+        load_config(f)
+    assert "sandbox.limits.time_sec: unknown key" in str(err.value)
+
+
+def test_bad_values_name_every_key_path(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump({"sandbox": {"workers_per_actor": 0}, "stages": {"eval": {"k": [0]}}}))
+    with pytest.raises(ConfigError) as err:
+        load_config(f)
+    msg = str(err.value)
+    assert "sandbox.workers_per_actor" in msg
+    assert "stages.eval.k" in msg
+
+
+def test_bad_yaml_and_missing_file_are_clear(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("sandbox: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(f)
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_empty_file_means_all_defaults(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("")
+    cfg = load_config(f)
+    assert cfg.run_dir == str(tmp_path / "runs" / "default")
+
+
+def test_uris_are_not_resolved_and_overrides_merge():
+    cfg = parse_config({"storage_path": "s3://bucket/x"})
+    assert cfg.run_dir == "s3://bucket/x/default"
+    cfg = load_config(DEFAULT_CONFIG, {"run_name": "smoke", "sandbox": {"limits": {"time_s": 2}}})
+    assert cfg.run_name == "smoke" and cfg.sandbox.limits.time_s == 2
+    assert cfg.sandbox.limits.memory_mb == load_config(DEFAULT_CONFIG).sandbox.limits.memory_mb
+
+
+def test_top_level_must_be_a_mapping():
+    with pytest.raises(ConfigError, match="mapping"):
+        parse_config([1, 2])
