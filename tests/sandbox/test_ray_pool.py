@@ -1,0 +1,19 @@
+"""The sandbox pool as Ray actors on a real local cluster."""
+
+from bdc_ray.problems.types import CallTest, StdioTest
+from bdc_ray.sandbox import SandboxLimits
+from bdc_ray.sandbox.ray_pool import SandboxPool
+
+
+def test_pool_runs_jobs_in_order_across_actors(ray_local):
+    pool = SandboxPool(workers_per_actor=1, limits=SandboxLimits(time_s=2, program_time_s=10), actors=2)
+    try:
+        square = [CallTest(fn_name="f", args=[3], expected=9)]
+        echo = [StdioTest(input="hi\n", output="hi\n")]
+        jobs = [("def f(x):\n    return x * x\n", square), ("print(input())", echo), ("def f(x):\n    return x\n", square)] * 4
+        results = pool.run_many(jobs, chunk_size=2, desc=None)
+        assert [r.status for r in results] == ["passed", "passed", "failed"] * 4
+        override = pool.run_many([("import time\ntime.sleep(3)\nprint('hi')", echo)], limits=SandboxLimits(time_s=0.5, program_time_s=1), desc=None)
+        assert override[0].status == "timeout"
+    finally:
+        pool.shutdown()

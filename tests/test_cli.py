@@ -1,0 +1,57 @@
+"""The `bdc` command line, in-process, on the session's local Ray cluster."""
+
+import json
+
+import yaml
+from typer.testing import CliRunner
+
+from bdc_ray.cli import app
+from tests.conftest import FIXTURES, ROOT
+
+runner = CliRunner()
+
+
+def test_config_show_and_check(tmp_path):
+    shown = runner.invoke(app, ["config", "show", "--config", str(ROOT / "ray_config.yaml")])
+    assert shown.exit_code == 0, shown.output
+    assert yaml.safe_load(shown.output)["sandbox"]["limits"]["time_s"] == 4.0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sandbox:\n  limits:\n    memory_mb: 1\n  worker: 3\n")
+    checked = runner.invoke(app, ["config", "check", str(bad)])
+    assert checked.exit_code == 2
+    assert "sandbox.limits.memory_mb" in checked.output and "sandbox.worker: unknown key" in checked.output
+
+
+def test_data_synth_writes_three_splits(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"synthetic": {"train_per_family": 3, "heldout_per_family": 2, "heldout_comp_per_family": 1}}}))
+    result = runner.invoke(app, ["data", "synth", "--config", str(cfg), "--out", str(tmp_path / "data")])
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "data" / "train.jsonl").read_text().splitlines()) == 18
+
+
+def test_eval_reference_on_ray_writes_results_and_summary(ray_local, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["eval", "--problems", str(FIXTURES / "apps" / "apps-5.jsonl"), "--reference", "--k", "1", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_problems"] == 5 and summary["pass@1"] == 1.0
+    assert len((out / "results.jsonl").read_text().splitlines()) == 5
+    assert "pass@1" in result.output
+
+
+def test_eval_samples_and_argument_errors(ray_local, tmp_path):
+    samples = tmp_path / "s.jsonl"
+    samples.write_text(json.dumps({"task_id": "HumanEval/0", "completion": "    return False\n"}) + "\n")
+    problems = FIXTURES / "humaneval" / "HumanEval-3.jsonl.gz"
+    ok = runner.invoke(app, ["eval", "-p", str(problems), "-s", str(samples), "--k", "1", "-o", str(tmp_path / "o")])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["status_counts"] == {"failed": 1}
+    both = runner.invoke(app, ["eval", "-p", str(problems), "-s", str(samples), "--reference", "-o", str(tmp_path)])
+    assert both.exit_code == 2 and "exactly one" in both.output
+    bad_k = runner.invoke(app, ["eval", "-p", str(problems), "--reference", "--k", "0", "-o", str(tmp_path)])
+    assert bad_k.exit_code == 2
+    missing = runner.invoke(app, ["eval", "-p", str(tmp_path / "nope.jsonl"), "--reference", "-o", str(tmp_path)])
+    assert missing.exit_code == 2 and "cannot load problems" in missing.output
