@@ -15,8 +15,10 @@ from bdc_ray.config import DEFAULT_CONFIG, BDCConfig, ConfigError, dump_config, 
 app = typer.Typer(help="BDC (Boost, Disentangle, Customize) for code generation on Ray.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect and validate ray_config.yaml.", no_args_is_help=True)
 data_app = typer.Typer(help="Problem data: the synthetic suite.", no_args_is_help=True)
+models_app = typer.Typer(help="Models: tiny models built locally.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
 
 # Jobs and CI logs are not terminals: give tables room instead of rich's 80-column default.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -62,11 +64,12 @@ def data_synth(
     seed: Optional[int] = typer.Option(None, help="Override data.synthetic.seed."),
 ) -> None:
     """Generate the synthetic heterogeneous task suite."""
-    from bdc_ray.pipeline import write_synthetic_suite
+    from bdc_ray import storage
+    from bdc_ray.problems.suite_files import write_suite
 
     overrides = {"data": {"synthetic": {"seed": seed}}} if seed is not None else {}
     cfg = _load(config, **overrides)
-    splits = write_synthetic_suite(cfg, str(out.resolve()) if out else None)
+    splits = write_suite(cfg.data.synthetic, str(out.resolve()) if out else storage.join(cfg.run_dir, "data"))
     for name, problems in splits.items():
         console.print(f"{name}: {len(problems)} problems")
 
@@ -129,6 +132,53 @@ def eval_cmd(
         pool.shutdown()
     console.print(summary_table(with_groups(outcome.summary, "difficulty"), title=f"bdc eval: {problems.name}"))
     console.print(f"results: {out / 'results.jsonl'}  summary: {out / 'summary.json'}")
+
+
+@models_app.command("build-tiny")
+def models_build_tiny(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder under which the model is built (cached by config hash)."),
+    seed: int = typer.Option(0, help="Seed of weights, data subset and batch order."),
+    layers: int = typer.Option(4, help="Decoder layers."),
+    hidden: int = typer.Option(128, help="Hidden size."),
+    steps: Optional[int] = typer.Option(None, help="Optimizer steps (default: the recipe's)."),
+    budget_s: float = typer.Option(300.0, "--budget-s", help="Safety cap on the build in seconds."),
+    name: Optional[str] = typer.Option(None, help="Folder label."),
+) -> None:
+    """Train a tokenizer and a small Llama from scratch on the synthetic suite; save in HF format."""
+    from pydantic import ValidationError
+
+    from bdc_ray.llm.tiny import TinyModelConfig, build_tiny, load_build_info
+
+    fields = {"seed": seed, "layers": layers, "hidden": hidden, "budget_s": budget_s, "name": name}
+    if steps is not None:
+        fields["steps"] = steps
+    try:
+        recipe = TinyModelConfig(**fields)
+    except ValidationError as err:
+        err_console.print(f"[red]bad model recipe[/red] {err}")
+        raise typer.Exit(2) from None
+    path = build_tiny(recipe, out.resolve())
+    info = load_build_info(path)
+    console.print(
+        f"{path}\n{info.parameters:,} parameters, {info.steps_done} steps, final loss {info.final_loss:.3f}, "
+        f"{info.wall_s:.0f} s ({info.tokens_per_s:,.0f} tokens/s)"
+    )
+
+
+@app.command("boost")
+def boost_cmd(
+    config: Path = ConfigOpt,
+    run_name: Optional[str] = typer.Option(None, help="Override run_name."),
+    max_problems: Optional[int] = typer.Option(None, help="Override stages.boost.max_problems."),
+) -> None:
+    """MC-Tree-of-Agents over the configured problems; traces, sft.jsonl, preferences.jsonl."""
+    from bdc_ray.boost.stage import boost_dir, run_boost_stage
+
+    overrides = {"stages": {"boost": {"max_problems": max_problems}}} if max_problems else {}
+    cfg = _load(config, run_name=run_name, **overrides)
+    summary = run_boost_stage(cfg)
+    console.print_json(data=summary)
+    console.print(f"artifacts: {boost_dir(cfg)}")
 
 
 @app.command("run")

@@ -15,7 +15,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bdc_ray.boost.interfaces import SearchConfig
+from bdc_ray.llm.agent_config import AgentConfig
 from bdc_ray.problems.synth import SynthConfig
+from bdc_ray.resources import ResourceSpec
 from bdc_ray.sandbox import SandboxLimits
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "ray_config.yaml"
@@ -34,27 +37,6 @@ class RaySection(Strict):
     num_cpus: int | None = Field(None, ge=1, description="CPUs of a NEW local cluster (ignored when joining one).")
     include_dashboard: bool = Field(False, description="Start the dashboard with a new local cluster.")
     runtime_env: dict[str, Any] = Field(default_factory=dict, description="runtime_env for ray.init (env_vars, pip, working_dir...).")
-
-
-class ResourceSpec(Strict):
-    """What one actor or task of a stage asks for; custom resources pin it to node types."""
-
-    num_cpus: float = Field(1.0, ge=0)
-    num_gpus: float = Field(0.0, ge=0)
-    resources: dict[str, float] = Field(
-        default_factory=dict, description="Custom resources, e.g. {'cpu_node': 0.01} to land on CPU worker nodes."
-    )
-
-    @field_validator("resources")
-    @classmethod
-    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = {k: v for k, v in value.items() if v < 0}
-        if bad:
-            raise ValueError(f"resource amounts must be >= 0, got {bad}")
-        return value
-
-    def ray_options(self) -> dict[str, Any]:
-        return {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "resources": dict(self.resources)}
 
 
 class ResourcesSection(Strict):
@@ -90,8 +72,35 @@ class EvalStage(Strict):
         return sorted(set(value))
 
 
+class BoostStage(Strict):
+    problems: str = Field(
+        "synthetic:train",
+        description="'synthetic:<split>' (the run's generated suite) or a problem file (any supported format).",
+    )
+    format: str | None = Field(None, description="Format of a problem file; None = detect.")
+    max_problems: int | None = Field(None, ge=1, description="Search only the first N problems.")
+    max_concurrent_problems: int = Field(8, ge=1, description="Searches in flight at once (across the cluster).")
+    max_attempts: int = Field(3, ge=1, description="Tries per problem when an actor dies mid-search.")
+    search: SearchConfig = Field(default_factory=SearchConfig)
+
+
 class StagesSection(Strict):
+    boost: BoostStage = Field(default_factory=BoostStage)
     eval: EvalStage = Field(default_factory=EvalStage)
+
+
+class ModelsSection(Strict):
+    build_root: str = Field("./runs/models", description="Where tiny models are built and cached (shared by runs).")
+    agents: list[AgentConfig] = Field(default_factory=list, description="Boost's agents; two or more for mutual boosting.")
+
+    @field_validator("agents")
+    @classmethod
+    def _unique_names(cls, value: list[AgentConfig]) -> list[AgentConfig]:
+        names = [a.name for a in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"agent names must be unique, repeated: {dupes}")
+        return value
 
 
 class DataSection(Strict):
@@ -105,6 +114,7 @@ class BDCConfig(Strict):
     resources: ResourcesSection = Field(default_factory=ResourcesSection)
     sandbox: SandboxSection = Field(default_factory=SandboxSection)
     data: DataSection = Field(default_factory=DataSection)
+    models: ModelsSection = Field(default_factory=ModelsSection)
     stages: StagesSection = Field(default_factory=StagesSection)
 
     @property
@@ -125,6 +135,12 @@ def _resolve_paths(cfg: BDCConfig, base: Path) -> BDCConfig:
         return p if _is_uri(p) or os.path.isabs(p) else str((base / p).resolve())
 
     cfg.storage_path = resolve(cfg.storage_path)
+    cfg.models.build_root = resolve(cfg.models.build_root)
+    for agent in cfg.models.agents:
+        if agent.model is not None and agent.model.path.startswith((".", "~")):
+            agent.model.path = resolve(os.path.expanduser(agent.model.path))
+    if not cfg.stages.boost.problems.startswith("synthetic:"):
+        cfg.stages.boost.problems = resolve(cfg.stages.boost.problems)
     for ds in cfg.stages.eval.datasets:
         ds.path = resolve(ds.path)
     return cfg

@@ -18,21 +18,11 @@ from bdc_ray.config import BDCConfig, dump_config
 from bdc_ray.eval.evaluate import reference_samples
 from bdc_ray.eval.runner import evaluate_dataset, make_pool
 from bdc_ray.eval.tables import summary_markdown, summary_table, with_groups
-from bdc_ray.problems.loaders import load_problems, write_problems_jsonl
-from bdc_ray.problems.synth import generate_suite
+from bdc_ray.problems.loaders import load_problems
+from bdc_ray.problems.suite_files import write_suite
 from bdc_ray.ray_session import init_ray
 
 log = logging.getLogger(__name__)
-
-
-def write_synthetic_suite(cfg: BDCConfig, out_dir: str | None = None) -> dict[str, list]:
-    """Generate the suite and write one bdc-format JSONL per split (default: <run>/data)."""
-    suite = generate_suite(cfg.data.synthetic)
-    splits = {"train": suite.train, "heldout": suite.heldout, "heldout_comp": suite.heldout_comp}
-    folder = out_dir or storage.join(cfg.run_dir, "data")
-    for name, problems in splits.items():
-        write_problems_jsonl(storage.join(folder, f"{name}.jsonl"), problems)
-    return splits
 
 
 def run_pipeline(cfg: BDCConfig, console: Console | None = None) -> list[dict[str, Any]]:
@@ -42,7 +32,7 @@ def run_pipeline(cfg: BDCConfig, console: Console | None = None) -> list[dict[st
     storage.makedirs(cfg.run_dir)
     storage.write_text_atomic(storage.join(cfg.run_dir, "config.yaml"), dump_config(cfg))
     init_ray(cfg.ray)
-    splits = write_synthetic_suite(cfg)
+    splits = write_suite(cfg.data.synthetic, storage.join(cfg.run_dir, "data"))
     console.print(
         f"synthetic suite: {', '.join(f'{k} {len(v)}' for k, v in splits.items())} problems -> {cfg.run_dir}/data"
     )

@@ -6,23 +6,27 @@
         results = sb.run_many([(program, tests), ...])
 
 How it is built. The pool (trusted, in the caller's process) starts worker interpreters
-(`python -I`, scrubbed environment) that enter network, mount, IPC and UTS namespaces once,
-pre-import the usual competitive-programming modules, and then fork one child per test. The
-child becomes PID 1 of a fresh PID namespace, takes rlimits (address space, CPU, file size,
-open files, processes), drops to the worker's own unprivileged uid (or loses all capabilities
-in a user namespace), sets no_new_privs and only then runs the program, from a fresh scratch
-directory, with stdin, stdout and stderr as memory files and a result channel on fd 3. The
-worker reports observed facts; the pool alone decides verdicts.
+(`python -I`, scrubbed environment) that pre-import the usual competitive-programming
+modules, enter network, mount, IPC and UTS namespaces once, install a seccomp filter on
+themselves, and then fork one child per test. The child becomes PID 1 of a fresh PID
+namespace, takes rlimits (address space, CPU, file size, open files, processes), drops to
+the worker's own unprivileged uid (or loses all capabilities in a user namespace) and only
+then runs the program, in a fresh scratch directory, with stdin, stdout and stderr as memory
+files and a result channel on fd 3. Workers report observed facts; the pool alone decides
+verdicts, and only it ever holds expected outputs.
 
 Threat model. Every program is assumed hostile. Covered:
 - network: none (own network namespace, no interface up);
-- files: `/` read-only; /tmp, /root, /home, /work, /run, /mnt, /srv, /sys, /dev/shm, the
-  project and the caller's cwd replaced by empty tmpfs; /proc shows no other uid's
-  processes; only the per-test scratch directory is writable and it is deleted afterwards;
+- files: `/` read-only; /tmp, /var, /root, /home, /work, /run, /mnt, /srv, /sys, /dev/shm and
+  the project directory replaced by empty tmpfs (the Python runtime bound back read-only);
+  /proc shows no other uid's processes; only the per-test scratch directory is writable,
+  and it is deleted afterwards;
 - secrets: no inherited environment, no inherited file descriptors, no pool memory (workers
   are fresh interpreters), expected outputs never enter a worker or a child;
 - processes: everything a test spawned dies with its PID namespace, daemons included;
   RLIMIT_NPROC bounds fork bombs per worker uid;
+- kernel surface: seccomp denies user namespaces, mount, ptrace, bpf, io_uring, keyrings,
+  module loading and similar (seccomp.py lists them);
 - verdict forgery: exit statuses, printed markers, atexit handlers, writes to any fd and
   killing the parent (another uid, outside the PID namespace) never produce a pass. Stdio
   verdicts compare stdout in the pool; call verdicts compare, in the pool, a value the child
@@ -33,17 +37,19 @@ Not covered, honestly:
 - assertion tests (HumanEval/MBPP) run the test code in the program's own interpreter, so
   their verdict rests on in-process evidence: a per-test nonce, handed over a pipe closed
   before the program starts, frames the completion record written after the test code. A
-  program that searches interpreter memory (gc, frames, ctypes, /proc/self/mem) can find the
-  nonce, and one that monkeypatches modules the test code uses (math.isclose, ...), shadows
-  a builtin name in its globals, installs trace hooks from inside the tested function, or
-  races the harness from a thread can subvert the assertions. Comparisons inside assertions
-  require plain builtin operands and builtins are restored before the tests run, which
-  stops the always-equal object and rebinding `builtins`, but not the above.
+  program that searches its interpreter's memory (gc, frames, ctypes) can find the nonce,
+  and one that monkeypatches modules the test code uses (math.isclose, ...) or the sandbox's
+  own harness modules, shadows a builtin name in its globals, installs trace hooks from
+  inside the tested function, or races the harness from a thread can subvert the
+  assertions. What is stopped: every value an assertion compares must be plain builtin data
+  and every value it computes with must be free of program-defined types (so always-equal
+  objects, lying int subclasses and lying arithmetic fail), builtins are restored and trace
+  hooks removed before the test code runs, and the test code is compiled by the pool.
 - a child inherits the worker's memory, which may still hold inputs (never expected
   outputs) and outputs of earlier tests run by the same worker.
-- no seccomp filter: the kernel's whole syscall surface is reachable (a kernel exploit
-  escapes any namespace sandbox); no cgroup: memory is bounded per process (RLIMIT_AS), so
-  `max_processes` processes may each use `memory_mb`.
+- seccomp is a deny list (x86_64 only): the rest of the kernel stays reachable, and a kernel
+  exploit escapes any namespace sandbox. No cgroup: memory is bounded per process
+  (RLIMIT_AS), so `max_processes` processes may each use `memory_mb`.
 - without namespaces (isolation="off", or "auto" on a host that refuses them, which logs
   one warning) programs can read world-readable files and reach the network; as non-root
   there is then no separate uid and no process limit.

@@ -18,7 +18,8 @@ import sys
 import threading
 import traceback
 import types
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from bdc_ray.sandbox import evidence, values
 from bdc_ray.sandbox.messages import Job

@@ -94,7 +94,7 @@ def compare_output(expected: str, actual: str, tol: float) -> str | None:
     """None if `actual` matches `expected` token by token (whitespace-insensitive, floats
     within `tol` relative or absolute), else what differs first."""
     want, got = expected.split(), actual.split()
-    for position, (w, g) in enumerate(zip(want, got), start=1):
+    for position, (w, g) in enumerate(zip(want, got, strict=False), start=1):
         if w != g and not _tokens_match(w, g, tol):
             return f"different answer at token {position}: expected {trim(w, 80)!r}, got {trim(g, 80)!r}"
     if len(want) != len(got):
@@ -149,7 +149,7 @@ def _equal(a: Any, b: Any, tol: float) -> bool:
     if type(a) is not type(b):
         return False
     if type(a) is list:
-        return len(a) == len(b) and all(_equal(x, y, tol) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_equal(x, y, tol) for x, y in zip(a, b, strict=True))
     if type(a) is dict:
         return a.keys() == b.keys() and all(_equal(a[k], b[k], tol) for k in a)
     return a == b

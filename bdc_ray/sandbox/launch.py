@@ -12,7 +12,10 @@ import sys
 import bdc_ray
 
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(bdc_ray.__file__)))
-_BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[1]); import importlib; importlib.import_module(sys.argv[2]).{function}(sys.argv[3])"
+_BOOTSTRAP = (
+    "import sys; sys.path.insert(0, sys.argv[1]); import importlib; "
+    "importlib.import_module(sys.argv[2]).{function}(sys.argv[3])"
+)
 
 
 def command(module: str, function: str, argument: str) -> list[str]:

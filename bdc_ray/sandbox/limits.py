@@ -53,7 +53,7 @@ class SandboxLimits(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _budget_covers_one_test(self) -> "SandboxLimits":
+    def _budget_covers_one_test(self) -> SandboxLimits:
         if self.program_time_s < self.time_s:
             raise ValueError(f"program_time_s ({self.program_time_s}) must be >= time_s ({self.time_s})")
         return self

@@ -24,7 +24,7 @@ Mode = Literal["namespaces", "userns", "none"]
 """`namespaces` (host root: namespaces plus a distinct uid per worker), `userns` (an
 unprivileged user namespace), or `none` (rlimits, uid and scratch directory only)."""
 
-HIDDEN_DIRS = ("/tmp", "/var/tmp", "/root", "/home", "/work", "/run", "/mnt", "/media", "/srv", "/dev/shm", "/sys")
+HIDDEN_DIRS = ("/tmp", "/var", "/root", "/home", "/work", "/run", "/mnt", "/media", "/srv", "/dev/shm", "/sys")
 SCRATCH_ROOT = "/tmp"
 # Scratch space is RAM that no rlimit of the child accounts for, so it gets its own bound.
 SCRATCH_TMPFS_OPTIONS = "mode=0711,size=64m,nr_inodes=16384"

@@ -9,8 +9,8 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, Sequence
 
 from pydantic import TypeAdapter
 
@@ -49,7 +49,7 @@ class Sandbox:
         self._scratch_root = tempfile.mkdtemp(prefix="bdc-sandbox-") if detected.mode == "none" else ""
         if self._scratch_root:
             os.chmod(self._scratch_root, 0o711)
-        hidden = sorted({launch.project_root(), os.getcwd()} - {"/"})
+        hidden = [launch.project_root()]
         self._handles = [
             WorkerHandle(detected.mode, self._leases[i] if self._leases else None, self._scratch_root, hidden)
             for i in range(workers)
@@ -130,16 +130,17 @@ class Sandbox:
             if self._closed:
                 return
             self._closed = True
-        for _ in range(self._pooled):
-            self._idle.get()  # returns once the run holding a worker is over
+        idle = [self._idle.get() for _ in range(self._pooled)]  # each returns once its run is over
         for handle in self._handles:
             handle.stop()
         for lease in self._leases:
             lease.release()
         if self._scratch_root:
             shutil.rmtree(self._scratch_root, ignore_errors=True)
+        for handle in idle:  # wake runs still waiting for a worker: they see the pool closed
+            self._idle.put(handle)
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -183,7 +184,9 @@ class Sandbox:
             "no_new_privs; parent-death SIGKILL; verdicts decided in the pool from nonce-framed records",
         ]
         if self._leases:
-            common.append(f"distinct unprivileged uid per worker ({', '.join(map(str, self.sandbox_uids))}), RLIMIT_NPROC")
+            common.append(
+                f"distinct unprivileged uid per worker ({', '.join(map(str, self.sandbox_uids))}), RLIMIT_NPROC"
+            )
         if detected.mode == "none":
             common.append("leftover processes killed by process group" + (" and uid sweep" if self._leases else ""))
         return (*common, *self._handles[0].mechanisms)

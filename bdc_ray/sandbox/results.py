@@ -69,7 +69,7 @@ class RunResult(BaseModel):
         return next((t for t in self.tests if t.status != "passed"), None)
 
     @classmethod
-    def of(cls, outcomes: list[TestOutcome], total: int, wall_s: float) -> "RunResult":
+    def of(cls, outcomes: list[TestOutcome], total: int, wall_s: float) -> RunResult:
         passed = sum(t.status == "passed" for t in outcomes)
         failure = next((t for t in outcomes if t.status != "passed"), None)
         if failure is not None:
@@ -81,6 +81,6 @@ class RunResult(BaseModel):
         return cls(status=status, passed=passed, total=total, tests=outcomes, wall_s=wall_s)
 
     @classmethod
-    def refused(cls, reason: str) -> "RunResult":
+    def refused(cls, reason: str) -> RunResult:
         """A run that could not start (no tests, say): an error, never a pass."""
         return cls(status="error", passed=0, total=0, tests=[], wall_s=0.0, error=reason)

@@ -93,7 +93,7 @@ def denied_calls() -> list[str]:
 
 def filter_program() -> bytes:
     """The BPF program, assembled once per worker."""
-    code: list[tuple[int, str | int, str | int, int]] = [
+    code: list[tuple[object, ...]] = [
         (_LD_ABS, 0, 0, _ARCH),
         (_JEQ, 1, 0, _AUDIT_ARCH_X86_64),
         (_RET, 0, 0, _RET_KILL_PROCESS),  # a foreign syscall ABI: the numbers below mean nothing
@@ -119,7 +119,7 @@ def filter_program() -> bytes:
     return _assemble(code)
 
 
-def _assemble(code: list) -> bytes:
+def _assemble(code: list[tuple[object, ...]]) -> bytes:
     """BPF with jump targets given as labels (a leading string names an instruction)."""
     labels = {insn[0]: pc for pc, insn in enumerate(code) if isinstance(insn[0], str)}
     out = []

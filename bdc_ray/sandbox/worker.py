@@ -33,8 +33,16 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 class Worker:
+    """The job loop of a worker process, after its namespaces and imports are in place."""
+
     def __init__(
-        self, cmd_fd: int, res_fd: int, identity: Identity, scratch_root: str, pid_ns_fd: int | None, stage: harness.Stage
+        self,
+        cmd_fd: int,
+        res_fd: int,
+        identity: Identity,
+        scratch_root: str,
+        pid_ns_fd: int | None,
+        stage: harness.Stage,
     ):
         self.cmd_fd, self.res_fd = cmd_fd, res_fd
         self.identity = identity

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bdc_ray.problems.types import AssertTest, CallTest, StdioTest
+from bdc_ray.problems.types import CallTest, StdioTest
 from bdc_ray.sandbox import RunResult, SandboxLimits
 from tests.sandbox.support import LIMITS, run_assert, run_call, run_stdio, src
 
@@ -90,6 +90,12 @@ def test_solution_run_in_a_big_stack_thread_passes(sandbox):
     assert result.status == "passed", result.first_failure
 
 
+def test_each_test_gets_its_own_random_stream(sandbox):
+    tests = [StdioTest(input="", output="")] * 3
+    result = sandbox.run("import random\nprint(random.getrandbits(64))", tests)
+    assert len({t.actual for t in result.tests}) == 3
+
+
 def test_slow_program_within_limit_passes(sandbox):
     result = run_stdio(sandbox, "import time\ntime.sleep(0.6)\nprint('done')", expected="done")
     assert result.status == "passed"
@@ -108,7 +114,10 @@ def test_noisy_stderr_within_limits_does_not_matter(sandbox):
 
 def test_correct_call_based_function_passes(sandbox):
     program = "def add(a, b):\n    return a + b\n"
-    tests = [CallTest(fn_name="add", args=[1, 2], expected=3), CallTest(fn_name="add", args=[[1], [2]], expected=[1, 2])]
+    tests = [
+        CallTest(fn_name="add", args=[1, 2], expected=3),
+        CallTest(fn_name="add", args=[[1], [2]], expected=[1, 2]),
+    ]
     assert sandbox.run(program, tests).status == "passed"
 
 
@@ -154,7 +163,8 @@ def test_correct_assert_code_passes(sandbox):
 
 
 def test_assert_setup_runs_before_program_and_numeric_types_mix(sandbox):
-    result = run_assert(sandbox, "def f():\n    return math.pi\n", "assert f() > 3\nassert 1 == 1.0 == True", setup="import math")
+    program, checks = "def f():\n    return math.pi\n", "assert f() > 3\nassert 1 == 1.0 == True"
+    result = run_assert(sandbox, program, checks, setup="import math")
     assert result.status == "passed", result.first_failure
 
 

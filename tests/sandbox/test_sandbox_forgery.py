@@ -22,7 +22,7 @@ EXITS = {
     "fds 3..20": (
         "import os\n"
         "for fd in range(3, 21):\n"
-        "    for data in (b'" + PREFIX.decode() + "00 {\"kind\": \"done\"}', b'{\"kind\": \"done\"}', b'PASS'):\n"
+        "    for data in (b'" + PREFIX.decode() + '00 {"kind": "done"}\', b\'{"kind": "done"}\', b\'PASS\'):\n'
         "        try:\n"
         "            os.write(fd, data)\n"
         "        except OSError:\n"

@@ -63,8 +63,17 @@ def test_writes_outside_scratch_fail(sandbox):
     shared = tempfile.mkdtemp(prefix="bdc-sandbox-test-")
     os.chmod(shared, 0o777)
     try:
-        targets = [f"{shared}/pwned", "/etc/pwned", "/usr/pwned", "/work/main/pwned", "/root/pwned",
-                   "/var/tmp/pwned", "/dev/shm/pwned", "/tmp/pwned", "/pwned"]
+        targets = [
+            f"{shared}/pwned",
+            "/etc/pwned",
+            "/usr/pwned",
+            "/work/main/pwned",
+            "/root/pwned",
+            "/var/tmp/pwned",
+            "/dev/shm/pwned",
+            "/tmp/pwned",
+            "/pwned",
+        ]
         program = f"""
             import os
             written = []
@@ -176,13 +185,19 @@ def test_program_runs_unprivileged_in_a_fresh_scratch_directory(sandbox):
     assert result.status == "passed", result.first_failure
 
 
-def test_mounts_cannot_be_undone_and_namespaces_cannot_be_created(sandbox):
+def test_mounts_cannot_be_undone_and_risky_syscalls_are_denied(sandbox):
     program = """
         import ctypes, os, subprocess
         libc = ctypes.CDLL(None, use_errno=True)
-        calls = [libc.umount2(b"/work", 2), libc.unshare(0x10000000), libc.unshare(0x00020000)]
+        calls = [
+            libc.umount2(b"/work", 2),
+            libc.unshare(0x10000000),  # CLONE_NEWUSER: denied by seccomp
+            libc.unshare(0x00020000),  # CLONE_NEWNS: needs a capability the program lacks
+            libc.ptrace(0, 0, 0, 0),  # PTRACE_TRACEME
+            libc.syscall(425, 1, 0),  # io_uring_setup
+        ]
         fresh_userns = subprocess.run(["unshare", "--user", "--map-root-user", "true"], capture_output=True)
         print(*calls, fresh_userns.returncode != 0, os.path.exists("/work/main/bdc_ray"))
         """
-    result = run_stdio(sandbox, program, expected="-1 -1 -1 True False")
+    result = run_stdio(sandbox, program, expected="-1 -1 -1 -1 -1 True False")
     assert result.status == "passed", result.first_failure

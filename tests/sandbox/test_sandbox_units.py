@@ -19,8 +19,21 @@ def repr_of_type(value: object) -> str:
 
 @pytest.mark.parametrize(
     "value",
-    [0, -(10**5000), 1.5, math.inf, True, None, "é\ud800", b"\x00\xff", [1, (2, 3)], {"a": {1: None}},
-     {1, 2}, frozenset({"x"}), ((),)],
+    [
+        0,
+        -(10**5000),
+        1.5,
+        math.inf,
+        True,
+        None,
+        "é\ud800",
+        b"\x00\xff",
+        [1, (2, 3)],
+        {"a": {1: None}},
+        {1, 2},
+        frozenset({"x"}),
+        ((),),
+    ],
     ids=repr_of_type,
 )
 def test_encoding_round_trips_plain_values_with_their_types(value):
@@ -46,7 +59,9 @@ def test_encoding_rejects_cycles_and_absurd_depth():
         values.encode(cycle)
 
 
-@pytest.mark.parametrize("forged", [["i"], ["x", 1], ["l", "notalist"], ["s", 3], "i", ["S", [["l", []]]], ["d", [[1]]]])
+@pytest.mark.parametrize(
+    "forged", [["i"], ["x", 1], ["l", "notalist"], ["s", 3], "i", ["S", [["l", []]]], ["d", [[1]]]]
+)
 def test_decoding_rejects_malformed_records(forged):
     with pytest.raises(ValueError):
         values.decode(forged)

@@ -1,0 +1,74 @@
+"""`bdc boost`: the Boost stage from a config, on whatever Ray cluster the process joins."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import ray
+
+from bdc_ray import storage
+from bdc_ray.boost.prompts import PromptBook
+from bdc_ray.boost.runner import AgentHandle, BoostRunner
+from bdc_ray.config import BDCConfig
+from bdc_ray.eval.runner import make_pool
+from bdc_ray.llm.actors import start_llm_actor
+from bdc_ray.llm.agent_config import resolve_backends
+from bdc_ray.problems.loaders import load_problems
+from bdc_ray.problems.suite_files import read_split
+from bdc_ray.problems.types import Problem
+from bdc_ray.ray_session import init_ray
+
+log = logging.getLogger(__name__)
+
+SYNTHETIC = "synthetic:"
+
+
+def boost_dir(cfg: BDCConfig) -> str:
+    return storage.join(cfg.run_dir, "boost")
+
+
+def load_stage_problems(cfg: BDCConfig, source: str, fmt: str | None = None) -> list[Problem]:
+    """`synthetic:<split>` reads (or first writes) the run's suite; anything else is a problem file."""
+    if source.startswith(SYNTHETIC):
+        return read_split(cfg.data.synthetic, storage.join(cfg.run_dir, "data"), source[len(SYNTHETIC) :])
+    problems, _ = load_problems(source, fmt)
+    return problems
+
+
+def start_agents(cfg: BDCConfig) -> list[AgentHandle]:
+    if not cfg.models.agents:
+        raise ValueError("models.agents is empty: Boost needs at least one agent (two or more for mutual boosting)")
+    backends = resolve_backends(cfg.models.agents, cfg.models.build_root)
+    handles = []
+    for agent in cfg.models.agents:
+        actors = [
+            start_llm_actor(backends[agent.name], agent.resources.ray_options(), window_s=agent.batch_window_ms / 1000)
+            for _ in range(agent.replicas)
+        ]
+        handles.append(AgentHandle(agent.name, PromptBook(style=agent.style), actors))
+    ray.get([a.ready.remote() for h in handles for a in h.actors])
+    return handles
+
+
+def run_boost_stage(cfg: BDCConfig) -> dict[str, Any]:
+    init_ray(cfg.ray)
+    stage = cfg.stages.boost
+    problems = load_stage_problems(cfg, stage.problems, stage.format)[: stage.max_problems]
+    agents = start_agents(cfg)
+    pool = make_pool(cfg)
+    try:
+        runner = BoostRunner(
+            agents=agents,
+            pool=pool,
+            search=stage.search,
+            out_dir=boost_dir(cfg),
+            max_concurrent_problems=stage.max_concurrent_problems,
+            max_attempts=stage.max_attempts,
+        )
+        return runner.run(problems)
+    finally:
+        pool.shutdown()
+        for handle in agents:
+            for actor in handle.actors:
+                ray.kill(actor)

@@ -1,0 +1,66 @@
+"""Configured agents: which model each one runs, how it is prompted, where its actors live.
+
+A tiny model is named by its build recipe (`tiny:`) instead of a path: it is trained on first use
+(one Ray task per agent, in parallel) into `models.build_root` and reused afterwards, so the
+embedded default runs on a fresh machine with nothing downloaded. Real models are named by path
+or hub name (`model:`), or reached over HTTP (`backend: openai`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import ray
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bdc_ray.llm.spec import BackendSpec
+from bdc_ray.llm.tiny import TinyModelConfig, build_tiny
+from bdc_ray.resources import ResourceSpec
+
+log = logging.getLogger(__name__)
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Unique agent name (logs, metrics, traces).")
+    model: BackendSpec | None = Field(None, description="A model by path/name/URL. Exactly one of model and tiny.")
+    tiny: TinyModelConfig | None = Field(None, description="A tiny model built on first use from this recipe.")
+    style: Literal["completion", "instruct"] = Field(
+        "completion",
+        description="completion: models trained on the suite's text format (tiny); instruct: chat/instruction models.",
+    )
+    replicas: int = Field(1, ge=1, description="Actors serving this agent; calls are spread over them.")
+    resources: ResourceSpec = Field(default_factory=ResourceSpec)
+    batch_window_ms: float = Field(10.0, ge=0, description="How long an actor waits to batch concurrent calls.")
+
+    @model_validator(mode="after")
+    def _one_model(self) -> "AgentConfig":
+        if (self.model is None) == (self.tiny is None):
+            raise ValueError("give exactly one of `model` (a path, name or URL) and `tiny` (a build recipe)")
+        return self
+
+
+def _threads(agent: AgentConfig) -> int:
+    return max(1, int(agent.resources.num_cpus))
+
+
+def resolve_backends(agents: list[AgentConfig], build_root: str) -> dict[str, BackendSpec]:
+    """The backend of every agent; tiny models missing from `build_root` are built in parallel Ray tasks."""
+    build = ray.remote(build_tiny)
+    pending = {
+        a.name: build.options(num_cpus=_threads(a), max_retries=1).remote(a.tiny, build_root, threads=None, progress=False)
+        for a in agents
+        if a.tiny is not None
+    }
+    if pending:
+        log.info("tiny models for %s: building or reusing under %s", ", ".join(pending), build_root)
+    paths = dict(zip(pending, ray.get(list(pending.values()))))
+    specs = {}
+    for a in agents:
+        if a.model is not None:
+            specs[a.name] = a.model.model_copy(update={"name": a.model.name or a.name})
+        else:
+            specs[a.name] = BackendSpec(backend="transformers", path=str(paths[a.name]), name=a.name, threads=_threads(a))
+    return specs

@@ -1,0 +1,32 @@
+"""What one actor or task of a stage asks Ray for.
+
+Custom resources are how a stage lands on a node type: give GPU nodes `{"gpu_node": 1}` in the
+cluster config and ask for `{"gpu_node": 0.01}` here, and the autoscaler starts the right nodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class ResourceSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    num_cpus: float = Field(1.0, ge=0)
+    num_gpus: float = Field(0.0, ge=0)
+    resources: dict[str, float] = Field(
+        default_factory=dict, description="Custom resources, e.g. {'cpu_node': 0.01} to land on CPU worker nodes."
+    )
+
+    @field_validator("resources")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if v < 0}
+        if bad:
+            raise ValueError(f"resource amounts must be >= 0, got {bad}")
+        return value
+
+    def ray_options(self) -> dict[str, Any]:
+        return {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "resources": dict(self.resources)}

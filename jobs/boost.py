@@ -1,0 +1,14 @@
+"""Boost as a Ray job.
+
+    ray job submit --working-dir . -- python jobs/boost.py --config ray_config.yaml
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bdc_ray.cli import app  # noqa: E402
+
+if __name__ == "__main__":
+    app(["boost", *sys.argv[1:]])
