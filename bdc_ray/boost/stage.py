@@ -46,7 +46,7 @@ def start_agents(cfg: BDCConfig) -> list[AgentHandle]:
             start_llm_actor(backends[agent.name], agent.resources.ray_options(), window_s=agent.batch_window_ms / 1000)
             for _ in range(agent.replicas)
         ]
-        handles.append(AgentHandle(agent.name, PromptBook(style=agent.style), actors))
+        handles.append(AgentHandle(agent.name, PromptBook(style=agent.style, **agent.prompts.model_dump()), actors))
     ray.get([a.ready.remote() for h in handles for a in h.actors])
     return handles
 

@@ -21,6 +21,19 @@ from bdc_ray.resources import ResourceSpec
 log = logging.getLogger(__name__)
 
 
+class PromptSettings(BaseModel):
+    """Sampling of the agent's three jobs (see bdc_ray/boost/prompts.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    propose_temperature: float = Field(0.8, ge=0)
+    code_temperature: float = Field(0.8, ge=0)
+    refine_temperature: float = Field(1.0, ge=0)
+    max_thought_tokens: int = Field(48, ge=1)
+    max_code_tokens: int = Field(256, ge=1)
+    default_prior: float = Field(0.5, gt=0, le=1, description="Prior of a proposal whose confidence is unparsable.")
+
+
 class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -31,6 +44,7 @@ class AgentConfig(BaseModel):
         "completion",
         description="completion: models trained on the suite's text format (tiny); instruct: chat/instruction models.",
     )
+    prompts: PromptSettings = Field(default_factory=PromptSettings)
     replicas: int = Field(1, ge=1, description="Actors serving this agent; calls are spread over them.")
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
     batch_window_ms: float = Field(10.0, ge=0, description="How long an actor waits to batch concurrent calls.")

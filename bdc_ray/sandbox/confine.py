@@ -1,8 +1,9 @@
 """Confine a freshly forked child, while it is still trusted code, before the program runs.
 
-Order matters: limits are set while the child may still raise hard limits, the nonce is read
-before the pipe that carried it is closed, and privileges go last among the steps that need
-them (a parent-death signal set before a uid change would be cleared by it).
+Order matters: limits are set while the child may still raise hard limits, privileges go
+before the parent-death signal (a uid change would clear it), and the nonce is read last, so
+that the worker has had the most time to write it, just before the pipe that carried it is
+closed.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def confine(job: Job, identity: Identity, fds: ChildFds, scratch: str) -> bytes:
     """
     ack = fcntl.fcntl(fds.ack, fcntl.F_DUPFD, _ACK_FD)
     try:
-        return _confine(job, identity, fds, scratch, ack)
+        return _confine(job, identity, fds, scratch, ack, fcntl.fcntl(fds.key, fcntl.F_DUPFD, ack + 1))
     except BaseException as e:
         try:
             os.write(ack, f"sandbox setup failed: {type(e).__name__}: {e}".encode())
@@ -66,14 +67,14 @@ def confine(job: Job, identity: Identity, fds: ChildFds, scratch: str) -> bytes:
             os._exit(121)
 
 
-def _confine(job: Job, identity: Identity, fds: ChildFds, scratch: str, ack: int) -> bytes:
+def _confine(job: Job, identity: Identity, fds: ChildFds, scratch: str, ack: int, key: int) -> bytes:
     os.setsid()
-    nonce = _read_nonce(fds.key)
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, ack + 1) for fd in (fds.stdin, fds.stdout, fds.stderr, fds.record)]
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, key + 1) for fd in (fds.stdin, fds.stdout, fds.stderr, fds.record)]
     for target, fd in enumerate(high):
         os.dup2(fd, target)
-    os.closerange(4, ack)
-    os.closerange(ack + 1, 1 << 20)
+    os.closerange(4, ack)  # everything but 0-3, ack and key
+    os.closerange(ack + 1, key)
+    os.closerange(key + 1, 1 << 20)
     _limit(resource.RLIMIT_AS, job.memory_bytes)
     _limit(resource.RLIMIT_CPU, job.cpu_s)
     _limit(resource.RLIMIT_FSIZE, job.output_bytes + 1)
@@ -90,6 +91,8 @@ def _confine(job: Job, identity: Identity, fds: ChildFds, scratch: str, ack: int
         os.setresuid(identity.uid, identity.uid, identity.uid)
     linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)
+    nonce = _read_nonce(key)
+    os.close(key)
     os.close(ack)  # from here on, untrusted code may run
     return nonce
 

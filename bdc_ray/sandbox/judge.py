@@ -30,6 +30,7 @@ def verdict(
     crash = _crash_text(payload, ex)
 
     def outcome(status: Status, detail: str = "", **fields: Any) -> TestOutcome:
+        """A failure carries its (trimmed) input; a pass keeps results small."""
         return TestOutcome(
             index=index,
             kind=test.kind,
@@ -37,7 +38,7 @@ def verdict(
             time_s=round(ex.wall_s, 4),
             cpu_s=round(ex.cpu_s, 4),
             detail=detail,
-            input=trim(describe_input(test)),
+            input=None if status == "passed" else trim(describe_input(test)),
             **fields,
         )
 

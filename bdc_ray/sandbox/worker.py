@@ -77,10 +77,10 @@ class Worker:
             child_fds = ChildFds(*files, key=key_r, ack=ack_w)
             started = time.monotonic()
             pid = self._fork_child(job, child_fds, scratch)
+            nonce = os.urandom(NONCE_BYTES)  # only now: the child must not inherit it in memory
+            os.write(key_w, nonce)
             os.close(ack_w)
             ack_w = -1
-            nonce = os.urandom(NONCE_BYTES)
-            os.write(key_w, nonce)
             timed_out = self._wait(pid, job.wall_s)
             _, status, usage = os.wait4(pid, 0)
             wall = time.monotonic() - started

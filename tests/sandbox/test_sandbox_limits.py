@@ -36,11 +36,11 @@ def test_busy_threads_and_children_hit_the_time_limit(sandbox):
 
 
 def test_program_time_budget_covers_all_tests_of_a_run(sandbox):
-    limits = LIMITS.model_copy(update={"time_s": 1.0, "program_time_s": 1.6})
+    limits = LIMITS.model_copy(update={"time_s": 1.0, "program_time_s": 1.9})
     tests = [StdioTest(input="", output="1")] * 4
     started = time.monotonic()
     result = sandbox.run("import time\ntime.sleep(0.7)\nprint(1)", tests, limits=limits)
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 3.5
     assert [t.status for t in result.tests][:2] == ["passed", "passed"]
     assert result.status == "timeout" and result.tests[-1].status == "timeout"
 
@@ -70,8 +70,8 @@ def test_fork_bomb_is_bounded_and_the_sandbox_survives(sandbox):
         """
     result = run_stdio(sandbox, program, expected="x")
     assert result.status in {"failed", "timeout"}
-    if result.status == "failed":  # every process of the bomb printed one line
-        assert 1 < result.first_failure.actual.count("forked") <= LIMITS.max_processes
+    if result.status == "failed":  # each process of the bomb that got to print printed one line
+        assert result.first_failure.actual.count("forked") <= LIMITS.max_processes
     assert run_stdio(sandbox, "print(7)", expected="7").status == "passed"
 
 

@@ -140,7 +140,9 @@ def test_a_closed_sandbox_refuses_runs_even_those_waiting_for_a_worker():
     threads = [threading.Thread(target=attempt) for _ in range(2)]
     for t in threads:
         t.start()
-    time.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while sb._idle.qsize() and time.monotonic() < deadline:  # until one run holds the worker
+        time.sleep(0.01)
     sb.close()
     sb.close()
     for t in threads:

@@ -1,0 +1,141 @@
+"""Boost end to end on a real local Ray cluster: two tiny agents, the real sandbox, storage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bdc_ray.boost.runner import finished_ids, read_traces
+from bdc_ray.boost.stage import boost_dir, run_boost_stage
+from bdc_ray.config import load_config
+from tests.conftest import ROOT, cluster_address
+
+N_PROBLEMS = 6
+PROMPTS = {"max_thought_tokens": 24, "max_code_tokens": 96}  # barely trained models ramble: keep them short
+
+
+def _tiny(seed: int, families=None) -> dict:
+    return {
+        "seed": seed, "layers": 2, "hidden": 64, "heads": 4, "steps": 60, "vocab_size": 512, "families": families,
+        "synth": {"train_per_family": 40, "heldout_per_family": 0, "heldout_comp_per_family": 0},
+    }
+
+
+@pytest.fixture(scope="module")
+def overrides(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("boost")
+    return {
+        "storage_path": str(root / "runs"),
+        "data": {"synthetic": {"train_per_family": 2, "heldout_per_family": 1, "heldout_comp_per_family": 1}},
+        "models": {
+            "build_root": str(root / "models"),
+            "agents": [
+                {"name": "tiny-a", "tiny": _tiny(0), "resources": {"num_cpus": 0.5}, "prompts": PROMPTS},
+                {"name": "tiny-b", "tiny": _tiny(1, ["arith", "string", "list"]), "resources": {"num_cpus": 0.5},
+                 "prompts": PROMPTS},
+            ],
+        },
+        "resources": {"sandbox": {"num_cpus": 0.5}},
+        "sandbox": {"workers_per_actor": 1, "limits": {"time_s": 2, "program_time_s": 10}},
+        "stages": {"boost": {"max_problems": N_PROBLEMS, "max_concurrent_problems": 3,
+                             "search": {"rollouts": 2, "width": 2, "n_sim": 1, "max_depth": 2}}},
+    }
+
+
+def test_two_tiny_agents_search_and_resume(ray_local, overrides):
+    cfg = load_config(overrides={**overrides, "run_name": "e2e"})
+    summary = run_boost_stage(cfg)
+    out = Path(boost_dir(cfg))
+    records = read_traces(str(out / "traces"))
+    assert summary["problems"] == len(records) == N_PROBLEMS
+    for r in records:
+        assert set(r["llm_generations"]) == {"tiny-a", "tiny-b"}  # both agents worked on every problem
+        assert r["evaluations"] and 0.0 <= r["public_pass_rate"] <= 1.0
+        assert r["hidden_status"] is not None
+    sft = [json.loads(line) for line in (out / "sft.jsonl").read_text().splitlines()]
+    solved = {r["problem_id"] for r in records if r["hidden_passed_all"]}
+    assert {row["problem_id"] for row in sft} == solved
+    assert all(row["task"] in ("p2t", "t2c") for row in sft)
+    assert (out / "preferences.jsonl").exists()
+
+    # Resume: drop two finished problems; a re-run searches exactly those and nothing twice.
+    files = sorted((out / "traces").glob("*.jsonl"))
+    kept_mtimes = {f: f.stat().st_mtime_ns for f in files[2:]}
+    for f in files[:2]:
+        f.unlink()
+    run_boost_stage(cfg)
+    assert all(f.stat().st_mtime_ns == m for f, m in kept_mtimes.items())
+    again = read_traces(str(out / "traces"))
+    assert sorted(r["problem_id"] for r in again) == sorted(r["problem_id"] for r in records)
+
+
+def test_killed_driver_loses_only_unfinished_problems(ray_local, overrides, tmp_path):
+    """SIGKILL a `bdc boost` driver mid-run, run again: every problem exactly once."""
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(yaml.safe_dump({**overrides, "run_name": "killed"}))
+    cfg = load_config(cfg_file)
+    traces = Path(boost_dir(cfg)) / "traces"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ADDRESS": cluster_address()}
+    cmd = [sys.executable, "-m", "bdc_ray.cli", "boost", "--config", str(cfg_file)]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(finished_ids(str(traces))) < 2:
+        if proc.poll() is not None:
+            break
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = finished_ids(str(traces))
+    assert 0 < len(before) <= N_PROBLEMS
+    subprocess.run(cmd, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    lines = [line for f in traces.glob("*.jsonl") for line in f.read_text().splitlines()]
+    ids = [json.loads(line)["problem_id"] for line in lines]
+    assert len(ids) == len(set(ids)) == N_PROBLEMS
+    assert before <= set(ids)
+
+
+def test_run_completes_when_the_node_hosting_the_agents_dies(overrides):
+    """2+1 nodes: agents live on node A; A is killed mid-run; actors restart on B; nothing is lost."""
+    import threading
+
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray.shutdown()
+    small = {"object_store_memory": 150 * 1024**2, "memory": 2 * 1024**3}
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, **small})
+    try:
+        node_a = cluster.add_node(num_cpus=2, resources={"agent_slot": 2}, **small)
+        ray.init(address=cluster.address, log_to_driver=False)
+        cfg = load_config(overrides={
+            **overrides,
+            "run_name": "node-loss",
+            "models": {**overrides["models"], "agents": [
+                {**a, "resources": {"num_cpus": 0.5, "resources": {"agent_slot": 1}}} for a in overrides["models"]["agents"]
+            ]},
+        })
+        result: dict = {}
+        worker = threading.Thread(target=lambda: result.update(summary=run_boost_stage(cfg)), daemon=True)
+        worker.start()
+        traces = str(Path(boost_dir(cfg)) / "traces")
+        deadline = time.time() + 300
+        while time.time() < deadline and not finished_ids(traces) and worker.is_alive():
+            time.sleep(0.5)
+        assert worker.is_alive(), "the run finished before the node could be removed"
+        cluster.add_node(num_cpus=2, resources={"agent_slot": 2}, **small)
+        cluster.remove_node(node_a, allow_graceful=False)  # declared dead after ~15 s of missed heartbeats
+        worker.join(timeout=900)
+        assert not worker.is_alive()
+        summary = result["summary"]
+        assert summary["problems"] == N_PROBLEMS and summary["errors"] == 0
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
