@@ -59,9 +59,7 @@ def load_samples(path: Path) -> list[Sample]:
     except ImportError:
         with gzip.open(path, "rt") as f:
             records = [json.loads(line) for line in f if line.strip()]
-        return [
-            (r["prompt"] + r["canonical_solution"], r["test"] + f"\ncheck({r['entry_point']})\n") for r in records
-        ]
+        return [(r["prompt"] + r["canonical_solution"], r["test"] + f"\ncheck({r['entry_point']})\n") for r in records]
     problems, _ = load_problems(path)
     return [(p.program_from(p.reference_solutions[0]), p.tests[0].code) for p in problems]
 
