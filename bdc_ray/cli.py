@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from bdc_ray.eval.tables import wide_console
 from bdc_ray.config import DEFAULT_CONFIG, BDCConfig, ConfigError, dump_config, load_config
 
 app = typer.Typer(help="BDC (Boost, Disentangle, Customize) for code generation on Ray.", no_args_is_help=True)
@@ -20,8 +21,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 
-# Jobs and CI logs are not terminals: give tables room instead of rich's 80-column default.
-console = Console(width=None if sys.stdout.isatty() else 160)
+console = wide_console()
 err_console = Console(stderr=True)
 
 ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="ray_config.yaml to use.")

@@ -17,12 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rich.console import Console  # noqa: E402
-
 from bdc_ray.config import load_config  # noqa: E402
 from bdc_ray.eval.evaluate import FAILURE_LABELS, reference_samples  # noqa: E402
 from bdc_ray.eval.runner import evaluate_dataset, make_pool  # noqa: E402
-from bdc_ray.eval.tables import summary_markdown, summary_table, with_groups  # noqa: E402
+from bdc_ray.eval.tables import summary_markdown, summary_table, wide_console, with_groups  # noqa: E402
 from bdc_ray.problems.loaders import load_problems  # noqa: E402
 from bdc_ray.ray_session import init_ray  # noqa: E402
 
@@ -43,7 +41,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    console = Console()
+    console = wide_console()
     cfg = load_config(
         overrides={
             "sandbox": {"workers_per_actor": args.workers, "limits": {"time_s": args.time_s, "program_time_s": 600}},

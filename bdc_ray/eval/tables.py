@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from rich.console import Console
 from rich.table import Table
 
 from bdc_ray.eval.evaluate import FAILURE_LABELS
+
+
+def wide_console(**kwargs) -> Console:
+    """A console that gives tables room in job and CI logs (not terminals), instead of 80 columns."""
+    import sys
+
+    return Console(width=None if sys.stdout.isatty() else 160, **kwargs)
 
 
 def _failures(summary: dict[str, Any]) -> str:

@@ -59,6 +59,9 @@ class TinyModelConfig(BaseModel):
     intermediate: int | None = Field(
         None, ge=8, description="MLP width; None: 8/3 of `hidden` rounded up to a multiple of 32 (Llama's ratio)."
     )
+    init_std: float = Field(
+        0.05, gt=0, description="Std of the initial weights (transformers' initializer_range)."
+    )
     vocab_size: int = Field(1024, ge=300, description="BPE vocabulary including the 256 byte tokens and 3 specials.")
     context: int = Field(256, ge=32, description="Longest sequence in tokens; longer training examples are dropped.")
     steps: int = Field(650, ge=1, description="Optimizer steps; about 4 minutes on one quiet core at the defaults.")
@@ -266,6 +269,7 @@ def _llama_config(config: TinyModelConfig, tokenizer):
         num_key_value_heads=config.heads,
         max_position_embeddings=config.context,
         tie_word_embeddings=True,
+        initializer_range=config.init_std,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,

@@ -66,7 +66,8 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int):
     from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+    import os
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False) if os.environ.get("EXP_GPT") else pre_tokenizers.Sequence(
         [
             pre_tokenizers.Split(Regex(_PIECES), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),

@@ -8,8 +8,8 @@ constants; names, phrasings, solution style and test inputs vary freely under on
 Splits are decided on keys, never on tasks, so a held-out task cannot be a renamed training
 task:
 - "heldout": structures seen in training with constants held out of training. A quarter of
-  each structure's constant tuples (ranked by a SHA-256 of the key, independent of the seed)
-  never appear in training; structures with fewer than four tuples stay training-only.
+  each structure's constant tuples (ranked by a SHA-256 of the key, so every seed holds out
+  the same keys) never appear in training; structures with fewer than four stay training-only.
 - "heldout_comp": structures each family names as never trained (a known operation in a new
   combination), to measure compositional generalisation.
 

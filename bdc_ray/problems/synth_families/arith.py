@@ -20,9 +20,9 @@ from bdc_ray.problems.synth_families.base import (
     call_tests,
     function_name,
     indent,
+    n_tests,
     render,
     split_cases,
-    n_tests,
 )
 
 
@@ -32,7 +32,8 @@ class _Op:
     phrases: tuple[str, ...]
     thought: str
     expr: Callable[[str, int], str]
-    stmt: Callable[[str, int], str]
+    stmt: Callable[[int], str]
+    """The step as a statement updating the result variable `r`."""
     apply: Callable[[int, int], int]
 
 
@@ -46,7 +47,7 @@ _OPS: dict[str, _Op] = {
         ("add {c}", "add {c} to it", "increase it by {c}"),
         "add {c}.",
         lambda e, c: f"{e} + {c}",
-        lambda r, c: f"{r} += {c}",
+        lambda c: f"r += {c}",
         lambda x, c: x + c,
     ),
     "sub": _Op(
@@ -54,7 +55,7 @@ _OPS: dict[str, _Op] = {
         ("subtract {c}", "subtract {c} from it", "decrease it by {c}"),
         "subtract {c}.",
         lambda e, c: f"{e} - {c}",
-        lambda r, c: f"{r} -= {c}",
+        lambda c: f"r -= {c}",
         lambda x, c: x - c,
     ),
     "mul": _Op(
@@ -62,7 +63,7 @@ _OPS: dict[str, _Op] = {
         ("multiply it by {c}", "multiply by {c}", "scale it by {c}"),
         "multiply by {c}.",
         lambda e, c: f"{e} * {c}",
-        lambda r, c: f"{r} *= {c}",
+        lambda c: f"r *= {c}",
         lambda x, c: x * c,
     ),
     "fdiv": _Op(
@@ -70,7 +71,7 @@ _OPS: dict[str, _Op] = {
         ("floor-divide it by {c}", "divide it by {c}, rounding down", "integer-divide by {c}, rounding down"),
         "divide by {c}, rounding down (floor division).",
         lambda e, c: f"{e} // {c}",
-        lambda r, c: f"{r} //= {c}",
+        lambda c: f"r //= {c}",
         lambda x, c: x // c,
     ),
     "mod": _Op(
@@ -78,7 +79,7 @@ _OPS: dict[str, _Op] = {
         ("take the remainder modulo {c}", "reduce it modulo {c}", "take the remainder after dividing by {c}"),
         "take the remainder after dividing by {c}.",
         lambda e, c: f"{e} % {c}",
-        lambda r, c: f"{r} %= {c}",
+        lambda c: f"r %= {c}",
         lambda x, c: x % c,
     ),
     "square": _Op(
@@ -86,7 +87,7 @@ _OPS: dict[str, _Op] = {
         ("square it", "multiply it by itself"),
         "square the value.",
         lambda e, c: f"{e} ** 2",
-        lambda r, c: f"{r} = {r} * {r}",
+        lambda c: "r = r * r",
         lambda x, c: x * x,
     ),
     "abs": _Op(
@@ -94,7 +95,7 @@ _OPS: dict[str, _Op] = {
         ("take its absolute value", "drop its sign"),
         "take the absolute value.",
         lambda e, c: f"abs({e})",
-        lambda r, c: f"{r} = abs({r})",
+        lambda c: "r = abs(r)",
         lambda x, c: abs(x),
     ),
 }
@@ -163,7 +164,8 @@ def _expression(steps: list[tuple[str, _Op, int]], x: str) -> str:
 _PROMPTS = (
     "Write a Python function `{f}({x})`. Given an integer `{x}`, {steps}; return the result.",
     "Implement `{f}({x})`: start from the integer `{x}`, {steps}. Return the final value.",
-    "Define a function `{f}` with one integer parameter `{x}`. It should take `{x}`, {steps}, and return what it gets.",
+    "Define a function `{f}` with one integer parameter `{x}`. "
+    "It should take `{x}`, {steps}, and return what it gets.",
 )
 
 
@@ -188,7 +190,7 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
     else:
         thoughts.append("Apply one step per line to a result variable, then return it.")
         body = [f"r = {_expression(steps[:1], x)}"]
-        body += [op.stmt("r", c) for _, op, c in steps[1:]]
+        body += [op.stmt(c) for _, op, c in steps[1:]]
         body.append("return r")
     code = render([f"def {f}({x}):", *indent(body)])
 

@@ -64,9 +64,9 @@ _FN_NOUNS = ("result", "answer", "output", "score", "total", "number", "thing", 
 def function_name(rng: random.Random) -> str:
     """One of 100 random names, so a model cannot key on one fixed name.
 
-    Names are made of words, not random letters: a 0.9M-parameter model trained for minutes
-    copied word names from the prompt but not names like `f_qz` (measured: it wrote `get_pn`
-    for `f_ic` and failed tasks whose body was right).
+    Names are made of common words because they split into a few frequent tokens that a tiny
+    model learns to copy from the prompt; in a measured 4-minute run with random-letter names
+    (`f_ic`) most function tasks failed on a wrongly copied name alone.
     """
     return f"{rng.choice(_FN_VERBS)}_{rng.choice(_FN_NOUNS)}"
 

@@ -22,8 +22,8 @@ from bdc_ray.problems.synth_families.base import (
     discriminates,
     function_name,
     indent,
-    render,
     n_tests,
+    render,
     unique,
 )
 
@@ -143,13 +143,17 @@ _COND_PHRASES = {
     "gt": ("greater than {c}", "above {c}", "larger than {c}"),
     "div": ("divisible by {c}", "a multiple of {c}"),
 }
-_COND_THOUGHTS = {"lt": "{x} strictly below {c}", "gt": "{x} strictly above {c}", "div": "{x} divisible by {c} (remainder 0)"}
+_COND_THOUGHTS = {
+    "lt": "{x} strictly below {c}",
+    "gt": "{x} strictly above {c}",
+    "div": "{x} divisible by {c} (remainder 0)",
+}
 _COND_CODE = {"lt": "{x} < {c}", "gt": "{x} > {c}", "div": "{x} % {c} == 0"}
 
 _PROMPTS = (
     (
-        "Write a Python function `{f}({x})` that returns {o0} if `{x}` is {c1}, {o1} if it is {c2}, and {o2} otherwise. "
-        "Check the conditions in that order.",
+        "Write a Python function `{f}({x})` that returns {o0} if `{x}` is {c1}, {o1} if it is {c2}, "
+        "and {o2} otherwise. Check the conditions in that order.",
         "Write a Python function `{f}({x})` that returns {o0} if `{x}` is {c1} and {o2} otherwise.",
     ),
     (
@@ -206,14 +210,12 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
         body = [f"return {chain} else {code_outs[-1]}"]
     code = render([f"def {f}({x}):", *indent(body)])
 
-    def solve(value: int) -> object:
-        for branch, (kind, c) in enumerate(zip(kinds, cs)):
-            if _holds(kind, c, value):
-                return funcs[branch](value)
-        return funcs[-1](value)
-
     def region(value: int) -> int:
+        """Index of the branch that answers for `value` (the last one is the `else`)."""
         return next((i for i, (k, c) in enumerate(zip(kinds, cs)) if _holds(k, c, value)), len(kinds))
+
+    def solve(value: int) -> object:
+        return funcs[region(value)](value)
 
     n_public, n_hidden = n_tests(rng)
     first, more = _critical(kinds, cs, rng)

@@ -19,9 +19,9 @@ from bdc_ray.problems.synth_families.base import (
     call_tests,
     function_name,
     indent,
+    n_tests,
     render,
     split_cases,
-    n_tests,
     unique,
 )
 
@@ -99,7 +99,9 @@ def _inputs(rng: random.Random, unit: str, op: str, c: Any) -> list[Any]:
 
 _ARG = {
     "chars": (("s", "text", "word", "letters", "st"), "a string `{a}`", "character"),
-    "words": (("sentence", "text", "line", "phrase", "s"), "a sentence `{a}` of words separated by single spaces", "word"),
+    "words": (
+        ("sentence", "text", "line", "phrase", "s"), "a sentence `{a}` of words separated by single spaces", "word"
+    ),
     "items": (("words", "items", "names", "tokens", "strs", "animals"), "a list of strings `{a}`", "string"),
 }
 
@@ -138,29 +140,31 @@ _PROMPTS = (
 )
 
 
-def _loop_code(op: str, c: Any, seq: str, u: str, d: str, n: str) -> list[str]:
-    tally = [f"{d} = {{}}", f"for {u} in {seq}:", f"    {d}[{u}] = {d}.get({u}, 0) + 1"]
+def _loop_code(op: str, c: Any, seq: str, u: str) -> list[str]:
+    tally = ["counts = {}", f"for {u} in {seq}:", f"    counts[{u}] = counts.get({u}, 0) + 1"]
     if op == "freq":
-        return [*tally, f"return {d}" if c == 1 else f"return {{k: v for k, v in {d}.items() if v >= {c}}}"]
+        return [*tally, "return counts" if c == 1 else f"return {{k: v for k, v in counts.items() if v >= {c}}}"]
     if op == "count_of":
-        return [f"{n} = 0", f"for {u} in {seq}:", f'    if {u} == "{c}":', f"        {n} += 1", f"return {n}"]
+        return ["total = 0", f"for {u} in {seq}:", f'    if {u} == "{c}":', "        total += 1", "return total"]
     if op == "exactly":
-        return [*tally, f"{n} = 0", f"for v in {d}.values():", f"    if v == {c}:", f"        {n} += 1", f"return {n}"]
+        return [*tally, "total = 0", "for v in counts.values():", f"    if v == {c}:", "        total += 1", "return total"]
     if op == "by_first":
         key = f"{u}[0]"
         return [
-            f"{d} = {{}}", f"for {u} in {seq}:", f"    if len({u}) >= {c}:",
-            f"        {d}[{key}] = {d}.get({key}, 0) + 1", f"return {d}",
+            "counts = {}", f"for {u} in {seq}:", f"    if len({u}) >= {c}:",
+            f"        counts[{key}] = counts.get({key}, 0) + 1", "return counts",
         ]
     return [
-        f"{n} = {seq}[0]", f"for {u} in {seq}:", f"    if {seq}.count({u}) > {seq}.count({n}):",
-        f"        {n} = {u}", f"return {n}",
+        f"best = {seq}[0]", f"for {u} in {seq}:", f"    if {seq}.count({u}) > {seq}.count(best):",
+        f"        best = {u}", "return best",
     ]
 
 
 def _builtin_code(op: str, c: Any, seq: str, u: str) -> list[str]:
+    if op == "freq" and c == 1:
+        return [f"return dict(Counter({seq}))"]
     if op == "freq":
-        return [f"return dict(Counter({seq}))" if c == 1 else f"return {{k: v for k, v in Counter({seq}).items() if v >= {c}}}"]
+        return [f"return {{k: v for k, v in Counter({seq}).items() if v >= {c}}}"]
     if op == "count_of":
         return [f'return {seq}.count("{c}")']
     if op == "exactly":
@@ -197,7 +201,7 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
     u = "ch" if unit == "chars" else "w"
     seq, prelude = (a, []) if unit != "words" else ("words", [f"words = {a}.split()"])
     if style == "loop":
-        body = _loop_code(op, c, seq, u, "counts", "best" if op == "top" else "total")
+        body = _loop_code(op, c, seq, u)
         header = []
     else:
         body = _builtin_code(op, c, seq, u)

@@ -21,9 +21,9 @@ from bdc_ray.problems.synth_families.base import (
     call_tests,
     function_name,
     indent,
+    n_tests,
     render,
     split_cases,
-    n_tests,
     unique,
 )
 
@@ -33,28 +33,37 @@ class _Filter:
     consts: tuple[int, ...]
     noun: str
     thought: str
-    cond: Callable[[str, int], str] | None
+    cond: Callable[[int], str] | None
+    """The condition on the loop variable `v` for constant `c`; None keeps everything."""
     keep: Callable[[int, int], bool]
 
 
 _FILTERS: dict[str, _Filter] = {
-    "even": _Filter((), "the even numbers", "keep only the even numbers.", lambda v, c: f"{v} % 2 == 0", lambda v, c: v % 2 == 0),
-    "odd": _Filter((), "the odd numbers", "keep only the odd numbers.", lambda v, c: f"{v} % 2 != 0", lambda v, c: v % 2 != 0),
+    "even": _Filter(
+        (), "the even numbers", "keep only the even numbers.", lambda c: "v % 2 == 0", lambda v, c: v % 2 == 0
+    ),
+    "odd": _Filter(
+        (), "the odd numbers", "keep only the odd numbers.", lambda c: "v % 2 != 0", lambda v, c: v % 2 != 0
+    ),
     "gt": _Filter(
         tuple(range(-2, 10)), "the numbers greater than {c}", "keep only numbers strictly above {c}.",
-        lambda v, c: f"{v} > {c}", lambda v, c: v > c,
+        lambda c: f"v > {c}", lambda v, c: v > c,
     ),
     "lt": _Filter(
         tuple(range(-2, 10)), "the numbers less than {c}", "keep only numbers strictly below {c}.",
-        lambda v, c: f"{v} < {c}", lambda v, c: v < c,
+        lambda c: f"v < {c}", lambda v, c: v < c,
     ),
     "div": _Filter(
         tuple(range(3, 8)), "the multiples of {c}", "keep only numbers divisible by {c}.",
-        lambda v, c: f"{v} % {c} == 0", lambda v, c: v % c == 0,
+        lambda c: f"v % {c} == 0", lambda v, c: v % c == 0,
     ),
-    "pos": _Filter((), "the positive numbers", "keep only numbers above zero.", lambda v, c: f"{v} > 0", lambda v, c: v > 0),
+    "pos": _Filter(
+        (), "the positive numbers", "keep only numbers above zero.", lambda c: "v > 0", lambda v, c: v > 0
+    ),
     "all": _Filter((), "all the numbers", "", None, lambda v, c: True),
 }
+
+_Lines = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -62,69 +71,65 @@ class _Agg:
     of: str
     of_kept: str
     thought: str
-    loop: Callable[[str, str], tuple[list[str], list[str], list[str]]]
-    """(lines before the loop, lines per kept value, lines after) for accumulator `a`, value `v`."""
-    builtin: Callable[[Callable[[str], str], str], str]
-    """Return expression from `gen(head)` ("head for v in xs if cond") and the value name `v`."""
+    loop: tuple[_Lines, _Lines, _Lines]
+    """Lines before the loop, lines run for each kept `v`, lines after the loop."""
+    builtin: Callable[[Callable[[str], str]], str]
+    """The return expression, given `gen(head)` = "head for v in xs if cond"."""
     apply: Callable[[list[int]], object]
 
 
-def _extreme(better: str) -> Callable[[str, str], tuple[list[str], list[str], list[str]]]:
-    return lambda a, v: (
-        [f"{a} = None"],
-        [f"if {a} is None or {v} {better} {a}:", f"    {a} = {v}"],
-        [f"return 0 if {a} is None else {a}"],
+def _extreme(better: str) -> tuple[_Lines, _Lines, _Lines]:
+    return (
+        ("best = None",),
+        (f"if best is None or v {better} best:", "    best = v"),
+        ("return 0 if best is None else best",),
     )
 
 
 _AGGS: dict[str, _Agg] = {
     "sum": _Agg(
         "the sum of {F}", "their sum", "add them up; nothing kept gives 0.",
-        lambda a, v: ([f"{a} = 0"], [f"{a} += {v}"], [f"return {a}"]),
-        lambda gen, v: f"sum({gen(v)})", sum,
+        (("total = 0",), ("total += v",), ("return total",)),
+        lambda gen: f"sum({gen('v')})", sum,
     ),
     "count": _Agg(
         "how many of {F} there are", "how many are left", "count them; nothing kept gives 0.",
-        lambda a, v: ([f"{a} = 0"], [f"{a} += 1"], [f"return {a}"]),
-        lambda gen, v: f"len([{gen(v)}])", len,
+        (("count = 0",), ("count += 1",), ("return count",)),
+        lambda gen: f"len([{gen('v')}])", len,
     ),
     "max": _Agg(
         "the largest of {F}, or 0 if there are none", "the largest one (0 if none are left)",
         "track the largest one; nothing kept gives 0.",
-        _extreme(">"), lambda gen, v: f"max(({gen(v)}), default=0)", lambda kept: max(kept, default=0),
+        _extreme(">"), lambda gen: f"max(({gen('v')}), default=0)", lambda kept: max(kept, default=0),
     ),
     "min": _Agg(
         "the smallest of {F}, or 0 if there are none", "the smallest one (0 if none are left)",
         "track the smallest one; nothing kept gives 0.",
-        _extreme("<"), lambda gen, v: f"min(({gen(v)}), default=0)", lambda kept: min(kept, default=0),
+        _extreme("<"), lambda gen: f"min(({gen('v')}), default=0)", lambda kept: min(kept, default=0),
     ),
     "prod": _Agg(
         "the product of {F} (1 if there are none)", "their product (1 if none are left)",
         "multiply them together, starting from 1.",
-        lambda a, v: ([f"{a} = 1"], [f"{a} *= {v}"], [f"return {a}"]),
-        lambda gen, v: f"math.prod({gen(v)})", math.prod,
+        (("prod = 1",), ("prod *= v",), ("return prod",)),
+        lambda gen: f"math.prod({gen('v')})", math.prod,
     ),
     "sumsq": _Agg(
         "the sum of the squares of {F}", "the sum of their squares", "square each one and add the squares up.",
-        lambda a, v: ([f"{a} = 0"], [f"{a} += {v} * {v}"], [f"return {a}"]),
-        lambda gen, v: f"sum({gen(f'{v} * {v}')})", lambda kept: sum(k * k for k in kept),
+        (("total = 0",), ("total += v * v",), ("return total",)),
+        lambda gen: f"sum({gen('v * v')})", lambda kept: sum(k * k for k in kept),
     ),
     "keep": _Agg(
         "a list of {F}, in their original order", "them as a list, in order", "collect them in a new list, in order.",
-        lambda a, v: ([f"{a} = []"], [f"{a}.append({v})"], [f"return {a}"]),
-        lambda gen, v: f"[{gen(v)}]", list,
+        (("out = []",), ("out.append(v)",), ("return out",)),
+        lambda gen: f"[{gen('v')}]", list,
     ),
     "first": _Agg(
         "the first of {F}, or -1 if there is none", "the first one (-1 if none are left)",
         "return the first one found; if none, return -1.",
-        lambda a, v: ([], [f"return {v}"], ["return -1"]),
-        lambda gen, v: f"next(({gen(v)}), -1)", lambda kept: kept[0] if kept else -1,
+        ((), ("return v",), ("return -1",)),
+        lambda gen: f"next(({gen('v')}), -1)", lambda kept: kept[0] if kept else -1,
     ),
 }
-
-
-_ACC_NAMES = {"sum": "total", "count": "count", "max": "best", "min": "best", "prod": "prod", "sumsq": "total", "keep": "out"}
-"""Accumulator per aggregate; `first` returns from inside its loop and needs none."""
 
 STRUCTURES: tuple[Structure, ...] = tuple(
     (flt, agg) for flt, agg in product(_FILTERS, _AGGS) if (flt, agg) != ("all", "keep")
@@ -187,7 +192,6 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
     c = consts[0] if consts else 0
     f = function_name(rng)
     xs = rng.choice(("nums", "xs", "arr", "values", "lst", "data", "seq", "vals", "numbers", "ints"))
-    v, a = "v", _ACC_NAMES.get(structure[1], "")
 
     phrasing = rng.choice((0, 2) if structure[0] == "all" else (0, 1, 2))
     noun = flt.noun.format(c=c)
@@ -198,10 +202,10 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
     kept = "the kept numbers" if flt.cond else "all the numbers"
     thoughts.append(f"For {kept}, {agg.thought}")
     style = rng.choice(("loop", "builtin"))
-    cond = flt.cond(v, c) if flt.cond else None
+    cond = flt.cond(c) if flt.cond else None
 
     def gen(head: str) -> str:
-        return f"{head} for {v} in {xs}" + (f" if {cond}" if cond else "")
+        return f"{head} for v in {xs}" + (f" if {cond}" if cond else "")
 
     if style == "loop":
         thoughts.append(
@@ -209,13 +213,13 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
             if structure[1] == "first"
             else "One pass with an accumulator is enough."
         )
-        before, each, after = agg.loop(a, v)
-        inner = [f"if {cond}:", *indent(each)] if cond else each
-        body = [*before, f"for {v} in {xs}:", *indent(inner), *after]
+        before, each, after = agg.loop
+        inner = [f"if {cond}:", *indent(each)] if cond else list(each)
+        body = [*before, f"for v in {xs}:", *indent(inner), *after]
         header = []
     else:
         thoughts.append("One comprehension or generator expression does it in one line.")
-        body = [f"return {agg.builtin(gen, v)}"]
+        body = [f"return {agg.builtin(gen)}"]
         header = ["import math", ""] if structure[1] == "prod" else []
     thoughts = [t[0].upper() + t[1:] for t in thoughts]
     code = render([*header, f"def {f}({xs}):", *indent(body)])

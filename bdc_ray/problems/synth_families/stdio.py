@@ -17,9 +17,9 @@ from bdc_ray.problems.synth_families.base import (
     Draft,
     FamilySpec,
     Structure,
+    n_tests,
     render,
     split_cases,
-    n_tests,
 )
 from bdc_ray.problems.types import StdioTest
 
@@ -35,62 +35,62 @@ class _Op:
     consts: tuple[int, ...]
     says: str
     thought: str
-    loop: Callable[[str, str, int], list[str]]
-    """Lines that print the answer for list `xs`, loop variable `v`, constant `c`."""
-    builtin: Callable[[str, str, int], list[str]]
+    loop: Callable[[int], list[str]]
+    """Lines that print the answer for the list `nums` and constant `c`, with explicit loops."""
+    builtin: Callable[[int], list[str]]
     apply: Callable[[list[int], int], int | list[int]]
+
+
+def _scan(better: str) -> list[str]:
+    return ["best = nums[0]", "for v in nums:", f"    if v {better} best:", "        best = v", "print(best)"]
 
 
 _OPS: dict[str, _Op] = {
     "sum": _Op(
         (), "Print their sum.", "add them all up.",
-        lambda xs, v, c: ["total = 0", f"for {v} in {xs}:", f"    total += {v}", "print(total)"],
-        lambda xs, v, c: [f"print(sum({xs}))"],
+        lambda c: ["total = 0", "for v in nums:", "    total += v", "print(total)"],
+        lambda c: ["print(sum(nums))"],
         lambda xs, c: sum(xs),
     ),
     "max": _Op(
         (), "Print the largest of them.", "find the largest one.",
-        lambda xs, v, c: [f"best = {xs}[0]", f"for {v} in {xs}:", f"    if {v} > best:", f"        best = {v}", "print(best)"],
-        lambda xs, v, c: [f"print(max({xs}))"],
-        lambda xs, c: max(xs),
+        lambda c: _scan(">"), lambda c: ["print(max(nums))"], lambda xs, c: max(xs),
     ),
     "min": _Op(
         (), "Print the smallest of them.", "find the smallest one.",
-        lambda xs, v, c: [f"best = {xs}[0]", f"for {v} in {xs}:", f"    if {v} < best:", f"        best = {v}", "print(best)"],
-        lambda xs, v, c: [f"print(min({xs}))"],
-        lambda xs, c: min(xs),
+        lambda c: _scan("<"), lambda c: ["print(min(nums))"], lambda xs, c: min(xs),
     ),
     "sorted": _Op(
         (), "Print them in ascending order on one line, separated by spaces.", "sort them in ascending order.",
-        lambda xs, v, c: [f"{xs}.sort()", f'print(" ".join(str({v}) for {v} in {xs}))'],
-        lambda xs, v, c: [f"print(*sorted({xs}))"],
+        lambda c: ["nums.sort()", 'print(" ".join(str(v) for v in nums))'],
+        lambda c: ["print(*sorted(nums))"],
         lambda xs, c: sorted(xs),
     ),
     "count_gt": _Op(
         tuple(range(-2, 11)), "Print how many of them are greater than {c}.", "count those strictly above {c}.",
-        lambda xs, v, c: ["count = 0", f"for {v} in {xs}:", f"    if {v} > {c}:", "        count += 1", "print(count)"],
-        lambda xs, v, c: [f"print(sum(1 for {v} in {xs} if {v} > {c}))"],
+        lambda c: ["count = 0", "for v in nums:", f"    if v > {c}:", "        count += 1", "print(count)"],
+        lambda c: [f"print(sum(1 for v in nums if v > {c}))"],
         lambda xs, c: sum(1 for x in xs if x > c),
     ),
     "sum_ge": _Op(
         tuple(range(-2, 11)), "Print the sum of those that are at least {c} (0 if there are none).",
         "add up those that are {c} or more.",
-        lambda xs, v, c: ["total = 0", f"for {v} in {xs}:", f"    if {v} >= {c}:", f"        total += {v}", "print(total)"],
-        lambda xs, v, c: [f"print(sum({v} for {v} in {xs} if {v} >= {c}))"],
+        lambda c: ["total = 0", "for v in nums:", f"    if v >= {c}:", "        total += v", "print(total)"],
+        lambda c: [f"print(sum(v for v in nums if v >= {c}))"],
         lambda xs, c: sum(x for x in xs if x >= c),
     ),
     "add": _Op(
         tuple(range(1, 13)), "Print each of them increased by {c}, in input order, on one line separated by spaces.",
         "add {c} to each one, keeping the order.",
-        lambda xs, v, c: ["out = []", f"for {v} in {xs}:", f"    out.append(str({v} + {c}))", 'print(" ".join(out))'],
-        lambda xs, v, c: [f"print(*[{v} + {c} for {v} in {xs}])"],
+        lambda c: ["out = []", "for v in nums:", f"    out.append(str(v + {c}))", 'print(" ".join(out))'],
+        lambda c: [f"print(*[v + {c} for v in nums])"],
         lambda xs, c: [x + c for x in xs],
     ),
     "mul": _Op(
         tuple(range(2, 10)), "Print each of them multiplied by {c}, in input order, on one line separated by spaces.",
         "multiply each one by {c}, keeping the order.",
-        lambda xs, v, c: ["out = []", f"for {v} in {xs}:", f"    out.append(str({v} * {c}))", 'print(" ".join(out))'],
-        lambda xs, v, c: [f"print(*[{v} * {c} for {v} in {xs}])"],
+        lambda c: ["out = []", "for v in nums:", f"    out.append(str(v * {c}))", 'print(" ".join(out))'],
+        lambda c: [f"print(*[v * {c} for v in nums])"],
         lambda xs, c: [x * c for x in xs],
     ),
 }
@@ -104,16 +104,16 @@ def constants(structure: Structure) -> list[Constants]:
     return [(c,) for c in _OPS[structure[1]].consts] or [()]
 
 
-def _read(layout: str, style: str, xs: str) -> tuple[list[str], list[str]]:
-    """(imports, lines) that leave the integers in list `xs`: `input()` per line, or all of stdin."""
+def _read(layout: str, style: str) -> tuple[list[str], list[str]]:
+    """(imports, lines) that leave the integers in list `nums`: `input()` per line, or all of stdin."""
     if style == "builtin":
         skip = "" if layout == "line" else "[1:]"
-        return ["import sys", ""], [f"{xs} = [int(t) for t in sys.stdin.read().split(){skip}]"]
+        return ["import sys", ""], [f"nums = [int(t) for t in sys.stdin.read().split(){skip}]"]
     if layout == "line":
-        return [], [f"{xs} = list(map(int, input().split()))"]
+        return [], [f"nums = list(map(int, input().split()))"]
     if layout == "count":
-        return [], ["n = int(input())", f"{xs} = list(map(int, input().split()))"]
-    return [], ["n = int(input())", f"{xs} = []", "for _ in range(n):", f"    {xs}.append(int(input()))"]
+        return [], ["n = int(input())", f"nums = list(map(int, input().split()))"]
+    return [], ["n = int(input())", f"nums = []", "for _ in range(n):", f"    nums.append(int(input()))"]
 
 
 def _stdin(layout: str, values: list[int]) -> str:
@@ -148,16 +148,17 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
     prompt = _PROMPTS[phrasing].format(layout=_LAYOUTS[layout], op=op.says.format(c=c))
 
     style = rng.choice(("loop", "builtin"))
-    xs, v = "nums", "v"
-    imports, reading = _read(layout, style, xs)
-    compute = (op.loop if style == "loop" else op.builtin)(xs, v, c)
+    imports, reading = _read(layout, style)
+    compute = (op.loop if style == "loop" else op.builtin)(c)
     code = render([*imports, *reading, *compute])
     thoughts = (
         "Everything is whitespace-separated, so read all of stdin at once."
         if style == "builtin"
         else _READ_THOUGHTS[layout],
         f"Then {op.thought.format(c=c)}",
-        "Print the numbers on one line with single spaces." if op_name in ("sorted", "add", "mul") else "Print the single number.",
+        "Print the numbers on one line with single spaces."
+        if op_name in ("sorted", "add", "mul")
+        else "Print the single number.",
     )
 
     def case(values: list[int]) -> tuple[str, str]:

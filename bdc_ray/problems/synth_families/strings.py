@@ -19,10 +19,10 @@ from bdc_ray.problems.synth_families.base import (
     call_tests,
     function_name,
     indent,
+    n_tests,
     ordinal,
     render,
     split_cases,
-    n_tests,
     unique,
 )
 
@@ -38,15 +38,15 @@ class _Op:
     consts: tuple
     phrases: tuple[str, ...]
     thought: str
-    expr: Callable[[str, object, str], str]
-    loop: Callable[[str, str, str, object], list[str]]
+    expr: Callable[[str, object], str]
+    loop: Callable[[str, str, object], list[str]]
     apply: Callable[[str, object], str]
     compound: bool = False
     loops: bool = True
 
 
-def _char_loop(dst: str, src: str, ch: str, body: list[str]) -> list[str]:
-    return [f'{dst} = ""', f"for {ch} in {src}:", *indent(body)]
+def _char_loop(dst: str, src: str, body: list[str]) -> list[str]:
+    return [f'{dst} = ""', f"for ch in {src}:", *indent(body)]
 
 
 def _index_loop(dst: str, src: str, header: str) -> list[str]:
@@ -58,24 +58,24 @@ _OPS: dict[str, _Op] = {
         (),
         ("reverse it", "reverse the order of its characters"),
         "reverse the string.",
-        lambda e, c, ch: f"{e}[::-1]",
-        lambda dst, src, ch, c: _char_loop(dst, src, ch, [f"{dst} = {ch} + {dst}"]),
+        lambda e, c: f"{e}[::-1]",
+        lambda dst, src, c: _char_loop(dst, src, [f"{dst} = ch + {dst}"]),
         lambda s, c: s[::-1],
     ),
     "upper": _Op(
         (),
         ("convert it to upper case", "make every letter upper case"),
         "convert every letter to upper case.",
-        lambda e, c, ch: f"{e}.upper()",
-        lambda dst, src, ch, c: _char_loop(dst, src, ch, [f"{dst} += {ch}.upper()"]),
+        lambda e, c: f"{e}.upper()",
+        lambda dst, src, c: _char_loop(dst, src, [f"{dst} += ch.upper()"]),
         lambda s, c: s.upper(),
     ),
     "cap": _Op(
         (),
         ("capitalise its first letter", "make its first character upper case"),
         "make only the first character upper case.",
-        lambda e, c, ch: f"{e}.capitalize()",
-        lambda dst, src, ch, c: [f"{dst} = {src}[:1].upper() + {src}[1:]"],
+        lambda e, c: f"{e}.capitalize()",
+        lambda dst, src, c: [f"{dst} = {src}[:1].upper() + {src}[1:]"],
         lambda s, c: s.capitalize(),
         loops=False,
     ),
@@ -83,17 +83,17 @@ _OPS: dict[str, _Op] = {
         tuple(_LETTERS),
         ('remove every "{c}"', 'delete all occurrences of "{c}"'),
         'drop every "{c}".',
-        lambda e, c, ch: f'{e}.replace("{c}", "")',
-        lambda dst, src, ch, c: _char_loop(dst, src, ch, [f'if {ch} != "{c}":', f"    {dst} += {ch}"]),
+        lambda e, c: f'{e}.replace("{c}", "")',
+        lambda dst, src, c: _char_loop(dst, src, [f'if ch != "{c}":', f"    {dst} += ch"]),
         lambda s, c: s.replace(c, ""),
     ),
     "swap": _Op(
         tuple((a, b) for a in _LETTERS for b in _LETTERS + "uxz" if a != b),
         ('replace every "{c[0]}" with "{c[1]}"', 'change each "{c[0]}" into "{c[1]}"'),
         'turn each "{c[0]}" into "{c[1]}".',
-        lambda e, c, ch: f'{e}.replace("{c[0]}", "{c[1]}")',
-        lambda dst, src, ch, c: _char_loop(
-            dst, src, ch, [f'if {ch} == "{c[0]}":', f'    {dst} += "{c[1]}"', "else:", f"    {dst} += {ch}"]
+        lambda e, c: f'{e}.replace("{c[0]}", "{c[1]}")',
+        lambda dst, src, c: _char_loop(
+            dst, src, [f'if ch == "{c[0]}":', f'    {dst} += "{c[1]}"', "else:", f"    {dst} += ch"]
         ),
         lambda s, c: s.replace(c[0], c[1]),
     ),
@@ -101,32 +101,35 @@ _OPS: dict[str, _Op] = {
         (2, 3),
         ("repeat each character {c} times", "write every character {c} times in a row"),
         "repeat each character {c} times.",
-        lambda e, c, ch: f'"".join({ch} * {c} for {ch} in {e})',
-        lambda dst, src, ch, c: _char_loop(dst, src, ch, [f"{dst} += {ch} * {c}"]),
+        lambda e, c: f'"".join(ch * {c} for ch in {e})',
+        lambda dst, src, c: _char_loop(dst, src, [f"{dst} += ch * {c}"]),
         lambda s, c: "".join(x * c for x in s),
     ),
     "step": _Op(
         (2, 3, 4),
-        ("keep every {nth} character, starting with the first", "keep only the characters at positions 0, {c}, {c2} and so on"),
+        (
+            "keep every {nth} character, starting with the first",
+            "keep only the characters at positions 0, {c}, {c2} and so on",
+        ),
         "keep positions 0, {c}, {c2} and so on (a step of {c}).",
-        lambda e, c, ch: f"{e}[::{c}]",
-        lambda dst, src, ch, c: _index_loop(dst, src, f"for i in range(0, len({src}), {c}):"),
+        lambda e, c: f"{e}[::{c}]",
+        lambda dst, src, c: _index_loop(dst, src, f"for i in range(0, len({src}), {c}):"),
         lambda s, c: s[::c],
     ),
     "head": _Op(
         tuple(range(2, 7)),
         ("keep only its first {c} characters", "cut it to at most {c} characters from the start"),
         "keep at most the first {c} characters.",
-        lambda e, c, ch: f"{e}[:{c}]",
-        lambda dst, src, ch, c: _index_loop(dst, src, f"for i in range(min({c}, len({src}))):"),
+        lambda e, c: f"{e}[:{c}]",
+        lambda dst, src, c: _index_loop(dst, src, f"for i in range(min({c}, len({src}))):"),
         lambda s, c: s[:c],
     ),
     "suffix": _Op(
         _SUFFIXES,
         ('append "{c}"', 'add "{c}" to the end'),
         'append "{c}" at the end.',
-        lambda e, c, ch: f'{e} + "{c}"',
-        lambda dst, src, ch, c: [f'{dst} = {src} + "{c}"'],
+        lambda e, c: f'{e} + "{c}"',
+        lambda dst, src, c: [f'{dst} = {src} + "{c}"'],
         lambda s, c: s + c,
         compound=True,
         loops=False,
@@ -205,7 +208,6 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
     ops = [(op, c) for _, op, c in steps]
     f = function_name(rng)
     s = rng.choice(("s", "text", "word", "w", "line", "st", "chars", "string"))
-    ch = "ch"
     phrases = [rng.choice(op.phrases).format(**_phrase_args(c)) for op, c in ops]
     phrasing = rng.randrange(len(_PROMPTS))
     prompt = _PROMPTS[phrasing].format(f=f, s=s, steps=", then ".join(phrases))
@@ -217,7 +219,7 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
         thoughts.append("Chain slicing and string methods in one return.")
         expr, compound = s, False
         for op, c in ops:
-            expr = op.expr(f"({expr})" if compound else expr, c, ch)
+            expr = op.expr(f"({expr})" if compound else expr, c)
             compound = op.compound
         body = [f"return {expr}"]
     else:
@@ -229,7 +231,7 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
         names = [s, *(["t"] if len(ops) == 2 else []), "out"]
         body = []
         for (op, c), src, dst in zip(ops, names, names[1:]):
-            body += op.loop(dst, src, ch, c)
+            body += op.loop(dst, src, c)
         body.append(f"return {names[-1]}")
     code = render([f"def {f}({s}):", *indent(body)])
 
