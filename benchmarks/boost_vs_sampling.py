@@ -1,0 +1,124 @@
+"""Boost vs best-of-N sampling at EQUAL LLM generations per problem, in one run.
+
+On synthetic TRAINING problems (what Boost searches; no held-out problem is touched), the share
+of problems whose chosen program passes every HIDDEN test, for
+  (a) best-of-N sampling with public-test filtering, one agent;
+  (b) MC-Tree-of-Agents with that one agent;
+  (c) MC-Tree-of-Agents with two agents;
+each allowed the same number of generations (samples) per problem. Agents, sandbox and
+problems are shared by the three methods; the agents are `models.agents` of the config.
+
+    .venv/bin/python benchmarks/boost_vs_sampling.py --config ray_config.yaml --per-family 6 --budget 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rich.table import Table  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from bdc_ray.boost.interfaces import SearchConfig  # noqa: E402
+from bdc_ray.boost.runner import PoolExecutor  # noqa: E402
+from bdc_ray.boost.search import MCTreeOfAgents  # noqa: E402
+from bdc_ray.boost.stage import start_agents  # noqa: E402
+from bdc_ray.config import load_config  # noqa: E402
+from bdc_ray.eval.runner import make_pool  # noqa: E402
+from bdc_ray.eval.tables import wide_console  # noqa: E402
+from bdc_ray.problems.synth import FAMILIES, SynthConfig, generate_suite  # noqa: E402
+from bdc_ray.ray_session import init_ray  # noqa: E402
+
+
+async def best_of_n(agent, executor, problem, budget: int):
+    programs = await agent.write_code(problem.public_view(), [], budget)
+    results = await asyncio.gather(*(executor.run(p, problem.public_tests) for p in programs))
+    best = max(range(len(programs)), key=lambda i: results[i].pass_rate)  # first of the best
+    return programs[best], results[best].pass_rate, budget
+
+
+async def tree(searcher, problem):
+    result = await searcher.search(problem.public_view())
+    return result.best_program, result.best_reward, sum(result.llm_generations.values())
+
+
+async def run_method(name, solve, problems, executor, concurrency):
+    gate = asyncio.Semaphore(concurrency)
+    bar = tqdm(total=len(problems), desc=name, unit="problem")
+    rows = []
+
+    async def one(problem):
+        async with gate:
+            program, public, spent = await solve(problem)
+            hidden = await executor.run(program, problem.hidden_tests)
+        bar.update(1)
+        rows.append({"id": problem.id, "family": problem.family, "public": public, "hidden_all": hidden.status == "passed", "generations": spent})
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(p) for p in problems))
+    bar.close()
+    return rows, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(ROOT / "ray_config.yaml"))
+    parser.add_argument("--per-family", type=int, default=6, help="Training problems per family.")
+    parser.add_argument("--budget", type=int, default=16, help="LLM generations per problem, every method.")
+    parser.add_argument("--seed", type=int, default=11, help="Suite seed (training split only).")
+    parser.add_argument("--concurrency", type=int, default=6)
+    parser.add_argument("--out", default=str(ROOT / "runs" / "benchmarks" / "boost_vs_sampling.json"))
+    args = parser.parse_args()
+
+    cfg = load_config(args.config)
+    if len(cfg.models.agents) < 2:
+        raise SystemExit("the config needs two agents in models.agents")
+    init_ray(cfg.ray)
+    suite = generate_suite(SynthConfig(seed=args.seed, train_per_family=args.per_family, heldout_per_family=0, heldout_comp_per_family=0))
+    problems = suite.train
+    handles = start_agents(cfg)
+    pool = make_pool(cfg)
+    executor = PoolExecutor(pool)
+    first, second = handles[0].agent(), handles[1].agent()
+    search = cfg.stages.boost.search.model_copy(update={"max_generations": args.budget, "rollouts": 10_000})
+    one_agent = MCTreeOfAgents([first], executor, search)
+    two_agents = MCTreeOfAgents([first, second], executor, search)
+    methods = {
+        f"(a) best-of-{args.budget}, {first.name}": lambda p: best_of_n(first, executor, p, args.budget),
+        f"(b) tree, {first.name}": lambda p: tree(one_agent, p),
+        f"(c) tree, {first.name} + {second.name}": lambda p: tree(two_agents, p),
+    }
+    results = {}
+    try:
+        for name, solve in methods.items():
+            results[name] = asyncio.run(run_method(name, solve, problems, executor, args.concurrency))
+    finally:
+        pool.shutdown()
+
+    table = Table(title=f"Boost vs sampling: {len(problems)} training problems, {args.budget} generations per problem")
+    for col in ("method", "hidden-verified", "public solved", "mean generations", "seconds", *FAMILIES):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    summary = {}
+    for name, (rows, seconds) in results.items():
+        share = sum(r["hidden_all"] for r in rows) / len(rows)
+        public = sum(r["public"] >= 1.0 for r in rows) / len(rows)
+        gens = sum(r["generations"] for r in rows) / len(rows)
+        fam = {f: [r["hidden_all"] for r in rows if r["family"] == f] for f in FAMILIES}
+        per_family = {f: (sum(v) / len(v) if v else 0.0) for f, v in fam.items()}
+        summary[name] = {"hidden_verified": share, "public_solved": public, "mean_generations": gens, "seconds": seconds, "per_family": per_family}
+        table.add_row(name, f"{100 * share:.1f}%", f"{100 * public:.1f}%", f"{gens:.1f}", f"{seconds:.0f}", *(f"{100 * per_family[f]:.0f}" for f in FAMILIES))
+    wide_console().print(table)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"budget": args.budget, "problems": len(problems), "search": search.model_dump(), "results": summary}, indent=2))
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
