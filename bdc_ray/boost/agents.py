@@ -37,3 +37,10 @@ class LLMAgent:
         req = self.book.refine(problem, thoughts, thought, feedback)
         texts = await self.generate(req.prompts, req.sampling)
         return self.book.parse_refinement(texts[0], thought)
+
+    async def merge(self, problem: Problem, thoughts: Sequence[str], first: str, second: str) -> Proposal | None:
+        req = self.book.merge(problem, thoughts, first, second)
+        if req is None:
+            return None
+        texts = await self.generate(req.prompts, req.sampling)
+        return self.book.parse_merge(texts[0])

@@ -37,3 +37,18 @@ def merge_near_duplicates(
             first_agent, first = kept[twin]
             kept[twin] = (first_agent, Proposal(first.text, max(first.prior, prop.prior)))
     return kept
+
+
+def similar_pairs(texts: list[str], low: float, high: float) -> list[tuple[int, int]]:
+    """Disjoint index pairs whose similarity is in [low, high), most similar first."""
+    scored = sorted(
+        ((similarity(texts[i], texts[j]), i, j) for i in range(len(texts)) for j in range(i + 1, len(texts))),
+        reverse=True,
+    )
+    used: set[int] = set()
+    pairs = []
+    for score, i, j in scored:
+        if low <= score < high and i not in used and j not in used:
+            used.update((i, j))
+            pairs.append((i, j))
+    return pairs

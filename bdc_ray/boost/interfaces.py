@@ -37,6 +37,10 @@ class Agent(Protocol):
         """A corrected version of `thought` (the last step) given execution feedback, or None."""
 
 
+    async def merge(self, problem: Problem, thoughts: Sequence[str], first: str, second: str) -> Proposal | None:
+        """One thought combining two near-duplicate candidates, or None when the agent cannot merge."""
+
+
 class Executor(Protocol):
     async def run(self, program: str, tests: Sequence[Test]) -> RunResult:
         """Run `program` on `tests` in the sandbox."""
@@ -59,7 +63,14 @@ class SearchConfig(BaseModel):
         0.0, ge=0, le=1, description="A child whose value is below this, or below its parent's, is pruned (and refined)."
     )
     refine: bool = Field(True, description="Ask a pruned child's proposer for a refined thought from the feedback.")
-    dedup_threshold: float = Field(0.9, gt=0, le=1, description="Similarity above which two thoughts are merged.")
+    dedup_threshold: float = Field(0.9, gt=0, le=1, description="Similarity above which two thoughts are merged as text.")
+    merge_threshold: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Similarity from which two thoughts (below dedup_threshold) are merged by their first proposer's "
+        "LLM into one; None = off. For instruct agents; completion agents cannot merge and leave both.",
+    )
     stop_on_solve: bool = Field(True, description="Stop when a program passes every public test.")
     max_generations: int | None = Field(
         None, ge=1, description="Budget of LLM generations (samples) per problem; None = rollouts only."

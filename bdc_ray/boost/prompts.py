@@ -217,6 +217,23 @@ class PromptBook:
             options = [p for p in options if p.text != rejected.strip()]
         return options[0] if options else None
 
+    def merge(self, problem: Problem, thoughts: Sequence[str], first: str, second: str) -> Request | None:
+        """Completion-style models were never taught to merge: None, and both thoughts stay."""
+        if self.style == "completion":
+            return None
+        prompt = (
+            "You are an expert Python programmer planning a solution step by step.\n\n"
+            f"Problem:\n{describe_problem(problem)}\n\nReasoning so far:\n{_steps(thoughts)}\n\n"
+            f"Two candidate next steps say nearly the same thing:\nA: {first}\nB: {second}\n\n"
+            "Write ONE next step (one sentence, no code) that keeps what is right in both, and your confidence "
+            'from 0 to 1. Reply with JSON only: {"thought": "...", "confidence": 0.7}'
+        )
+        return Request([prompt], self._sampling(1, 0.0, 96, []))
+
+    def parse_merge(self, texts: Sequence[str]) -> Proposal | None:
+        options = parse_proposals_json(texts[0] if texts else "", 1, self.default_prior)
+        return options[0] if options else None
+
     @staticmethod
     def _sampling(n: int, temperature: float, max_new_tokens: int, stop: list[str]) -> SamplingParams:
         return SamplingParams(n=n, temperature=temperature, max_new_tokens=max_new_tokens, stop=stop)

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from bdc_ray.boost.dedupe import merge_near_duplicates
+from bdc_ray.boost.dedupe import merge_near_duplicates, similar_pairs
 from bdc_ray.boost.interfaces import Agent, Executor, Proposal, SearchConfig
 from bdc_ray.boost.tree import Action, Simulation, State, backup, iter_states, select_leaf
 from bdc_ray.problems.types import Problem
@@ -39,6 +39,10 @@ class Budget:
         granted = max(0, min(wanted, self.remaining))
         self.remaining -= granted
         return granted
+
+    def refund(self, n: int) -> None:
+        if self.remaining is not None:
+            self.remaining += n
 
     @property
     def spent(self) -> bool:
@@ -149,12 +153,38 @@ class _Run:
             self.generations[agent.name] += n
             pairs += [(agent.name, self._clamp(p)) for p in props[:n]]
         merged = merge_near_duplicates(pairs, self.cfg.dedup_threshold, existing=[a.thought for a in leaf.children])
+        if self.cfg.merge_threshold is not None and self.cfg.merge_threshold < self.cfg.dedup_threshold:
+            merged = await self._merge_similar(thoughts, merged)
         leaf.expansions += 1
         actions = []
         for agent_name, prop in merged:
             self.proposed[agent_name] += 1
             actions.append(self._attach(leaf, prop, agent_name, "detail"))
         return actions
+
+    async def _merge_similar(self, thoughts: list[str], kept: list[tuple[str, Proposal]]) -> list[tuple[str, Proposal]]:
+        """Ask the first proposer of each similar pair for one thought that combines both."""
+        pairs = similar_pairs([p.text for _, p in kept], self.cfg.merge_threshold, self.cfg.dedup_threshold)  # type: ignore[arg-type]
+        pairs = [(i, j) for i, j in pairs if self.budget.take(1)]
+
+        async def merge(i: int, j: int) -> Proposal | None:
+            agent = self.s.by_name[kept[i][0]]
+            result = await agent.merge(self.problem, thoughts, kept[i][1].text, kept[j][1].text)
+            if result is None:
+                self.budget.refund(1)
+            else:
+                self.generations[agent.name] += 1
+            return result
+
+        results = await asyncio.gather(*(merge(i, j) for i, j in pairs))
+        out = list(kept)
+        dropped = set()
+        for (i, j), prop in zip(pairs, results):
+            if prop is not None and prop.text.strip():
+                prior = max(kept[i][1].prior, kept[j][1].prior, self._clamp(prop).prior)
+                out[i] = (kept[i][0], Proposal(prop.text.strip(), prior))
+                dropped.add(j)
+        return [item for k, item in enumerate(out) if k not in dropped]
 
     def _clamp(self, p: Proposal) -> Proposal:
         prior = p.prior if 0.0 < p.prior <= 1.0 else self.cfg.default_prior

@@ -24,16 +24,6 @@ _SHUFFLE_POOL = 512
 holds nearly equal lengths (little padding), small enough that batches still mix families."""
 
 
-_PIECES = r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+| ?[^A-Za-z0-9_\s]+|\s+"
-"""Pre-tokenizer split: an identifier or number never absorbs the space before it.
-
-GPT-2's split makes `calc_ab` in "Implement `calc_ab(n)`" and ` calc_ab` in "def calc_ab(n):"
-different tokens, so copying a name from the prompt is not a copy at the token level: a
-4-minute model trained that way wrote memorised names and constants and passed 0% of held-out
-tasks. Isolating identifiers costs about 40% more tokens per task and makes copying an identity.
-"""
-
-
 @dataclass(frozen=True)
 class Example:
     ids: list[int]
@@ -62,17 +52,11 @@ def select_problems(
 
 def train_tokenizer(texts: Sequence[str], vocab_size: int):
     """A byte-level BPE (any text round-trips) wrapped for transformers; prompts start with <bos>."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE())
-    import os
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False) if os.environ.get("EXP_GPT") else pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(_PIECES), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     bpe.train_from_iterator(
         texts,

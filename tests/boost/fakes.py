@@ -43,8 +43,9 @@ class FakeAgent:
     name: str
     ideas: list[tuple[str, float]]
     refinements: dict[str, str] = field(default_factory=dict)
+    merges: dict[tuple[str, str], str] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
-    calls: dict[str, int] = field(default_factory=lambda: {"propose": 0, "write_code": 0, "refine": 0})
+    calls: dict[str, int] = field(default_factory=lambda: {"propose": 0, "write_code": 0, "refine": 0, "merge": 0})
 
     def _see(self, *texts) -> None:
         self.seen.extend(str(t) for t in texts)
@@ -65,6 +66,12 @@ class FakeAgent:
         self._see(problem.model_dump_json(), *thoughts, thought, feedback)
         better = self.refinements.get(thought)
         return Proposal(better, 0.9) if better else None
+
+    async def merge(self, problem, thoughts, first, second):
+        self.calls["merge"] += 1
+        self._see(problem.model_dump_json(), *thoughts, first, second)
+        merged = self.merges.get((first, second))
+        return Proposal(merged, 0.7) if merged else None
 
 
 @dataclass

@@ -107,3 +107,12 @@ def test_instruct_prompts_show_only_public_examples(problem):
         assert repr(t.args[0]) not in text or any(repr(t.args[0]) == repr(p.args[0]) for p in problem.public_tests)
     refine = PromptBook(style="instruct").refine(problem, ["a"], "b", "Status: failed.\nInput: [1]")
     assert "Status: failed." in refine.prompts[0] and "JSON" in refine.prompts[0]
+
+
+def test_merge_prompts(problem):
+    assert PromptBook(style="completion").merge(problem, [], "a", "b") is None
+    book = PromptBook(style="instruct")
+    req = book.merge(problem, ["x"], "Sort ascending", "Sort in ascending order")
+    assert "A: Sort ascending" in req.prompts[0] and req.sampling.temperature == 0.0
+    assert book.parse_merge(['{"thought": "Sort ascending", "confidence": 0.9}']) == Proposal("Sort ascending", 0.9)
+    assert book.parse_merge(["no idea"]) is None

@@ -76,6 +76,18 @@ def test_every_agent_expands_and_duplicates_merge():
     assert result.thoughts_by_agent == {"A": 2, "B": 1}
 
 
+def test_similar_thoughts_are_merged_by_their_first_proposer():
+    a = FakeAgent("A", [("double the value", 0.4)], merges={("double the value", "double the values"): "double"})
+    b = FakeAgent("B", [("double the values", 0.6)])
+    kwargs = dict(rollouts=1, simulate_root=False, stop_on_solve=False, refine=False, width=1, dedup_threshold=0.99)
+    plain, _ = search([a, b], **kwargs)
+    assert {e["thoughts"][0] for e in plain.evaluations} == {"double the value", "double the values"}
+    merged, _ = search([a, b], merge_threshold=0.8, **kwargs)
+    assert {e["thoughts"][0] for e in merged.evaluations} == {"double"}
+    assert a.calls["merge"] == 1 and b.calls["merge"] == 0
+    assert merged.llm_generations["A"] == plain.llm_generations["A"] + 1
+
+
 def test_merge_keeps_first_text_and_highest_prior():
     kept = merge_near_duplicates([("A", Proposal("Sort the list", 0.2)), ("B", Proposal("sort the list.", 0.9))], 0.9)
     assert kept == [("A", Proposal("Sort the list", 0.9))]
