@@ -1,8 +1,9 @@
 """`bdc run`: everything the pipeline can do so far, end to end, on one config.
 
-Today that is: generate the synthetic suite into the run folder and verify it together with
-the configured public benchmark files by running their reference solutions through the
-sandbox pool on Ray. Later stages (boost, disentangle, customize, serve) plug in here.
+Today that is: generate the synthetic suite into the run folder, verify it together with the
+configured public benchmark files by running their reference solutions through the sandbox pool
+on Ray, then Boost (tiny agents built on first use) over the training problems. Later stages
+(disentangle, customize, serve) plug in after Boost.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from bdc_ray import storage
 from bdc_ray.config import BDCConfig, dump_config
 from bdc_ray.eval.evaluate import reference_samples
 from bdc_ray.eval.runner import evaluate_dataset, make_pool
+from bdc_ray.boost.stage import run_boost_stage
+from bdc_ray.boost.tables import boost_table
 from bdc_ray.eval.tables import summary_markdown, summary_table, with_groups
 from bdc_ray.problems.loaders import load_problems
 from bdc_ray.problems.suite_files import write_suite
@@ -25,10 +28,9 @@ from bdc_ray.ray_session import init_ray
 log = logging.getLogger(__name__)
 
 
-def run_pipeline(cfg: BDCConfig, console: Console | None = None) -> list[dict[str, Any]]:
-    """Run every implemented stage; returns the summaries shown in the final table."""
+def run_pipeline(cfg: BDCConfig, console: Console | None = None) -> dict[str, Any]:
+    """Run every implemented stage; returns {"reference": table rows, "boost": Boost summary}."""
     console = console or Console()
-    started = time.time()
     storage.makedirs(cfg.run_dir)
     storage.write_text_atomic(storage.join(cfg.run_dir, "config.yaml"), dump_config(cfg))
     init_ray(cfg.ray)
@@ -36,6 +38,16 @@ def run_pipeline(cfg: BDCConfig, console: Console | None = None) -> list[dict[st
     console.print(
         f"synthetic suite: {', '.join(f'{k} {len(v)}' for k, v in splits.items())} problems -> {cfg.run_dir}/data"
     )
+    rows = verify_references(cfg, splits, console)
+    started = time.time()
+    boost = run_boost_stage(cfg)
+    console.print(boost_table(boost, title=f"Boost: MC-Tree-of-Agents on training problems ({time.time() - started:.0f} s)"))
+    return {"reference": rows, "boost": boost}
+
+
+def verify_references(cfg: BDCConfig, splits: dict[str, list], console: Console) -> list[dict[str, Any]]:
+    """Every reference solution of the suite and of the configured datasets, through the sandbox."""
+    started = time.time()
     pool = make_pool(cfg)
     ks = cfg.stages.eval.k
     rows: list[dict[str, Any]] = []

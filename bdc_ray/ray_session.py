@@ -28,5 +28,6 @@ def init_ray(section: RaySection) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=section.num_cpus, include_dashboard=section.include_dashboard, **kwargs)
+        # "local" starts a new cluster even when a `ray start` cluster runs on this machine.
+        ray.init(address="local", num_cpus=section.num_cpus, include_dashboard=section.include_dashboard, **kwargs)
     log.info("Ray cluster resources: %s", ray.cluster_resources())

@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    ray.init(num_cpus=max(2, args.threads), include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=max(2, args.threads), include_dashboard=False, log_to_driver=False)
     suite = generate_suite(SynthConfig(seed=7, train_per_family=0, heldout_per_family=args.requests // 6 + 1, heldout_comp_per_family=0))
     prompts = [format_prompt(p) for p in suite.heldout][: args.requests]
     sampling = SamplingParams(max_new_tokens=args.max_new_tokens)

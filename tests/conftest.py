@@ -34,7 +34,7 @@ def ray_local(_ray_session):
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, namespace="bdc-tests", log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="bdc-tests", log_to_driver=False)
     return ray
 
 
@@ -43,3 +43,25 @@ def cluster_address() -> str:
     import ray
 
     return ray.get_runtime_context().gcs_address
+
+
+def _tiny_recipe(seed: int, families=None) -> dict:
+    """A small tiny model (about 30 s to build): enough to exercise every path, not to solve much."""
+    return {
+        "seed": seed, "layers": 2, "hidden": 64, "heads": 4, "steps": 60, "vocab_size": 512, "families": families,
+        "synth": {"train_per_family": 40, "heldout_per_family": 0, "heldout_comp_per_family": 0},
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_agents(tmp_path_factory) -> dict:
+    """`models` overrides with two different tiny agents; built once per session, cached by recipe."""
+    prompts = {"max_thought_tokens": 24, "max_code_tokens": 96}  # barely trained models ramble: keep them short
+    return {
+        "build_root": str(tmp_path_factory.mktemp("tiny-models")),
+        "agents": [
+            {"name": "tiny-a", "tiny": _tiny_recipe(0), "resources": {"num_cpus": 0.5}, "prompts": prompts},
+            {"name": "tiny-b", "tiny": _tiny_recipe(1, ["arith", "string", "list"]), "resources": {"num_cpus": 0.5},
+             "prompts": prompts},
+        ],
+    }

@@ -8,15 +8,20 @@ from bdc_ray.config import load_config
 from bdc_ray.pipeline import run_pipeline
 
 
-def test_run_generates_the_suite_and_verifies_every_reference(ray_local, tmp_path):
+def test_run_verifies_every_reference_and_boosts(ray_local, tmp_path, tiny_agents):
     cfg = load_config(
         overrides={
             "storage_path": str(tmp_path),
             "run_name": "small",
             "data": {"synthetic": {"train_per_family": 4, "heldout_per_family": 2, "heldout_comp_per_family": 1}},
+            "models": tiny_agents,
+            "resources": {"sandbox": {"num_cpus": 0.5}},
+            "stages": {"boost": {"max_problems": 3, "search": {"rollouts": 1, "width": 1, "n_sim": 1}}},
         }
     )
-    rows = run_pipeline(cfg, Console(width=160, record=True))
+    console = Console(width=160, record=True)
+    result = run_pipeline(cfg, console)
+    rows = result["reference"]
     names = [r["dataset"] for r in rows]
     assert "synthetic/train" in names and "apps-excerpt" in names
     assert all(r["strict_accuracy"] == 1.0 for r in rows)
@@ -24,3 +29,5 @@ def test_run_generates_the_suite_and_verifies_every_reference(ray_local, tmp_pat
     assert (run / "data" / "heldout.jsonl").is_file()
     assert (run / "eval" / "reference" / "table.md").read_text().startswith("| dataset")
     assert (run / "config.yaml").is_file()
+    assert result["boost"]["problems"] == 3 and (run / "boost" / "sft.jsonl").is_file()
+    assert "verified (hidden)" in console.export_text()

@@ -19,30 +19,15 @@ from bdc_ray.config import load_config
 from tests.conftest import ROOT, cluster_address
 
 N_PROBLEMS = 6
-PROMPTS = {"max_thought_tokens": 24, "max_code_tokens": 96}  # barely trained models ramble: keep them short
-
-
-def _tiny(seed: int, families=None) -> dict:
-    return {
-        "seed": seed, "layers": 2, "hidden": 64, "heads": 4, "steps": 60, "vocab_size": 512, "families": families,
-        "synth": {"train_per_family": 40, "heldout_per_family": 0, "heldout_comp_per_family": 0},
-    }
 
 
 @pytest.fixture(scope="module")
-def overrides(tmp_path_factory) -> dict:
+def overrides(tmp_path_factory, tiny_agents) -> dict:
     root = tmp_path_factory.mktemp("boost")
     return {
         "storage_path": str(root / "runs"),
         "data": {"synthetic": {"train_per_family": 2, "heldout_per_family": 1, "heldout_comp_per_family": 1}},
-        "models": {
-            "build_root": str(root / "models"),
-            "agents": [
-                {"name": "tiny-a", "tiny": _tiny(0), "resources": {"num_cpus": 0.5}, "prompts": PROMPTS},
-                {"name": "tiny-b", "tiny": _tiny(1, ["arith", "string", "list"]), "resources": {"num_cpus": 0.5},
-                 "prompts": PROMPTS},
-            ],
-        },
+        "models": tiny_agents,
         "resources": {"sandbox": {"num_cpus": 0.5}},
         "sandbox": {"workers_per_actor": 1, "limits": {"time_s": 2, "program_time_s": 10}},
         "stages": {"boost": {"max_problems": N_PROBLEMS, "max_concurrent_problems": 3,
