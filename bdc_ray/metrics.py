@@ -16,6 +16,12 @@ from functools import lru_cache
 from ray.util.metrics import Counter
 
 
+def add(counter: Counter, value: float, tags: dict[str, str] | None = None) -> None:
+    """Count `value`; Ray refuses increments of 0 (a problem solved at the root has 0 rollouts)."""
+    if value > 0:
+        counter.inc(value, tags)
+
+
 @lru_cache(maxsize=None)
 def llm_metrics() -> dict[str, Counter]:
     return {

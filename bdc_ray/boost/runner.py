@@ -29,7 +29,7 @@ from bdc_ray.boost.records import preference_rows, sft_rows, trace_record
 from bdc_ray.boost.search import MCTreeOfAgents
 from bdc_ray.llm.actors import agenerate
 from bdc_ray.llm.base import SamplingParams, Texts
-from bdc_ray.metrics import boost_metrics
+from bdc_ray.metrics import add, boost_metrics
 from bdc_ray.problems.types import Problem, Test
 from bdc_ray.sandbox import RunResult
 from bdc_ray.sandbox.ray_pool import SandboxPool
@@ -132,8 +132,8 @@ class BoostRunner:
             storage.write_jsonl_atomic(trace_path(self.traces_dir, problem.id), [record])
             counts["solved"] += record["hidden_passed_all"]
             counts["rollouts"] += record["rollouts"]
-            metrics["rollouts"].inc(max(record["rollouts"], 0) or 0)
-            metrics["problems"].inc(1, {"solved": str(record["hidden_passed_all"]).lower()})
+            add(metrics["rollouts"], record["rollouts"])
+            add(metrics["problems"], 1, {"solved": str(record["hidden_passed_all"]).lower()})
             elapsed = max(time.perf_counter() - started, 1e-9)
             bar.set_postfix(solved=counts["solved"], rollouts_s=f"{counts['rollouts'] / elapsed:.2f}")
             bar.update(1)

@@ -16,6 +16,7 @@ from bdc_ray.llm.base import GenerationStats, SamplingParams, Texts
 from bdc_ray.llm.batcher import Batcher
 from bdc_ray.llm.spec import BackendSpec
 from bdc_ray.llm.threads import configure_torch_threads
+from bdc_ray.metrics import add
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,8 @@ class LLMActor:
         params = SamplingParams.model_validate(sampling)
         texts, stats = await self.batcher.generate(prompts, params, adapter)
         tags = {"agent": self.name}
-        self.metrics["calls"].inc(1, tags)
-        self.metrics["tokens"].inc(stats.completion_tokens, tags)
+        add(self.metrics["calls"], 1, tags)
+        add(self.metrics["tokens"], stats.completion_tokens, tags)
         return texts, stats.model_dump()
 
     def stats(self) -> dict[str, Any]:

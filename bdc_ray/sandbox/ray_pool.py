@@ -14,6 +14,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tqdm.auto import tqdm
 
+from bdc_ray.metrics import add
 from bdc_ray.problems.types import Test
 from bdc_ray.sandbox import RunResult, Sandbox, SandboxLimits
 
@@ -34,7 +35,7 @@ class SandboxActor:
         override = SandboxLimits.model_validate(limits) if limits else None
         results = self._sandbox.run_many(jobs, limits=override)
         for r in results:
-            self._runs.inc(1, {"status": r.status})
+            add(self._runs, 1, {"status": r.status})
         return results
 
     def node_id(self) -> str:
