@@ -18,6 +18,7 @@ from bdc_ray.eval.passk import pass_at_k
 from bdc_ray.llm.base import SamplingParams
 from bdc_ray.problems.synth import format_prompt, format_thoughts
 from bdc_ray.problems.types import Problem
+from bdc_ray.sandbox import Sandbox, SandboxLimits
 
 
 class Scores(BaseModel):
@@ -66,17 +67,17 @@ def evaluate_tiny(
     batch_size: int = 16,
     threads: int | None = 1,
     sandbox_workers: int = 2,
-    limits=None,
+    limits: SandboxLimits | None = None,
 ) -> TinyEval:
     """Greedy pass@1 and, with `samples` > 0, pass@`samples` at `temperature`, on all tests
     (public and hidden) of each problem.
 
     Generation and execution run one after the other, never together, so they do not compete
-    for the two cores. `limits`: a `SandboxLimits`; the default gives each test 2 s, plenty for
-    these programs, so a looping sample costs little.
+    for the two cores. The default `limits` give each test 2 s, plenty for these programs, so a
+    looping sample costs little. `max_new_tokens` 160 covers the longest reference (about 125
+    tokens) and keeps the longest prompt plus output inside the 256-token context.
     """
     from bdc_ray.llm.hf_backend import TransformersLLM
-    from bdc_ray.sandbox import Sandbox, SandboxLimits
 
     llm = TransformersLLM(str(model_path), device="cpu", threads=threads, max_batch_size=batch_size)
     prompts = [tiny_prompt(p, with_thoughts) for p in problems]
@@ -88,10 +89,11 @@ def evaluate_tiny(
             prompts, SamplingParams(n=samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
         )
         stats = stats + sample_stats
-    del llm
 
     jobs = [Sample(task_id=p.id, completion=text, greedy=True) for p, texts in zip(problems, greedy) for text in texts]
-    jobs += [Sample(task_id=p.id, completion=text, greedy=False) for p, texts in zip(problems, sampled) for text in texts]
+    jobs += [
+        Sample(task_id=p.id, completion=text, greedy=False) for p, texts in zip(problems, sampled) for text in texts
+    ]
     started = time.monotonic()
     with Sandbox(workers=sandbox_workers, limits=limits or SandboxLimits(time_s=2.0, program_time_s=20.0)) as sandbox:
         records, errors = evaluate_samples(problems, jobs, sandbox.run_many, tests="all")
