@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -74,17 +73,6 @@ def trace_path(traces_dir: str, problem_id: str) -> str:
     return storage.join(traces_dir, f"{digest}.jsonl")
 
 
-def finished_ids(traces_dir: str) -> set[str]:
-    fs, root = storage.filesystem(traces_dir)
-    if not fs.exists(root):
-        return set()
-    ids = set()
-    for path in fs.glob(f"{root}/*.jsonl"):
-        with fs.open(path, "rt") as fh:
-            ids.update(json.loads(line)["problem_id"] for line in fh if line.strip())
-    return ids
-
-
 def read_traces(traces_dir: str) -> list[dict[str, Any]]:
     fs, root = storage.filesystem(traces_dir)
     if not fs.exists(root):
@@ -93,6 +81,10 @@ def read_traces(traces_dir: str) -> list[dict[str, Any]]:
     for path in sorted(fs.glob(f"{root}/*.jsonl")):
         records += list(storage.read_jsonl(fs.unstrip_protocol(path)))
     return sorted(records, key=lambda r: r["problem_id"])
+
+
+def finished_ids(traces_dir: str) -> set[str]:
+    return {r["problem_id"] for r in read_traces(traces_dir)}
 
 
 @dataclass

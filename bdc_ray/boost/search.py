@@ -116,10 +116,7 @@ class _Run:
         self.sandbox_runs: Counter[str] = Counter()
         self.proposed: Counter[str] = Counter()
         self.rollouts = 0
-
-    @property
-    def solved(self) -> bool:
-        return any(sim.reward >= 1.0 for st in iter_states(self.root) for sim in st.simulations)
+        self.solved = False  # set by _simulate, so the loop test does not walk the tree
 
     def _done(self) -> bool:
         return (self.cfg.stop_on_solve and self.solved) or self.budget.spent
@@ -211,6 +208,7 @@ class _Run:
             self.sandbox_runs[agent_name] += 1
             reward = res.passed / res.total if res.total else 0.0
             state.simulations.append(Simulation(agent_name, prog, reward, res.status, feedback_text(res)))
+            self.solved = self.solved or reward >= 1.0
         if state.simulations:
             state.value = sum(s.reward for s in state.simulations) / len(state.simulations)
 
