@@ -37,25 +37,37 @@ def makedirs(path: str) -> None:
 
 
 def write_text_atomic(path: str, text: str) -> None:
-    """Write `text` so that readers see the old file or the whole new one, never a part.
+    """Write `text` so that readers see the old file or the whole new one, never a part."""
+    write_bytes_atomic(path, text.encode("utf-8"))
 
-    Local files go through a temporary sibling and os.replace; object stores make a single
-    PUT visible atomically on their own.
-    """
+
+def write_bytes_atomic(path: str, data: bytes) -> None:
+    """Local files go through a temporary sibling and os.replace; object stores make a single
+    PUT visible atomically on their own."""
     fs, p = filesystem(path)
     parent = p.rsplit("/", 1)[0] if "/" in p else ""
     if parent:
         fs.makedirs(parent, exist_ok=True)
     if isinstance(fs, LocalFileSystem):
         tmp = f"{p}.tmp-{uuid.uuid4().hex}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
     else:
-        with fs.open(p, "w") as fh:
-            fh.write(text)
+        with fs.open(p, "wb") as fh:
+            fh.write(data)
+
+
+def read_text(path: str) -> str:
+    fs, p = filesystem(path)
+    with fs.open(p, "rt", encoding="utf-8") as fh:
+        return fh.read()
+
+
+def read_json(path: str) -> Any:
+    return json.loads(read_text(path))
 
 
 def write_jsonl_atomic(path: str, records: Iterable[Any]) -> int:
