@@ -185,12 +185,32 @@ def boost_cmd(
 def run_cmd(
     config: Path = ConfigOpt,
     run_name: Optional[str] = typer.Option(None, help="Override run_name."),
+    only: Optional[str] = typer.Option(None, "--only", help="Comma-separated stages to run alone, e.g. customize,eval."),
+    start: Optional[str] = typer.Option(None, "--from", help="Run this stage and every later one."),
 ) -> None:
-    """Run the pipeline on the config (README's main command)."""
-    from bdc_ray.pipeline import run_pipeline
+    """Run the pipeline on the config (README's main command); every stage resumes."""
+    from bdc_ray.pipeline import STAGE_NAMES, run_pipeline, select_stages
 
+    chosen = [s.strip() for s in only.split(",") if s.strip()] if only else None
+    try:
+        select_stages(chosen, start)
+    except ValueError as err:
+        err_console.print(f"[red]{err}[/red] (stages: {', '.join(STAGE_NAMES)})")
+        raise typer.Exit(2) from None
     cfg = _load(config, run_name=run_name)
-    run_pipeline(cfg, console)
+    run_pipeline(cfg, console, only=chosen, start=start)
+
+
+@app.command("report")
+def report_cmd(run_dir: str = typer.Argument(..., help="A run folder (local path or s3:// / gs:// URI).")) -> None:
+    """Rebuild report.md and its plots from a run folder's artifacts."""
+    from bdc_ray import storage
+    from bdc_ray.report.build import build_report
+
+    if not storage.exists(run_dir):
+        err_console.print(f"[red]no such run folder: {run_dir}[/red]")
+        raise typer.Exit(2)
+    console.print(f"report: {build_report(run_dir)}")
 
 
 if __name__ == "__main__":

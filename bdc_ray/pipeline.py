@@ -1,16 +1,16 @@
-"""`bdc run`: everything the pipeline can do so far, end to end, on one config.
+"""`bdc run`: the stages in order on one config and one run folder.
 
-Today that is: generate the synthetic suite into the run folder, verify it together with the
-configured public benchmark files by running their reference solutions through the sandbox pool
-on Ray, then Boost (tiny agents built on first use) over the training problems. Later stages
-(disentangle, customize, serve) plug in after Boost.
+Stages meet only through artifacts under the run folder, and each one skips the units it
+finished before (problems, experts, trials), so a re-run resumes, and `--from` / `--only` can
+re-run part of the pipeline on the artifacts of an earlier run.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 from rich.console import Console
 
@@ -18,8 +18,6 @@ from bdc_ray import storage
 from bdc_ray.config import BDCConfig, dump_config
 from bdc_ray.eval.evaluate import reference_samples
 from bdc_ray.eval.runner import evaluate_dataset, make_pool
-from bdc_ray.boost.stage import run_boost_stage
-from bdc_ray.boost.tables import boost_table
 from bdc_ray.eval.tables import summary_markdown, summary_table, with_groups
 from bdc_ray.problems.loaders import load_problems
 from bdc_ray.problems.suite_files import write_suite
@@ -28,21 +26,77 @@ from bdc_ray.ray_session import init_ray
 log = logging.getLogger(__name__)
 
 
-def run_pipeline(cfg: BDCConfig, console: Console | None = None) -> dict[str, Any]:
-    """Run every implemented stage; returns {"reference": table rows, "boost": Boost summary}."""
-    console = console or Console()
-    storage.makedirs(cfg.run_dir)
-    storage.write_text_atomic(storage.join(cfg.run_dir, "config.yaml"), dump_config(cfg))
-    init_ray(cfg.ray)
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[BDCConfig, Console], Any]
+    doc: str
+
+
+def data_stage(cfg: BDCConfig, console: Console) -> list[dict[str, Any]]:
     splits = write_suite(cfg.data.synthetic, storage.join(cfg.run_dir, "data"))
     console.print(
         f"synthetic suite: {', '.join(f'{k} {len(v)}' for k, v in splits.items())} problems -> {cfg.run_dir}/data"
     )
-    rows = verify_references(cfg, splits, console)
+    return verify_references(cfg, splits, console)
+
+
+def boost_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
+    from bdc_ray.boost.stage import run_boost_stage
+    from bdc_ray.boost.tables import boost_table
+
     started = time.time()
-    boost = run_boost_stage(cfg)
-    console.print(boost_table(boost, title=f"Boost: MC-Tree-of-Agents on training problems ({time.time() - started:.0f} s)"))
-    return {"reference": rows, "boost": boost}
+    summary = run_boost_stage(cfg)
+    console.print(boost_table(summary, title=f"Boost: MC-Tree-of-Agents on training problems ({time.time() - started:.0f} s)"))
+    return summary
+
+
+def report_stage(cfg: BDCConfig, console: Console) -> str:
+    from bdc_ray.report.build import build_report
+
+    path = build_report(cfg.run_dir)
+    console.print(f"report: {path}")
+    return path
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("data", data_stage, "synthetic suite + every reference solution through the sandbox"),
+    Stage("boost", boost_stage, "MC-Tree-of-Agents over the training problems"),
+    Stage("report", report_stage, "report.md and plots from the run folder"),
+)
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def select_stages(only: Sequence[str] | None = None, start: str | None = None) -> list[Stage]:
+    """The stages to run: all, those named in `only`, or every stage from `start` on."""
+    unknown = [n for n in [*(only or []), *([start] if start else [])] if n not in STAGE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGE_NAMES)}")
+    if only and start:
+        raise ValueError("give --only or --from, not both")
+    if only:
+        return [s for s in STAGES if s.name in only]
+    if start:
+        return list(STAGES[STAGE_NAMES.index(start) :])
+    return list(STAGES)
+
+
+def run_pipeline(
+    cfg: BDCConfig, console: Console | None = None, only: Sequence[str] | None = None, start: str | None = None
+) -> dict[str, Any]:
+    """Run the selected stages in order; returns {stage name: its result}."""
+    console = console or Console()
+    stages = select_stages(only, start)
+    storage.makedirs(cfg.run_dir)
+    storage.write_text_atomic(storage.join(cfg.run_dir, "config.yaml"), dump_config(cfg))
+    init_ray(cfg.ray)
+    results: dict[str, Any] = {}
+    for stage in stages:
+        console.rule(f"[bold]{stage.name}[/bold]: {stage.doc}")
+        started = time.time()
+        results[stage.name] = stage.run(cfg, console)
+        log.info("stage %s finished in %.0f s", stage.name, time.time() - started)
+    return results
 
 
 def verify_references(cfg: BDCConfig, splits: dict[str, list], console: Console) -> list[dict[str, Any]]:

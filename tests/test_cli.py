@@ -55,3 +55,19 @@ def test_eval_samples_and_argument_errors(ray_local, tmp_path):
     assert bad_k.exit_code == 2
     missing = runner.invoke(app, ["eval", "-p", str(tmp_path / "nope.jsonl"), "--reference", "-o", str(tmp_path)])
     assert missing.exit_code == 2 and "cannot load problems" in missing.output
+
+
+def test_run_refuses_unknown_or_conflicting_stages():
+    unknown = runner.invoke(app, ["run", "--only", "boost,nope"])
+    assert unknown.exit_code == 2 and "unknown stage(s) ['nope']" in unknown.output
+    both = runner.invoke(app, ["run", "--only", "boost", "--from", "boost"])
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_report_rebuilds_from_a_run_folder(tmp_path):
+    (tmp_path / "config.yaml").write_text("run_name: r\n")
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report" / "report.md").read_text().startswith("# bdc-ray run report")
+    missing = runner.invoke(app, ["report", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "no such run folder" in missing.output

@@ -21,7 +21,7 @@ def test_run_verifies_every_reference_and_boosts(ray_local, tmp_path, tiny_agent
     )
     console = Console(width=160, record=True)
     result = run_pipeline(cfg, console)
-    rows = result["reference"]
+    rows = result["data"]
     names = [r["dataset"] for r in rows]
     assert "synthetic/train" in names and "apps-excerpt" in names
     assert all(r["strict_accuracy"] == 1.0 for r in rows)
@@ -31,3 +31,12 @@ def test_run_verifies_every_reference_and_boosts(ray_local, tmp_path, tiny_agent
     assert (run / "config.yaml").is_file()
     assert result["boost"]["problems"] == 3 and (run / "boost" / "sft.jsonl").is_file()
     assert "verified (hidden)" in console.export_text()
+    report = (run / "report" / "report.md").read_text()
+    assert "## Boost: MC-Tree-of-Agents" in report and (run / "report" / "boost_tree.png").is_file()
+
+
+def test_only_reruns_one_stage_on_the_artifacts_of_a_run(ray_local, tmp_path):
+    cfg = load_config(overrides={"storage_path": str(tmp_path), "run_name": "part"})
+    result = run_pipeline(cfg, Console(width=160), only=["report"])
+    assert list(result) == ["report"] and (tmp_path / "part" / "report" / "report.md").is_file()
+    assert not (tmp_path / "part" / "boost").exists()
