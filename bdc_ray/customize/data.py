@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from bdc_ray.llm.tiny_data import IGNORE
 from bdc_ray.problems.synth import SOLUTION_HEADER, TASK_HEADER, format_thoughts
 from bdc_ray.problems.types import Problem
@@ -30,11 +32,31 @@ def prompt_response(row: dict[str, Any]) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class RoutedExample:
+    row: int
+    """Index of its row in the encoded sequence (and so of the row's routing features)."""
     problem_id: str
-    problem: str
-    """The statement the routing features come from."""
     ids: list[int]
     labels: list[int]
+
+
+@dataclass
+class TrainingData:
+    """Everything a training process needs, picklable (it travels to Ray Tune trials).
+
+    Rows and their routing features are aligned; the features were computed once, by the
+    driver, from each row's problem statement.
+    """
+
+    base_model: str
+    expert_names: list[str]
+    expert_paths: list[str]
+    embedder: str
+    centroids: np.ndarray
+    train_rows: list[dict[str, Any]]
+    train_features: np.ndarray
+    val_rows: list[dict[str, Any]]
+    val_features: np.ndarray
+    context: int | None = None
 
 
 def t2c_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -81,11 +103,10 @@ def encode_rows(rows: Sequence[dict[str, Any]], tokenizer, context: int) -> list
     prompts = tokenizer([p for p, _ in pairs], add_special_tokens=True)["input_ids"]
     responses = tokenizer([a for _, a in pairs], add_special_tokens=False)["input_ids"]
     examples = []
-    for row, prompt, response in zip(rows, prompts, responses, strict=True):
+    for index, (row, prompt, response) in enumerate(zip(rows, prompts, responses, strict=True)):
         answer = [*response, tokenizer.eos_token_id]
         if len(prompt) + len(answer) <= context:
             examples.append(RoutedExample(
-                problem_id=row["problem_id"], problem=row["problem"],
-                ids=prompt + answer, labels=[IGNORE] * len(prompt) + answer,
+                row=index, problem_id=row["problem_id"], ids=prompt + answer, labels=[IGNORE] * len(prompt) + answer
             ))
     return examples

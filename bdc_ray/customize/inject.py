@@ -12,16 +12,18 @@ import contextlib
 import copy
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from bdc_ray.customize.composed_lora import ComposedLoRALinear
+from bdc_ray.customize.config import Layers
 
 _PEFT_PREFIX = "base_model.model."
 _A_SUFFIX, _B_SUFFIX = ".lora_A.weight", ".lora_B.weight"
+_LAYER_INDEX = re.compile(r"\.(\d+)\.")
 
 
 class ExpertMismatchError(ValueError):
@@ -234,11 +236,31 @@ class ComposedLoRA:
             return self.model.generate(generation_config=config, **unused)
 
 
-def inject(model: nn.Module, experts: ExpertStack) -> ComposedLoRA:
-    """Replace, in place, every module the experts adapted by a composed layer; freeze everything.
+def select_modules(names: Sequence[str], layers: Layers) -> list[str]:
+    """The adapted modules of the chosen decoder layers (the layer index is the first number in a
+    module's name, `model.layers.<i>.self_attn.q_proj`); halves split at n_layers / 2."""
+    if layers == "all":
+        return list(names)
+    index = {}
+    for name in names:
+        match = _LAYER_INDEX.search(name)
+        if match is None:
+            raise ValueError(f"cannot tell the layer of module {name!r}: use layers='all'")
+        index[name] = int(match.group(1))
+    half = (max(index.values()) + 1) / 2
+    chosen = [n for n in names if (index[n] < half) == (layers == "former")]
+    if not chosen:
+        raise ValueError(f"layers={layers!r} selects none of the {len(names)} adapted modules")
+    return chosen
 
-    Layers are kept in the model's own module order, so a weight tensor's module axis means the
-    same thing in every process that loads the same base and experts.
+
+def inject(model: nn.Module, experts: ExpertStack, layers: Layers = "all") -> ComposedLoRA:
+    """Replace, in place, the experts' modules in `layers` by composed layers; freeze everything.
+
+    Modules outside `layers` stay the plain base layers (no LoRA at all), as the reference code
+    does for the layers its router does not cover. Layers are kept in the model's own module
+    order, so a weight tensor's module axis means the same thing in every process that loads the
+    same base and experts.
     """
     for p in model.parameters():
         p.requires_grad_(False)
@@ -246,8 +268,8 @@ def inject(model: nn.Module, experts: ExpertStack) -> ComposedLoRA:
     missing = sorted(set(experts.a_cat) - order.keys())
     if missing:
         raise ExpertMismatchError(f"the experts adapt modules the base model does not have: {missing[:6]}")
-    layers: dict[str, ComposedLoRALinear] = {}
-    for name in sorted(experts.a_cat, key=order.__getitem__):
+    composed: dict[str, ComposedLoRALinear] = {}
+    for name in select_modules(sorted(experts.a_cat, key=order.__getitem__), layers):
         base = model.get_submodule(name)
         if not isinstance(base, nn.Linear):
             raise ExpertMismatchError(f"{name} is a {type(base).__name__}; only nn.Linear layers are composed")
@@ -258,5 +280,5 @@ def inject(model: nn.Module, experts: ExpertStack) -> ComposedLoRA:
             base, experts.a_cat[name].to(device), experts.b_cat[name].to(device), experts.scale, experts.lora_dropout
         )
         setattr(parent, child, layer)
-        layers[name] = layer
-    return ComposedLoRA(model, layers, experts)
+        composed[name] = layer
+    return ComposedLoRA(model, composed, experts)

@@ -37,13 +37,13 @@ def materialize(composed: ComposedLoRA, weights: torch.Tensor, out_dir: str | os
             f"got {tuple(weights.shape)}"
         )
     template = composed.experts.adapter_config
+    placement = {key: template[key] for key in _CARRIED_KEYS if template.get(key) is not None}
+    if len(composed.module_names) < len(composed.experts.a_cat):
+        # Only some layers are customized: name exactly those modules, the others stay base layers.
+        placement = {k: v for k, v in placement.items() if k not in ("layers_to_transform", "layers_pattern")}
+        placement["target_modules"] = list(composed.module_names)
     rank = composed.entries
-    config = LoraConfig(
-        r=rank,
-        lora_alpha=composed.experts.scale * rank,
-        lora_dropout=0.0,
-        **{key: template[key] for key in _CARRIED_KEYS if template.get(key) is not None},
-    )
+    config = LoraConfig(r=rank, lora_alpha=composed.experts.scale * rank, lora_dropout=0.0, **placement)
     tensors = {}
     for i, (name, layer) in enumerate(composed.layers.items()):
         w = weights[i].detach().to(device=layer.b_cat.device, dtype=layer.b_cat.dtype)

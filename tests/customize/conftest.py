@@ -3,8 +3,9 @@
 Two kinds of experts:
 - `random_experts`: E=3 LoRA adapters (r=4) with random non-zero B, so that every expert
   changes the output differently; for the composition identities.
-- `family_experts`: 2 adapters trained briefly with plain peft, each on one family of
-  problems; each is right for half of the `family_rows`, so a router has something to learn.
+- `family_setup`: a base trained on two families of problems and 2 adapters trained briefly
+  with plain peft, one per family; each expert is right for half of the `family_rows`, so a
+  router has something to learn.
 """
 
 from __future__ import annotations
@@ -25,12 +26,10 @@ SEED = 0
 R, ALPHA = 4, 8
 TARGETS = ["q_proj", "v_proj", "down_proj"]
 
-FAMILIES = {
-    "total": (["Return the total of the list {n}.", "Add up every number in {n}.", "Sum the values of {n}."],
-              "# add the numbers\nreturn sum({n})\n"),
-    "reverse": (["Reverse the string {n}.", "Give {n} backwards.", "Return {n} in reverse order."],
-                "# walk from the end\nreturn {n}[::-1]\n"),
-}
+PHRASINGS = ["Solve the task on {n}.", "Write the function for {n}.", "Handle {n} as asked."]
+FAMILIES = {"total": "# add the numbers\nreturn sum({n})\n", "reverse": "# walk from the end\nreturn {n}[::-1]\n"}
+"""Both families share their phrasings: only the routing features tell them apart, so a model
+cannot pick the right response from the prompt and a router has to."""
 NAMES = ["xs", "items", "data", "vals", "seq", "words", "text", "line", "row", "nums", "arr", "buf"]
 
 
@@ -44,13 +43,13 @@ def family_rows(count_per_family: int, seed: int) -> list[dict]:
     """sft.jsonl-style t2c rows: {"problem_id", "family", "problem", "task", "thoughts", "code"}."""
     rng = random.Random(f"family-rows:{seed}")
     rows = []
-    for family, (phrasings, response) in FAMILIES.items():
+    for family, response in FAMILIES.items():
         for i in range(count_per_family):
             name = rng.choice(NAMES)
             thought, code = response.format(n=name).split("\n", 1)
             rows.append({
                 "problem_id": f"{family}/{seed}/{i}", "family": family, "agent": "fixture", "task": "t2c",
-                "problem": rng.choice(phrasings).format(n=name), "thoughts": [thought[2:]], "code": code,
+                "problem": rng.choice(PHRASINGS).format(n=name), "thoughts": [thought[2:]], "code": code,
             })
     return rows
 
@@ -67,11 +66,8 @@ def family_embeddings(rows: list[dict], dim: int = 16, noise: float = 0.3, seed:
 
 
 def _all_texts() -> list[str]:
-    texts = []
-    for phrasings, response in FAMILIES.values():
-        for n in NAMES:
-            texts += [f"### Task\n{p.format(n=n)}\n### Solution\n{response.format(n=n)}" for p in phrasings]
-    return texts
+    return [f"### Task\n{p.format(n=n)}\n### Solution\n{r.format(n=n)}"
+            for r in FAMILIES.values() for n in NAMES for p in PHRASINGS]
 
 
 @pytest.fixture(scope="session")
@@ -143,29 +139,90 @@ def make_expert(tiny_base, tmp_path_factory):
     return make
 
 
-@pytest.fixture(scope="session")
-def family_experts(tiny_base, tmp_path_factory) -> list[str]:
-    """expert_0 trained on the "total" family, expert_1 on "reverse" (plain peft, 60 steps each)."""
+def _train(model, examples, pad_id: int, steps: int, lr: float, seed: int) -> None:
     import torch
 
-    from bdc_ray.customize.data import encode_rows
     from bdc_ray.llm.tiny_data import collate
 
-    folder = tmp_path_factory.mktemp("family-experts")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    rng = random.Random(seed)
+    model.train()
+    for _ in range(steps):
+        ids, mask, labels = collate(rng.sample(examples, min(8, len(examples))), pad_id)
+        model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+
+
+@dataclass(frozen=True)
+class FamilySetup:
+    base: str
+    experts: list[str]
+
+
+@pytest.fixture(scope="session")
+def family_setup(tiny_base, tmp_path_factory) -> FamilySetup:
+    """A base trained on both families (it learns the format and hesitates between the two
+    responses), then expert_0 tuned on "total" and expert_1 on "reverse" with plain peft."""
+    from bdc_ray.customize.data import encode_rows
+
+    folder = tmp_path_factory.mktemp("family")
     rows = family_rows(24, seed=1)
+    pad = tiny_base.tokenizer.pad_token_id
+    base = load_base(tiny_base)
+    _train(base, encode_rows(rows, tiny_base.tokenizer, context=256), pad, steps=200, lr=3e-3, seed=0)
+    base.save_pretrained(folder / "base")
+    tiny_base.tokenizer.save_pretrained(folder / "base")
+    family_base = TinyBase(path=str(folder / "base"), tokenizer=tiny_base.tokenizer)
     paths = []
     for e, family in enumerate(FAMILIES):
+        model = _lora(family_base, seed=200 + e)
         examples = encode_rows([r for r in rows if r["family"] == family], tiny_base.tokenizer, context=256)
-        model = _lora(tiny_base, seed=200 + e)
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-2)
-        rng = random.Random(e)
-        model.train()
-        for _ in range(60):
-            ids, mask, labels = collate(rng.sample(examples, 8), tiny_base.tokenizer.pad_token_id)
-            model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-        path = str(folder / f"expert_{e}")
-        model.save_pretrained(path)
-        paths.append(path)
-    return paths
+        _train(model, examples, pad, steps=60, lr=2e-2, seed=e)
+        paths.append(str(folder / f"expert_{e}"))
+        model.save_pretrained(paths[-1])
+    return FamilySetup(base=family_base.path, experts=paths)
+
+
+@dataclass(frozen=True)
+class FamilyRun:
+    data: object
+    """TrainingData"""
+    rows: list[dict]
+    embed: object
+    """texts -> embeddings, for every problem of `rows` (a lookup standing in for embed_texts)"""
+    outcome: object
+    snapshot: object
+
+
+def family_training_data(setup: FamilySetup, rows: list[dict]):
+    from bdc_ray.customize.data import TrainingData, split_rows
+    from bdc_ray.customize.features import routing_features
+
+    emb, centroids = family_embeddings(rows)
+    feats = {r["problem_id"]: f for r, f in zip(rows, routing_features(emb, centroids))}
+    train, val = split_rows(rows, 0.3, seed=0)
+    data = TrainingData(
+        base_model=setup.base, expert_names=["expert_0", "expert_1"], expert_paths=setup.experts, embedder="lookup",
+        centroids=centroids, train_rows=train, train_features=np.stack([feats[r["problem_id"]] for r in train]),
+        val_rows=val, val_features=np.stack([feats[r["problem_id"]] for r in val]),
+    )
+    table = {}
+    for r, e in zip(rows, emb):
+        table.setdefault(r["problem"], e)
+    return data, (lambda texts: np.stack([table[t] for t in texts]))
+
+
+@pytest.fixture(scope="session")
+def family_run(family_setup) -> FamilyRun:
+    """A hypernetwork trained on problems whose statements do not say which expert is right."""
+    from bdc_ray.customize.config import HyperNetSection, TrainSection
+    from bdc_ray.customize.train import fit_hypernet
+
+    rows = family_rows(20, seed=2)
+    data, embed = family_training_data(family_setup, rows)
+    outcome, snapshot = fit_hypernet(
+        data, HyperNetSection(hidden=32), TrainSection(steps=60, eval_every=10, lr=1e-2, tokens_per_step=512)
+    )
+    return FamilyRun(data=data, rows=rows, embed=embed, outcome=outcome, snapshot=snapshot)

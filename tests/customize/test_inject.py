@@ -7,7 +7,7 @@ import torch
 from peft import PeftModel
 
 from bdc_ray.customize.composed_lora import ComposedLoRALinear, RoutingError
-from bdc_ray.customize.inject import ExpertMismatchError, inject, load_experts
+from bdc_ray.customize.inject import ExpertMismatchError, inject, load_experts, select_modules
 from tests.customize.conftest import ALPHA, R, TARGETS, load_base
 
 ATOL = 1e-5
@@ -149,3 +149,16 @@ def test_adapters_that_cannot_compose_are_refused_with_the_reason(random_experts
         load_experts([random_experts[0], make_expert("layer0", layers_to_transform=[0])])
     with pytest.raises(FileNotFoundError, match="not a peft adapter folder"):
         load_experts([random_experts[0], random_experts[0] + "-missing"])
+
+
+def test_former_and_latter_customize_half_the_layers_and_leave_the_rest_base(tiny_base, random_experts, batch):
+    stack = load_experts(random_experts)
+    former = inject(load_base(tiny_base), stack, layers="former")
+    latter = inject(load_base(tiny_base), stack, layers="latter")
+    assert all(".layers.0." in n for n in former.module_names) and len(former.module_names) == 3
+    assert all(".layers.1." in n for n in latter.module_names) and len(latter.module_names) == 3
+    assert isinstance(latter.model.get_submodule("model.layers.0.self_attn.q_proj"), torch.nn.Linear)
+    with latter.routing(latter.zeros(3)):
+        torch.testing.assert_close(logits(latter.model, batch), logits(load_base(tiny_base), batch), atol=ATOL, rtol=0)
+    with pytest.raises(ValueError, match="cannot tell the layer"):
+        select_modules(["lm_head"], "former")

@@ -45,3 +45,18 @@ def test_materialising_again_replaces_the_folder(tiny_base, random_experts, tmp_
     routing = json.loads((folder / "bdc_routing.json").read_text())["weights"]
     assert routing[0][R : 2 * R] == [1.0] * R and sum(routing[0]) == R
     assert [p.name for p in tmp_path.iterdir()] == ["adapter"]
+
+
+def test_a_partly_customized_model_materialises_only_its_layers(tiny_base, random_experts, tmp_path):
+    composed = inject(load_base(tiny_base), load_experts(random_experts), layers="latter")
+    weights = composed.one_expert(0, 1)[0] * 0.5
+    folder = materialize(composed, weights, tmp_path / "latter")
+    assert sorted(json.loads((folder / "adapter_config.json").read_text())["target_modules"]) == sorted(
+        composed.module_names
+    )
+    batch = tiny_base.tokenizer(["### Task\nSum the values of xs."], return_tensors="pt", return_token_type_ids=False)
+    with torch.no_grad(), composed.routing(weights[None]):
+        expected = composed.model(**batch).logits
+    with torch.no_grad():
+        got = PeftModel.from_pretrained(load_base(tiny_base), str(folder)).eval()(**batch).logits
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)

@@ -1,0 +1,41 @@
+"""Routing features of a problem: its sentence embedding and its cosine similarity to each centroid.
+
+The similarities say "which cluster is this like" directly (what the experts were split by);
+the embedding keeps everything else the clustering threw away. Training, the solver and Serve all
+compute features here, from the same embedder, so a router never sees features it was not
+trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+Embedder = Callable[[Sequence[str]], np.ndarray]
+"""texts -> float32 [n, d] L2-normalised embeddings (bdc_ray.disentangle.embed.embed_texts)."""
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def routing_features(embeddings: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """[n, d + k]: the (unit) embedding, then its cosine to each of the k centroids."""
+    embeddings = np.atleast_2d(embeddings)
+    centroids = np.atleast_2d(centroids)
+    if embeddings.shape[1] != centroids.shape[1]:
+        raise ValueError(
+            f"embeddings have dimension {embeddings.shape[1]} but the centroids {centroids.shape[1]}: "
+            "were they made by different embedders?"
+        )
+    unit = _unit(embeddings)
+    return np.concatenate([unit, unit @ _unit(centroids).T], axis=1).astype(np.float32)
+
+
+def default_embedder(model: str, cache_dir: str | None = None) -> Embedder:
+    """The project's sentence embedder by name, the one that made the clustering's centroids."""
+    from bdc_ray.disentangle.embed import embed_texts
+
+    return lambda texts: embed_texts(list(texts), model=model, cache_dir=cache_dir)

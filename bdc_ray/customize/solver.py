@@ -1,0 +1,197 @@
+"""The customized solver: base model + experts + hypernetwork, routing and generating per problem.
+
+    solver = load_customized("<run>/customize/hypernet")
+    solver.routing(["Reverse the string s."])             # [1, M, E*r] rank-wise weights
+    solver.generate(problems, SamplingParams(n=4, temperature=0.8))
+
+A batch of different problems is ONE batched generate: each row carries its own problem's
+weights through every forward (ComposedLoRA), nothing is merged per request. Serve builds on
+this class; `materialize` writes one problem's solver as a plain peft folder for engines that
+only load adapters (vLLM).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from fsspec.implementations.local import LocalFileSystem
+
+from bdc_ray import storage
+from bdc_ray.customize.checkpoint import HypernetMeta, load_checkpoint
+from bdc_ray.customize.data import prompt_of
+from bdc_ray.customize.features import Embedder, default_embedder, routing_features
+from bdc_ray.customize.hypernet import HyperNetwork, expert_shares
+from bdc_ray.customize.inject import ComposedLoRA, inject, load_experts
+from bdc_ray.llm.base import GenerationStats, SamplingParams, Texts, truncate_at_stop
+from bdc_ray.llm.threads import configure_torch_threads
+
+
+def local_copy(path: str) -> str:
+    """`path` itself when local; otherwise a downloaded copy (peft and transformers read local folders)."""
+    fs, p = storage.filesystem(path)
+    if isinstance(fs, LocalFileSystem):
+        return p
+    target = tempfile.mkdtemp(prefix="bdc-customize-")
+    fs.get(p.rstrip("/") + "/", target, recursive=True)
+    return target
+
+
+class CustomizedSolver:
+    """Thread-safe: one lock serialises routing + forward, because routing weights are state of
+    the shared model (two interleaved requests must never see each other's weights)."""
+
+    def __init__(
+        self,
+        composed: ComposedLoRA,
+        hypernet: HyperNetwork,
+        meta: HypernetMeta,
+        tokenizer,
+        embed: Embedder,
+        *,
+        max_batch_size: int = 16,
+    ) -> None:
+        if composed.module_names != meta.module_names:
+            raise ValueError(
+                "the hypernetwork was trained for other modules than the base + experts given "
+                f"({len(meta.module_names)} vs {len(composed.module_names)}; first {meta.module_names[:1]} vs "
+                f"{composed.module_names[:1]}): pass the same base model, experts and layers"
+            )
+        self.composed = composed
+        self.hypernet = hypernet.to(composed.device).eval()
+        self.meta = meta
+        self.tokenizer = tokenizer
+        self.embed = embed
+        self.centroids = np.asarray(meta.centroids, dtype=np.float32)
+        self.max_batch_size = max_batch_size
+        self._lock = threading.Lock()
+        self._stop_ids = {i for i in (tokenizer.eos_token_id, composed.model.generation_config.eos_token_id) if
+                          isinstance(i, int)}
+
+    @classmethod
+    def load(
+        cls,
+        hypernet_dir: str,
+        *,
+        base_model: str | None = None,
+        expert_paths: Sequence[str] | None = None,
+        embed: Embedder | None = None,
+        device: str = "cpu",
+        threads: int | None = None,
+        max_batch_size: int = 16,
+    ) -> CustomizedSolver:
+        """Rebuild from a checkpoint folder; `base_model`/`expert_paths` override the recorded
+        paths (artifacts moved to another machine), `embed` the recorded embedder."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if torch.device(device).type == "cpu":
+            configure_torch_threads(threads)
+        hypernet, meta = load_checkpoint(hypernet_dir)
+        base = local_copy(base_model or meta.base_model)
+        paths = [local_copy(p) for p in (expert_paths or [e.path for e in meta.experts])]
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        model = AutoModelForCausalLM.from_pretrained(base).to(device).eval()
+        composed = inject(model, load_experts(paths, [e.name for e in meta.experts]), meta.layers)
+        return cls(composed, hypernet, meta, tokenizer, embed or default_embedder(meta.embedder),
+                   max_batch_size=max_batch_size)
+
+    @property
+    def expert_names(self) -> list[str]:
+        return [e.name for e in self.meta.experts]
+
+    def features(self, problems: Sequence[str]) -> torch.Tensor:
+        feats = routing_features(self.embed(list(problems)), self.centroids)
+        return torch.from_numpy(feats).to(self.composed.device)
+
+    def routing(self, problems: Sequence[str]) -> torch.Tensor:
+        """[n, M, E*r] weights of each problem statement."""
+        with torch.no_grad():
+            return self.hypernet(self.features(problems))
+
+    def shares(self, problems: Sequence[str]) -> np.ndarray:
+        """[n, E] each expert's share of each problem's weight mass (rows sum to 1)."""
+        return expert_shares(self.routing(problems), self.composed.n_experts).cpu().numpy()
+
+    def generate(self, problems: Sequence[str], sampling: SamplingParams) -> Texts:
+        """`sampling.n` completions per problem statement, prompted in the training format."""
+        return self.generate_with_stats(problems, sampling)[0]
+
+    def generate_with_stats(self, problems: Sequence[str], sampling: SamplingParams) -> tuple[Texts, GenerationStats]:
+        return self.generate_prompts([prompt_of(p) for p in problems], problems, sampling)
+
+    def generate_prompts(
+        self, prompts: Sequence[str], routing_texts: Sequence[str], sampling: SamplingParams
+    ) -> tuple[Texts, GenerationStats]:
+        """Completions of raw `prompts`, each routed by its `routing_texts` entry (the problem statement)."""
+        if len(prompts) != len(routing_texts):
+            raise ValueError(f"{len(prompts)} prompts but {len(routing_texts)} routing texts")
+        start = time.perf_counter()
+        if not prompts:
+            return [], GenerationStats()
+        weights = self.routing(routing_texts)
+        texts: Texts = []
+        stats = GenerationStats()
+        with self._lock, torch.inference_mode():
+            if sampling.seed is not None:
+                from transformers import set_seed
+
+                set_seed(sampling.seed)
+            for begin in range(0, len(prompts), self.max_batch_size):
+                chunk = slice(begin, begin + self.max_batch_size)
+                batch_texts, batch_stats = self._generate_batch(list(prompts[chunk]), weights[chunk], sampling)
+                texts += batch_texts
+                stats = stats + batch_stats
+        stats.seconds = time.perf_counter() - start
+        return texts, stats
+
+    def _generate_batch(self, prompts: list[str], weights: torch.Tensor, sampling: SamplingParams):
+        self.tokenizer.padding_side = "left"  # every prompt's last token where generation starts
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, return_token_type_ids=False)
+        encoded = encoded.to(self.composed.device)
+        kwargs: dict = {"max_new_tokens": sampling.max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id}
+        copies = 1 if sampling.greedy else sampling.n  # greedy samples are identical: decode once
+        if sampling.greedy:
+            kwargs["do_sample"] = False
+        else:
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0,
+                          num_return_sequences=copies)
+        if sampling.stop:
+            kwargs.update(stop_strings=sampling.stop, tokenizer=self.tokenizer)
+        output = self.composed.generate(weights, **encoded, **kwargs)
+        rows = output[:, encoded["input_ids"].shape[1] :].tolist()
+        texts, tokens = [], 0
+        for i in range(len(prompts)):
+            samples = []
+            for row in rows[i * copies : (i + 1) * copies]:
+                length = self._generated_length(row)
+                tokens += length
+                text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
+                samples.append(truncate_at_stop(text, sampling.stop))
+            texts.append(samples * sampling.n if copies == 1 else samples)
+        prompt_tokens = int(encoded["attention_mask"].sum())
+        return texts, GenerationStats(prompt_tokens=prompt_tokens, completion_tokens=tokens)
+
+    def _generated_length(self, row: list[int]) -> int:
+        for i, token in enumerate(row):
+            if token in self._stop_ids:
+                return i + 1
+            if token == self.tokenizer.pad_token_id:
+                return i
+        return len(row)
+
+    def materialize(self, problem: str, out_dir: str | os.PathLike[str]) -> Path:
+        """One problem's customized solver as a plain peft adapter folder (rank E*r)."""
+        from bdc_ray.customize.materialize import materialize
+
+        return materialize(self.composed, self.routing([problem])[0], out_dir)
+
+
+def load_customized(hypernet_dir: str, **kwargs) -> CustomizedSolver:
+    """CustomizedSolver.load: base + experts (as recorded in the checkpoint) + hypernetwork."""
+    return CustomizedSolver.load(hypernet_dir, **kwargs)
