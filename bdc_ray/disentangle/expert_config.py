@@ -1,0 +1,113 @@
+"""Every knob of the experts stage: which base model, the LoRA shape, the optimisation, how each
+run is scaled on Ray Train, and whether it runs through DeepSpeed.
+
+All experts of a run share one LoRA shape (r, alpha, target modules): the Customize stage stacks
+their A and B matrices into one rank-(E*r) adapter, which only works when every expert adapts the
+same modules with the same rank and scale.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class LoraSection(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    r: int = Field(8, ge=1, description="LoRA rank of every expert (shared: the composition stacks experts' ranks).")
+    lora_alpha: int = Field(16, ge=1, description="LoRA scale numerator; the update is scaled by lora_alpha / r.")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input during training.")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "v_proj"],
+        min_length=1,
+        description="Module names that get a LoRA (the paper adapts the attention query and value projections).",
+    )
+
+    @field_validator("target_modules")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"target_modules lists a module twice: {value}")
+        return value
+
+
+class ScalingSection(BaseModel):
+    """One Ray Train run per expert, each with this ScalingConfig and FailureConfig."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_workers: int = Field(2, ge=1, description="Ray Train workers (data-parallel ranks) per expert run.")
+    resources_per_worker: dict[str, float] = Field(
+        default_factory=lambda: {"CPU": 1.0},
+        description="Ray resources of each worker, e.g. {CPU: 1} or {CPU: 4, GPU: 1}; its CPU count is the "
+        "worker's torch thread count.",
+    )
+    use_gpu: bool = Field(False, description="One GPU per worker (NCCL); False: CPU workers with gloo.")
+    max_failures: int = Field(
+        2, ge=-1, description="Worker-group restarts per run from its last checkpoint before the run fails (-1: no limit)."
+    )
+    max_concurrent_runs: int | None = Field(
+        None,
+        ge=1,
+        description="Runs in flight at once; the others wait. None: as many as the cluster's CPUs/GPUs can hold "
+        "together (at least one), so no idle run controllers pile up.",
+    )
+
+    @field_validator("resources_per_worker")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if v < 0}
+        if bad:
+            raise ValueError(f"resource amounts must be >= 0, got {bad}")
+        return value
+
+
+class ExpertsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_model: str | None = Field(
+        None,
+        description="Base model folder (or hub name, loaded offline) every expert adapts. None: the caller "
+        "passes one (bdc run: the first tiny agent's build).",
+    )
+    lora: LoraSection = Field(default_factory=LoraSection)
+    lr: float = Field(
+        2e-3, gt=0, description="Peak AdamW learning rate (tiny models need far more than the ~2e-4 usual for 7B)."
+    )
+    warmup: int = Field(10, ge=0, description="Linear warm-up steps before the cosine decay.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay on the LoRA matrices.")
+    steps: int = Field(
+        200, ge=1, description="Optimizer steps of EVERY run (experts and the all-data baseline alike: equal budgets)."
+    )
+    micro_batch_tokens: int = Field(
+        2048, ge=16, description="Padded tokens per micro batch per worker; batches group similar lengths."
+    )
+    grad_accum: int = Field(1, ge=1, description="Micro batches per worker accumulated into one optimizer step.")
+    clip_norm: float = Field(1.0, gt=0, description="Gradient norm clipping.")
+    context: int | None = Field(
+        None, ge=16, description="Longest training sequence in tokens; longer rows are dropped. None: the model's."
+    )
+    checkpoint_every: int = Field(
+        50, ge=1, description="Steps between checkpoints; a restarted worker group resumes from the last one."
+    )
+    keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept per run in Ray Train's storage.")
+    deepspeed: bool = Field(True, description="Train through DeepSpeed (ZeRO); False: plain torch DDP.")
+    zero_stage: int = Field(2, ge=0, le=3, description="DeepSpeed ZeRO stage (0 = plain data parallel).")
+    dtype: Literal["fp32", "bf16"] = Field(
+        "fp32", description="Training precision; bf16 keeps fp32 master weights under DeepSpeed, autocast otherwise."
+    )
+    min_rows: int = Field(1, ge=1, description="A cluster with fewer training rows gets no expert (logged).")
+    verify_adapter: bool = Field(
+        True,
+        description="Rank 0 reloads the saved adapter with PeftModel.from_pretrained and checks it reproduces the "
+        "trained model's logits before the expert counts as done.",
+    )
+    seed: int = Field(0, description="Seed of LoRA initialisation, dropout and the batch order.")
+    scaling: ScalingSection = Field(default_factory=ScalingSection)
+    worker_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra environment variables of every training worker (merged over HF_HUB_OFFLINE=1 and "
+        "a stable TORCH_EXTENSIONS_DIR).",
+    )

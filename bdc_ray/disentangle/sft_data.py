@@ -1,0 +1,107 @@
+"""SFT rows (boost/sft.jsonl) as prompt/response pairs and as token ids with the prompt masked.
+
+`prompt_response` is the ONE prompt format of everything trained or served after Boost: experts,
+the hypernetwork and Serve all call it, so a model never sees a prompt at inference that differs
+from the prompts it was trained on. For completion-style (tiny) models it is exactly the
+synthetic suite's format (`format_prompt` + `format_thoughts` + code), which is what their base
+weights were trained on.
+
+Tokenization follows bdc_ray.llm.tiny_data: prompt and response are tokenized separately and
+concatenated, so the prompt's ids at training time are the ids the generator feeds the model
+(a BPE merge across the boundary would otherwise teach a prompt ending never seen at inference).
+Batching reuses tiny_data's length bucketing, so CPU time is not spent on padding.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from bdc_ray.llm.tiny_data import IGNORE, Example
+from bdc_ray.problems.synth import SOLUTION_HEADER, TASK_HEADER, format_thoughts
+from bdc_ray.problems.types import Problem
+
+Row = dict[str, Any]
+
+
+def prompt_text(problem: str, thoughts: Sequence[str] = ()) -> str:
+    """What precedes the model's output; with thoughts, the model writes only the code."""
+    return f"{TASK_HEADER}{problem}\n{SOLUTION_HEADER}" + format_thoughts(thoughts)
+
+
+def prompt_response(row: Row) -> tuple[str, str]:
+    """(prompt, response) of one SFT row.
+
+    t2c: the problem -> its thoughts as `#` comments, then the code (one runnable program).
+    p2t: the problem -> the thoughts alone.
+    """
+    task = row.get("task")
+    thoughts = row.get("thoughts") or []
+    if task == "t2c":
+        if not row.get("code"):
+            raise ValueError(f"t2c row of {row.get('problem_id')!r} has no code")
+        return prompt_text(row["problem"]), format_thoughts(thoughts) + row["code"]
+    if task == "p2t":
+        if not thoughts:
+            raise ValueError(f"p2t row of {row.get('problem_id')!r} has no thoughts")
+        return prompt_text(row["problem"]), format_thoughts(thoughts)
+    raise ValueError(f"SFT row of {row.get('problem_id')!r} has unknown task {task!r} (expected 't2c' or 'p2t')")
+
+
+def training_rows(rows: Iterable[Row]) -> list[Row]:
+    """The rows to train a completion model on: every t2c row, and p2t rows only for problems
+    without one (a t2c response starts with the same thoughts, so its p2t row adds nothing)."""
+    rows = list(rows)
+    with_code = {r["problem_id"] for r in rows if r.get("task") == "t2c"}
+    return [r for r in rows if r.get("task") == "t2c" or r["problem_id"] not in with_code]
+
+
+def problem_rows(problems: Iterable[Problem], agent: str = "reference") -> list[Row]:
+    """t2c rows from problems with reference solutions and thoughts (the synthetic suite's train
+    split), in boost/sft.jsonl's shape: for when a benchmark needs more data than a Boost run gives."""
+    rows = []
+    for p in problems:
+        if not p.reference_solutions:
+            raise ValueError(f"problem {p.id} has no reference solution to make an SFT row from")
+        rows.append(
+            {
+                "problem_id": p.id,
+                "family": p.family,
+                "problem": p.prompt,
+                "agent": agent,
+                "task": "t2c",
+                "thoughts": list(p.thoughts),
+                "code": p.reference_solutions[0],
+            }
+        )
+    return rows
+
+
+def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str]], context: int) -> list[Example]:
+    """<prompt with the tokenizer's specials> response <eos>, loss on response and <eos> only.
+
+    A pair longer than `context` is dropped (len(pairs) - len(result) of them), not truncated,
+    because a cut response has no <eos> and stopping after the code is what must be learned.
+    """
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no eos token: responses could not be terminated")
+    if not pairs:
+        return []
+    prompts = tokenizer([p for p, _ in pairs], add_special_tokens=True)["input_ids"]
+    responses = tokenizer([r for _, r in pairs], add_special_tokens=False)["input_ids"]
+    examples = []
+    for prompt, response in zip(prompts, responses, strict=True):
+        answer = [*response, tokenizer.eos_token_id]
+        if len(prompt) + len(answer) <= context:
+            examples.append(Example(ids=list(prompt) + answer, labels=[IGNORE] * len(prompt) + answer))
+    return examples
+
+
+def model_context(tokenizer, model_config, requested: int | None) -> int:
+    """The longest sequence to train on: `requested`, else the model's position limit."""
+    if requested is not None:
+        return requested
+    limits = [getattr(model_config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    usable = [int(v) for v in limits if isinstance(v, int) and 0 < v < 1_000_000]
+    if not usable:
+        raise ValueError("cannot tell the model's context length: set `context` in the experts config")
+    return min(usable)
