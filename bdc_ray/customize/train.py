@@ -26,6 +26,7 @@ from bdc_ray.customize.config import HyperNetSection, Layers, TrainSection
 from bdc_ray.customize.data import RoutedExample, TrainingData, encode_rows
 from bdc_ray.customize.hypernet import HyperNetArch, HyperNetwork
 from bdc_ray.customize.inject import ComposedLoRA, inject, load_experts
+from bdc_ray.disentangle.sft_data import model_context
 from bdc_ray.llm.tiny_data import IGNORE, collate, epoch_batches
 from bdc_ray.llm.tiny_train import Schedule, learning_rate
 
@@ -199,7 +200,7 @@ def fit_hypernet(
     """Build the composed model, train a fresh hypernetwork on `data`, return the best snapshot."""
     composed, tokenizer = build_composed(data.base_model, data.expert_paths, data.expert_names, hypernet_cfg.layers,
                                          device)
-    context = data.context or composed.model.config.max_position_embeddings
+    context = model_context(tokenizer, composed.model.config, data.context)
 
     def encoded(rows, features):
         examples = encode_rows(rows, tokenizer, context)

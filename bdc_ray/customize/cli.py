@@ -1,0 +1,83 @@
+"""`bdc customize ...`: train or tune the hypernetwork of a run (mounted by bdc_ray/cli.py).
+
+Each command loads ray_config.yaml, takes its `stages.customize` section (CustomizeConfig
+defaults until that section is wired into the config schema) and calls one stage function.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn, Optional
+
+import typer
+from rich.console import Console
+
+from bdc_ray.config import DEFAULT_CONFIG, ConfigError, load_config
+from bdc_ray.eval.tables import wide_console
+
+app = typer.Typer(help="Customize: the input-aware hypernetwork that mixes the LoRA experts per problem.",
+                  no_args_is_help=True)
+
+console = wide_console()
+err_console = Console(stderr=True)
+
+ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="ray_config.yaml to use.")
+RunNameOpt = typer.Option(None, "--run-name", help="Override run_name.")
+SourceOpt = typer.Option(None, "--source", help="Training rows: boost, synthetic:<split> or a JSONL file.")
+ForceOpt = typer.Option(False, "--force", help="Retrain even when an up-to-date hypernetwork exists.")
+
+
+def _fail(message: str) -> NoReturn:
+    err_console.print(f"[red]{message}[/red]", markup=True, highlight=False)
+    raise typer.Exit(2)
+
+
+def _load(config: Path, run_name: str | None, source: str | None):
+    from pydantic import ValidationError
+
+    from bdc_ray.customize.config import CustomizeConfig
+
+    try:
+        cfg = load_config(config, {"run_name": run_name} if run_name else None)
+    except ConfigError as err:
+        _fail(f"config error {err}")
+    section = getattr(cfg.stages, "customize", None) or CustomizeConfig()
+    if source is not None:
+        try:
+            section = CustomizeConfig.model_validate({**section.model_dump(), "source": source})
+        except ValidationError as err:
+            _fail(f"bad --source: {err.errors()[0]['msg']}")
+    return cfg, section
+
+
+def _report(summary: dict[str, Any]) -> None:
+    console.print_json(data=summary)
+    console.print(f"hypernetwork: {summary['hypernet_dir']}")
+
+
+@app.command("train")
+def train_cmd(config: Path = ConfigOpt, run_name: Optional[str] = RunNameOpt, source: Optional[str] = SourceOpt,
+              force: bool = ForceOpt) -> None:
+    """Train one hypernetwork with the configured hyperparameters (in this process)."""
+    from bdc_ray.customize.stage import train_stage
+
+    cfg, section = _load(config, run_name, source)
+    try:
+        _report(train_stage(cfg.run_dir, section, cfg.data.synthetic, force=force))
+    except (FileNotFoundError, ValueError) as err:
+        _fail(f"cannot train the hypernetwork: {err}")
+
+
+@app.command("tune")
+def tune_cmd(config: Path = ConfigOpt, run_name: Optional[str] = RunNameOpt, source: Optional[str] = SourceOpt,
+             force: bool = ForceOpt) -> None:
+    """Search the hypernetwork's hyperparameters with Ray Tune (ASHA); keep the best trial's checkpoint."""
+    from bdc_ray.customize.stage import tune_stage
+    from bdc_ray.ray_session import init_ray
+
+    cfg, section = _load(config, run_name, source)
+    init_ray(cfg.ray)
+    try:
+        _report(tune_stage(cfg.run_dir, section, cfg.data.synthetic, force=force))
+    except (FileNotFoundError, ValueError) as err:
+        _fail(f"cannot tune the hypernetwork: {err}")

@@ -1,0 +1,182 @@
+"""The Customize stage from a run's artifacts: experts manifest + clusters + SFT rows -> hypernetwork.
+
+    <run>/disentangle/experts/manifest.json     base model, expert folders (in cluster order)
+    <run>/disentangle/clusters/clusters.json    centroids and the embedder that made them
+    <run>/boost/sft.jsonl (or the synthetic suite, or a file)   the training rows
+    ->  <run>/customize/hypernet/               the checkpoint CustomizedSolver loads
+        <run>/customize/tune/                   results.jsonl, best_config.json, Tune's own state
+
+The driver embeds the problems once (the clusters' embedder, cached under
+<run>/customize/embeddings) and hands rows + features to the training process(es).
+
+Resumable: a finished hypernetwork trained with the same stage config is kept (its metadata
+records the config); a Tune search interrupted mid-way is restored by Tune itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from bdc_ray import storage
+from bdc_ray.customize.checkpoint import is_complete, load_meta, save_checkpoint
+from bdc_ray.customize.config import CustomizeConfig
+from bdc_ray.customize.data import TrainingData, split_rows
+from bdc_ray.customize.features import Embedder, default_embedder, routing_features
+from bdc_ray.disentangle.sft_data import problem_rows, training_rows
+from bdc_ray.problems.synth import SynthConfig
+
+log = logging.getLogger(__name__)
+
+SYNTHETIC = "synthetic:"
+CONFIG_KEY = "customize"
+"""Key of the stage config inside a checkpoint's `settings`: what decides whether a re-run retrains."""
+
+
+def customize_dir(run_dir: str) -> str:
+    return storage.join(run_dir, "customize")
+
+
+def hypernet_dir(run_dir: str) -> str:
+    return storage.join(customize_dir(run_dir), "hypernet")
+
+
+def tune_dir(run_dir: str) -> str:
+    return storage.join(customize_dir(run_dir), "tune")
+
+
+def load_rows(run_dir: str, config: CustomizeConfig, synthetic: SynthConfig | None = None) -> list[dict[str, Any]]:
+    """The training rows named by `config.source`, at most `max_rows` of them."""
+    if config.source == "boost":
+        path = storage.join(run_dir, "boost", "sft.jsonl")
+        if not storage.exists(path):
+            raise FileNotFoundError(f"no SFT rows at {path}: run Boost first, or set source to 'synthetic:train'")
+        rows = training_rows(storage.read_jsonl(path))
+    elif config.source.startswith(SYNTHETIC):
+        from bdc_ray.problems.suite_files import read_split
+
+        rows = problem_rows(
+            read_split(synthetic or SynthConfig(), storage.join(run_dir, "data"), config.source[len(SYNTHETIC) :])
+        )
+    else:
+        rows = training_rows(storage.read_jsonl(config.source))
+    if len(rows) < 2:
+        raise ValueError(f"{config.source}: {len(rows)} usable rows; the hypernetwork needs at least 2")
+    return rows[: config.max_rows]
+
+
+def prepare(
+    run_dir: str, config: CustomizeConfig, synthetic: SynthConfig | None = None, embed: Embedder | None = None
+) -> TrainingData:
+    """Rows, their split and routing features, and where the base model and experts are."""
+    from bdc_ray.customize.solver import local_copy
+    from bdc_ray.disentangle.clusters import load_clustering
+    from bdc_ray.disentangle.manifest import load_manifest
+
+    manifest = load_manifest(storage.join(run_dir, "disentangle", "experts"))
+    if not manifest.experts:
+        raise ValueError("the experts manifest lists no experts: run the experts stage first")
+    clustering = load_clustering(storage.join(run_dir, "disentangle", "clusters"))
+    embedder = config.embedder or clustering.embedder
+    if embed is None:
+        embed = default_embedder(embedder, cache_dir=storage.join(customize_dir(run_dir), "embeddings"))
+    train_rows, val_rows = split_rows(load_rows(run_dir, config, synthetic), config.val_fraction, config.split_seed)
+    texts = sorted({r["problem"] for r in train_rows + val_rows})
+    by_text = dict(zip(texts, routing_features(embed(texts), clustering.centroids)))
+    return TrainingData(
+        base_model=local_copy(manifest.base_model),
+        expert_names=[e.name for e in manifest.experts],
+        expert_paths=[local_copy(e.path) for e in manifest.experts],
+        embedder=embedder,
+        centroids=np.asarray(clustering.centroids, dtype=np.float32),
+        train_rows=train_rows,
+        train_features=np.stack([by_text[r["problem"]] for r in train_rows]),
+        val_rows=val_rows,
+        val_features=np.stack([by_text[r["problem"]] for r in val_rows]),
+        context=config.context,
+    )
+
+
+def _up_to_date(run_dir: str, config: CustomizeConfig, mode: str) -> dict[str, Any] | None:
+    folder = hypernet_dir(run_dir)
+    if not is_complete(folder):
+        return None
+    meta = load_meta(folder)
+    if meta.settings.get(CONFIG_KEY) != {"mode": mode, **config.model_dump(mode="json")}:
+        return None
+    log.info("the hypernetwork in %s is up to date; skipping", folder)
+    return _summary(run_dir, meta.metrics, resumed=True)
+
+
+def _summary(run_dir: str, metrics: dict[str, Any], resumed: bool) -> dict[str, Any]:
+    keep = ("best_val_loss", "initial_val_loss", "best_step", "train_examples", "val_examples")
+    return {**{k: metrics.get(k) for k in keep}, "hypernet_dir": hypernet_dir(run_dir), "resumed": resumed,
+            **({"tune": metrics["tune"]} if "tune" in metrics else {})}
+
+
+def train_stage(
+    run_dir: str,
+    config: CustomizeConfig,
+    synthetic: SynthConfig | None = None,
+    *,
+    force: bool = False,
+    embed: Embedder | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """One hypernetwork with the configured hyperparameters, trained in this process."""
+    from bdc_ray.customize.train import fit_hypernet
+    from bdc_ray.llm.threads import configure_torch_threads
+
+    if not force and (done := _up_to_date(run_dir, config, "train")) is not None:
+        return done
+    configure_torch_threads(config.train.threads)
+    data = prepare(run_dir, config, synthetic, embed)
+    _, snapshot = fit_hypernet(data, config.hypernet, config.train, progress=progress)
+    meta = snapshot.meta
+    meta.settings[CONFIG_KEY] = {"mode": "train", **config.model_dump(mode="json")}
+    save_checkpoint(hypernet_dir(run_dir), snapshot.state, meta)
+    return _summary(run_dir, meta.metrics, resumed=False)
+
+
+def tune_stage(
+    run_dir: str,
+    config: CustomizeConfig,
+    synthetic: SynthConfig | None = None,
+    *,
+    force: bool = False,
+    embed: Embedder | None = None,
+) -> dict[str, Any]:
+    """Ray Tune over the search space; the best trial's checkpoint becomes the hypernetwork.
+
+    Needs Ray initialised. A search begun with another config is discarded, not restored.
+    """
+    from bdc_ray.customize.checkpoint import load_checkpoint
+    from bdc_ray.customize.tune import run_tune
+
+    if not force and (done := _up_to_date(run_dir, config, "tune")) is not None:
+        return done
+    folder = tune_dir(run_dir)
+    config_file = storage.join(folder, "config.json")
+    wanted = config.model_dump(mode="json")
+    if force or (storage.exists(config_file) and storage.read_json(config_file) != wanted):
+        fs, path = storage.filesystem(storage.join(folder, "ray_results"))
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+    storage.write_json_atomic(config_file, wanted)
+    data = prepare(run_dir, config, synthetic, embed)
+    run_tune(data, config, folder, hypernet_dir(run_dir))
+    hypernet, meta = load_checkpoint(hypernet_dir(run_dir))
+    meta.settings[CONFIG_KEY] = {"mode": "tune", **wanted}
+    save_checkpoint(hypernet_dir(run_dir), hypernet.state_dict(), meta)
+    return _summary(run_dir, meta.metrics, resumed=False)
+
+
+def run_customize_stage(
+    run_dir: str, config: CustomizeConfig, synthetic: SynthConfig | None = None, *, force: bool = False
+) -> dict[str, Any]:
+    """What `bdc run` calls: a Tune search when `config.tune`, else one training."""
+    if config.tune:
+        return tune_stage(run_dir, config, synthetic, force=force)
+    return train_stage(run_dir, config, synthetic, force=force)
