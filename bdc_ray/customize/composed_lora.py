@@ -69,9 +69,10 @@ class ComposedLoRALinear(nn.Module):
                 "generate (num_return_sequences, num_beams) need the weights expanded the same way "
                 "(ComposedLoRA.generate does it)"
             )
-        # One weight row per batch row, broadcast over every position between them.
-        w = w.to(dtype=x.dtype).view(w.shape[0], *([1] * (x.dim() - 2)), w.shape[1])
-        return self.scale * ((self.dropout(x) @ self.a_cat.T) * w) @ self.b_cat.T
+        # One weight row per batch row, broadcast over every position between them; the scale is
+        # folded into the [batch, E*r] weights, the smallest tensor of the product.
+        w = (w * self.scale).to(dtype=x.dtype).view(w.shape[0], *([1] * (x.dim() - 2)), w.shape[1])
+        return ((self.dropout(x) @ self.a_cat.T) * w) @ self.b_cat.T
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + self.delta(x)
