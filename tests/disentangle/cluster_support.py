@@ -1,4 +1,5 @@
-"""The synthetic suite as clustering input: problem texts with family labels, and sft.jsonl rows.
+"""Clustering inputs: the synthetic suite (problem texts with family labels, sft.jsonl rows) and
+separated groups of unit vectors with known labels.
 
 Suite problems carry reference thoughts and code, so they make SFT rows of exactly Boost's shape
 (bdc_ray/boost/records.py `sft_rows`: a p2t and a t2c row per problem), without running Boost.
@@ -34,3 +35,16 @@ def sft_rows_of(problems) -> list[dict]:
         rows.append({**base, "task": "p2t", "thoughts": list(p.thoughts), "code": None})
         rows.append({**base, "task": "t2c", "thoughts": list(p.thoughts), "code": p.reference_solutions[0]})
     return rows
+
+
+def blobs(k: int, per: int, dim: int = 32, spread: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """k tight groups of unit vectors around random directions, and their group labels."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, dim))
+    truth = np.repeat(np.arange(k), per)
+    x = centres[truth] / np.linalg.norm(centres[truth], axis=1, keepdims=True) + spread * rng.normal(size=(k * per, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), truth
+
+
+def ids_of(n: int) -> list[str]:
+    return [f"p{i}" for i in range(n)]

@@ -22,7 +22,7 @@ from bdc_ray.disentangle.clusters import (
     load_clustering,
     save_clustering,
 )
-from tests.disentangle.cluster_support import suite_embeddings, suite_train
+from tests.disentangle.cluster_support import blobs, ids_of, suite_embeddings, suite_train
 
 PER_FAMILY = 30
 
@@ -34,19 +34,6 @@ def suite():
     torch.set_num_threads(1)
     problems = suite_train(PER_FAMILY)
     return problems, suite_embeddings(PER_FAMILY), [p.family for p in problems]
-
-
-def blobs(k: int, per: int, dim: int = 32, spread: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """k tight groups of unit vectors around random directions, and their group labels."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(k, dim))
-    truth = np.repeat(np.arange(k), per)
-    x = centres[truth] / np.linalg.norm(centres[truth], axis=1, keepdims=True) + spread * rng.normal(size=(k * per, dim))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), truth
-
-
-def ids_of(n: int) -> list[str]:
-    return [f"p{i}" for i in range(n)]
 
 
 def test_problem_texts_cluster_into_the_suite_families(suite):
