@@ -8,7 +8,7 @@ of problems whose chosen program passes every HIDDEN test, for
 each allowed the same number of generations (samples) per problem. Agents, sandbox and
 problems are shared by the three methods; the agents are `models.agents` of the config.
 
-    .venv/bin/python benchmarks/boost_vs_sampling.py --config ray_config.yaml --per-family 6 --budget 16
+    .venv/bin/python benchmarks/boost_vs_sampling.py --config ray_config.yaml --per-family 20 --budget 8,16
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ async def best_of_n(agent, executor, problem, budget: int):
     programs = await agent.write_code(problem.public_view(), [], budget)
     results = await asyncio.gather(*(executor.run(p, problem.public_tests) for p in programs))
     best = max(range(len(programs)), key=lambda i: results[i].pass_rate)  # first of the best
-    return programs[best], results[best].pass_rate, budget
+    return programs[best], results[best].pass_rate, budget, len(programs)
 
 
 async def tree(searcher, problem):
     result = await searcher.search(problem.public_view())
-    return result.best_program, result.best_reward, sum(result.llm_generations.values())
+    return result.best_program, result.best_reward, sum(result.llm_generations.values()), sum(result.sandbox_runs.values())
 
 
 async def run_method(name, solve, problems, executor, concurrency):
@@ -56,10 +56,10 @@ async def run_method(name, solve, problems, executor, concurrency):
 
     async def one(problem):
         async with gate:
-            program, public, spent = await solve(problem)
+            program, public, spent, programs = await solve(problem)
             hidden = await executor.run(program, problem.hidden_tests)
         bar.update(1)
-        rows.append({"id": problem.id, "family": problem.family, "public": public, "hidden_all": hidden.status == "passed", "generations": spent})
+        rows.append({"id": problem.id, "family": problem.family, "public": public, "hidden_all": hidden.status == "passed", "generations": spent, "programs": programs})
 
     started = time.perf_counter()
     await asyncio.gather(*(one(p) for p in problems))
@@ -71,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(ROOT / "ray_config.yaml"))
     parser.add_argument("--per-family", type=int, default=6, help="Training problems per family.")
-    parser.add_argument("--budget", type=int, default=16, help="LLM generations per problem, every method.")
+    parser.add_argument("--budget", default="16", help="LLM generations per problem, every method; several: 8,16.")
     parser.add_argument("--seed", type=int, default=11, help="Suite seed (training split only).")
     parser.add_argument("--concurrency", type=int, default=6)
     parser.add_argument("--out", default=str(ROOT / "runs" / "benchmarks" / "boost_vs_sampling.json"))
@@ -87,36 +87,42 @@ def main() -> None:
     pool = make_pool(cfg)
     executor = PoolExecutor(pool)
     first, second = handles[0].agent(), handles[1].agent()
-    search = cfg.stages.boost.search.model_copy(update={"max_generations": args.budget, "rollouts": 10_000})
-    one_agent = MCTreeOfAgents([first], executor, search)
-    two_agents = MCTreeOfAgents([first, second], executor, search)
-    methods = {
-        f"(a) best-of-{args.budget}, {first.name}": lambda p: best_of_n(first, executor, p, args.budget),
-        f"(b) tree, {first.name}": lambda p: tree(one_agent, p),
-        f"(c) tree, {first.name} + {second.name}": lambda p: tree(two_agents, p),
-    }
+    budgets = [int(b) for b in str(args.budget).split(",")]
     results = {}
     try:
-        for name, solve in methods.items():
-            results[name] = asyncio.run(run_method(name, solve, problems, executor, args.concurrency))
+        for budget in budgets:
+            search = cfg.stages.boost.search.model_copy(update={"max_generations": budget, "rollouts": 10_000})
+            one_agent = MCTreeOfAgents([first], executor, search)
+            two_agents = MCTreeOfAgents([first, second], executor, search)
+            methods = {
+                f"(a) best-of-{budget}, {first.name}": lambda p, b=budget: best_of_n(first, executor, p, b),
+                f"(b) tree, {first.name}": lambda p, s=one_agent: tree(s, p),
+                f"(c) tree, {first.name} + {second.name}": lambda p, s=two_agents: tree(s, p),
+            }
+            for name, solve in methods.items():
+                results[(budget, name)] = asyncio.run(run_method(f"{name} @{budget}", solve, problems, executor, args.concurrency))
     finally:
         pool.shutdown()
 
-    table = Table(title=f"Boost vs sampling: {len(problems)} training problems, {args.budget} generations per problem")
-    for col in ("method", "hidden-verified", "public solved", "mean generations", "seconds", *FAMILIES):
+    table = Table(title=f"Boost vs sampling: {len(problems)} training problems (suite seed {args.seed}), equal generation budgets")
+    for col in ("budget", "method", "hidden-verified", "public solved", "mean generations", "mean programs run", "seconds", *FAMILIES):
         table.add_column(col, justify="left" if col == "method" else "right")
-    summary = {}
-    for name, (rows, seconds) in results.items():
+    summary = []
+    for (budget, name), (rows, seconds) in results.items():
         share = sum(r["hidden_all"] for r in rows) / len(rows)
         public = sum(r["public"] >= 1.0 for r in rows) / len(rows)
         gens = sum(r["generations"] for r in rows) / len(rows)
+        progs = sum(r["programs"] for r in rows) / len(rows)
         fam = {f: [r["hidden_all"] for r in rows if r["family"] == f] for f in FAMILIES}
         per_family = {f: (sum(v) / len(v) if v else 0.0) for f, v in fam.items()}
-        summary[name] = {"hidden_verified": share, "public_solved": public, "mean_generations": gens, "seconds": seconds, "per_family": per_family}
-        table.add_row(name, f"{100 * share:.1f}%", f"{100 * public:.1f}%", f"{gens:.1f}", f"{seconds:.0f}", *(f"{100 * per_family[f]:.0f}" for f in FAMILIES))
+        summary.append({"budget": budget, "method": name, "hidden_verified": share, "public_solved": public,
+                        "mean_generations": gens, "mean_programs": progs, "seconds": seconds, "per_family": per_family})
+        table.add_row(str(budget), name, f"{100 * share:.1f}%", f"{100 * public:.1f}%", f"{gens:.1f}", f"{progs:.1f}",
+                      f"{seconds:.0f}", *(f"{100 * per_family[f]:.0f}" for f in FAMILIES))
     wide_console().print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"budget": args.budget, "problems": len(problems), "search": search.model_dump(), "results": summary}, indent=2))
+    search_cfg = cfg.stages.boost.search.model_dump()
+    Path(args.out).write_text(json.dumps({"budgets": budgets, "problems": len(problems), "search": search_cfg, "results": summary}, indent=2))
     print(f"written: {args.out}")
 
 
