@@ -25,6 +25,7 @@ ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="ray_config.yaml
 RunNameOpt = typer.Option(None, "--run-name", help="Override run_name.")
 SourceOpt = typer.Option(None, "--source", help="Training rows: boost, synthetic:<split> or a JSONL file.")
 ForceOpt = typer.Option(False, "--force", help="Retrain even when an up-to-date hypernetwork exists.")
+StepsOpt = typer.Option(None, "--steps", help="Override train.steps (e.g. a short smoke run).")
 
 
 def _fail(message: str) -> NoReturn:
@@ -32,9 +33,11 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _load(config: Path, run_name: str | None, source: str | None):
+def _load(config: Path, run_name: str | None, overrides: dict[str, Any]):
+    """The run config and its customize section with the command's overrides (nested dict)."""
     from pydantic import ValidationError
 
+    from bdc_ray.config import deep_merge
     from bdc_ray.customize.config import CustomizeConfig
 
     try:
@@ -42,12 +45,22 @@ def _load(config: Path, run_name: str | None, source: str | None):
     except ConfigError as err:
         _fail(f"config error {err}")
     section = getattr(cfg.stages, "customize", None) or CustomizeConfig()
-    if source is not None:
-        try:
-            section = CustomizeConfig.model_validate({**section.model_dump(), "source": source})
-        except ValidationError as err:
-            _fail(f"bad --source: {err.errors()[0]['msg']}")
+    try:
+        section = CustomizeConfig.model_validate(deep_merge(section.model_dump(), overrides))
+    except ValidationError as err:
+        _fail(f"bad option: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}")
     return cfg, section
+
+
+def _overrides(source: str | None, steps: int | None, trials: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if source is not None:
+        out["source"] = source
+    if steps is not None:
+        out["train"] = {"steps": steps}
+    if trials is not None:
+        out["search"] = {"num_samples": trials}
+    return out
 
 
 def _report(summary: dict[str, Any]) -> None:
@@ -57,11 +70,11 @@ def _report(summary: dict[str, Any]) -> None:
 
 @app.command("train")
 def train_cmd(config: Path = ConfigOpt, run_name: Optional[str] = RunNameOpt, source: Optional[str] = SourceOpt,
-              force: bool = ForceOpt) -> None:
+              steps: Optional[int] = StepsOpt, force: bool = ForceOpt) -> None:
     """Train one hypernetwork with the configured hyperparameters (in this process)."""
     from bdc_ray.customize.stage import train_stage
 
-    cfg, section = _load(config, run_name, source)
+    cfg, section = _load(config, run_name, _overrides(source, steps))
     try:
         _report(train_stage(cfg.run_dir, section, cfg.data.synthetic, force=force))
     except (FileNotFoundError, ValueError) as err:
@@ -70,12 +83,14 @@ def train_cmd(config: Path = ConfigOpt, run_name: Optional[str] = RunNameOpt, so
 
 @app.command("tune")
 def tune_cmd(config: Path = ConfigOpt, run_name: Optional[str] = RunNameOpt, source: Optional[str] = SourceOpt,
+             steps: Optional[int] = StepsOpt,
+             trials: Optional[int] = typer.Option(None, "--trials", help="Override search.num_samples."),
              force: bool = ForceOpt) -> None:
     """Search the hypernetwork's hyperparameters with Ray Tune (ASHA); keep the best trial's checkpoint."""
     from bdc_ray.customize.stage import tune_stage
     from bdc_ray.ray_session import init_ray
 
-    cfg, section = _load(config, run_name, source)
+    cfg, section = _load(config, run_name, _overrides(source, steps, trials))
     init_ray(cfg.ray)
     try:
         _report(tune_stage(cfg.run_dir, section, cfg.data.synthetic, force=force))

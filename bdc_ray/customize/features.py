@@ -12,26 +12,23 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from bdc_ray.disentangle.clusters import centroid_similarity
+
 Embedder = Callable[[Sequence[str]], np.ndarray]
 """texts -> float32 [n, d] L2-normalised embeddings (bdc_ray.disentangle.embed.embed_texts)."""
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def routing_features(embeddings: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """[n, d + k]: the (unit) embedding, then its cosine to each of the k centroids."""
-    embeddings = np.atleast_2d(embeddings)
-    centroids = np.atleast_2d(centroids)
+    embeddings = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+    centroids = np.atleast_2d(np.asarray(centroids, dtype=np.float32))
     if embeddings.shape[1] != centroids.shape[1]:
         raise ValueError(
             f"embeddings have dimension {embeddings.shape[1]} but the centroids {centroids.shape[1]}: "
             "were they made by different embedders?"
         )
-    unit = _unit(embeddings)
-    return np.concatenate([unit, unit @ _unit(centroids).T], axis=1).astype(np.float32)
+    unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    return np.concatenate([unit, centroid_similarity(embeddings, centroids)], axis=1).astype(np.float32)
 
 
 def default_embedder(model: str, cache_dir: str | None = None) -> Embedder:
