@@ -25,10 +25,10 @@ from fsspec.implementations.local import LocalFileSystem
 
 from bdc_ray import storage
 from bdc_ray.customize.checkpoint import HypernetMeta, load_checkpoint
+from bdc_ray.customize.data import prompt_of
 from bdc_ray.customize.features import Embedder, default_embedder, routing_features
 from bdc_ray.customize.hypernet import HyperNetwork, expert_shares
 from bdc_ray.customize.inject import ComposedLoRA, inject, load_experts
-from bdc_ray.disentangle.sft_data import prompt_text
 from bdc_ray.llm.base import GenerationStats, SamplingParams, Texts, truncate_at_stop
 from bdc_ray.llm.threads import configure_torch_threads
 
@@ -123,7 +123,7 @@ class CustomizedSolver:
         return self.generate_with_stats(problems, sampling)[0]
 
     def generate_with_stats(self, problems: Sequence[str], sampling: SamplingParams) -> tuple[Texts, GenerationStats]:
-        return self.generate_prompts([prompt_text(p) for p in problems], problems, sampling)
+        return self.generate_prompts([prompt_of(p) for p in problems], problems, sampling)
 
     def generate_prompts(
         self, prompts: Sequence[str], routing_texts: Sequence[str], sampling: SamplingParams
