@@ -131,10 +131,18 @@ class CustomizedSolver:
         """Completions of raw `prompts`, each routed by its `routing_texts` entry (the problem statement)."""
         if len(prompts) != len(routing_texts):
             raise ValueError(f"{len(prompts)} prompts but {len(routing_texts)} routing texts")
-        start = time.perf_counter()
         if not prompts:
             return [], GenerationStats()
-        weights = self.routing(routing_texts)
+        return self.generate_with_weights(prompts, self.routing(routing_texts), sampling)
+
+    def generate_with_weights(
+        self, prompts: Sequence[str], weights: torch.Tensor, sampling: SamplingParams
+    ) -> tuple[Texts, GenerationStats]:
+        """Completions of `prompts` under given weights [n, M, E*r] (one row per prompt), e.g. a
+        routing of your own, `composed.one_expert(...)` or `composed.uniform(...)`."""
+        if weights.shape[0] != len(prompts):
+            raise ValueError(f"{weights.shape[0]} weight rows for {len(prompts)} prompts")
+        start = time.perf_counter()
         texts: Texts = []
         stats = GenerationStats()
         with self._lock, torch.inference_mode():

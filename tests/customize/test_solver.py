@@ -80,3 +80,22 @@ def test_a_checkpoint_for_other_layers_is_refused(family_run, tmp_path):
     save_checkpoint(folder, family_run.snapshot.state, meta)
     with pytest.raises(ValueError, match="other modules"):
         load_customized(folder, embed=family_run.embed)
+
+
+def test_generation_under_given_weights_is_the_chosen_expert(solver, family_run):
+    from bdc_ray.llm.hf_backend import TransformersLLM
+
+    texts = problems(family_run, 3)
+    prompts = [f"### Task\n{t}\n### Solution\n" for t in texts]
+    greedy = SamplingParams(max_new_tokens=20)
+    composed = solver.composed
+    mixed = torch.cat([composed.one_expert(1, 1), composed.zeros(1), composed.one_expert(0, 1)])
+    got, _ = solver.generate_with_weights(prompts, mixed, greedy)
+    data = family_run.data
+    llm = TransformersLLM(data.base_model, adapters={"e0": data.expert_paths[0], "e1": data.expert_paths[1]},
+                          device="cpu", threads=1)
+    assert got[0] == llm.generate([prompts[0]], greedy, adapter="e1")[0]
+    assert got[1] == llm.generate([prompts[1]], greedy)[0]
+    assert got[2] == llm.generate([prompts[2]], greedy, adapter="e0")[0]
+    with pytest.raises(ValueError, match="weight rows"):
+        solver.generate_with_weights(prompts, mixed[:2], greedy)
