@@ -39,6 +39,15 @@ class Clustering:
     silhouette: dict[int, float]  # mean silhouette of each K tried (empty when K was fixed and < 2)
     embedder: str
 
+    def __post_init__(self) -> None:
+        """A clustering whose parts disagree would route to experts that do not exist: refuse it."""
+        if self.centroids.ndim != 2 or self.centroids.shape[0] != self.k:
+            raise ValueError(f"k={self.k} but centroids have shape {self.centroids.shape} (expected [k, dim])")
+        if len(self.labels) != len(self.ids):
+            raise ValueError(f"{len(self.labels)} labels for {len(self.ids)} ids")
+        if len(self.labels) and not 0 <= int(np.min(self.labels)) <= int(np.max(self.labels)) < self.k:
+            raise ValueError(f"labels must lie in [0, {self.k}), got {int(np.min(self.labels))}..{int(np.max(self.labels))}")
+
     @property
     def sizes(self) -> list[int]:
         return np.bincount(self.labels, minlength=self.k).tolist()
@@ -175,15 +184,14 @@ def read_clusters_json(out_dir: str) -> dict[str, Any]:
 def load_clustering(out_dir: str) -> Clustering:
     body = read_clusters_json(out_dir)
     rows = list(storage.read_jsonl(storage.join(out_dir, ASSIGNMENTS_FILE)))
-    centroids = np.asarray(body["centroids"], dtype=np.float32)
-    labels = np.asarray([r["cluster"] for r in rows], dtype=np.int64)
-    if centroids.shape[0] != body["k"] or (labels.size and not 0 <= labels.min() <= labels.max() < body["k"]):
-        raise ValueError(f"{out_dir}: clusters.json (k={body['k']}) and {ASSIGNMENTS_FILE} disagree")
-    return Clustering(
-        k=int(body["k"]),
-        centroids=centroids,
-        labels=labels,
-        ids=[r["problem_id"] for r in rows],
-        silhouette={int(k): float(v) for k, v in body["silhouette"].items()},
-        embedder=body["embedder"],
-    )
+    try:
+        return Clustering(
+            k=int(body["k"]),
+            centroids=np.asarray(body["centroids"], dtype=np.float32),
+            labels=np.asarray([r["cluster"] for r in rows], dtype=np.int64),
+            ids=[r["problem_id"] for r in rows],
+            silhouette={int(k): float(v) for k, v in body["silhouette"].items()},
+            embedder=body["embedder"],
+        )
+    except ValueError as err:
+        raise ValueError(f"{out_dir}: {CLUSTERS_FILE} and {ASSIGNMENTS_FILE} disagree: {err}") from err

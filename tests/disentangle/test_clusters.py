@@ -36,11 +36,13 @@ def suite():
     return problems, suite_embeddings(PER_FAMILY), [p.family for p in problems]
 
 
-def test_problem_texts_cluster_into_the_suite_families(suite):
-    problems, x, families = suite
+@pytest.mark.parametrize("suite_seed", [0, 1])
+def test_problem_texts_cluster_into_the_suite_families(suite, suite_seed):
+    problems = suite_train(PER_FAMILY, suite_seed)
+    x, families = suite_embeddings(PER_FAMILY, suite_seed), [p.family for p in problems]
     c = fit_clusters(x, [p.id for p in problems], k=6, seed=0)
     ari = adjusted_rand_score(families, c.labels)
-    print(f"ARI against families at K=6 ({len(problems)} problems): {ari:.3f}")
+    print(f"suite seed {suite_seed}: ARI against families at K=6 ({len(problems)} problems): {ari:.3f}")
     assert ari >= 0.8
     assert c.centroids.shape == (6, 384) and c.centroids.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(c.centroids, axis=1), 1.0, atol=1e-5)
@@ -145,6 +147,19 @@ def test_save_and_load_round_trip(tmp_path):
     assert all(len(e) == 2 for e in body["examples"])
     rows = list(storage.read_jsonl(str(tmp_path / "clusters" / "assignments.jsonl")))
     assert rows[0] == {"problem_id": "p0", "cluster": int(c.labels[0])}
+
+
+def test_inconsistent_clusterings_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"k=2 but centroids have shape \(3, 4\)"):
+        Clustering(k=2, centroids=np.eye(3, 4, dtype=np.float32), labels=np.zeros(2, int), ids=ids_of(2), silhouette={}, embedder="e")
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
+        Clustering(k=2, centroids=np.eye(2, dtype=np.float32), labels=np.array([0, 2]), ids=ids_of(2), silhouette={}, embedder="e")
+    x, _ = blobs(k=2, per=4)
+    out = tmp_path / "c"
+    save_clustering(fit_clusters(x, ids_of(8), k=2), str(out))
+    (out / "assignments.jsonl").write_text('{"problem_id": "p0", "cluster": 7}\n')
+    with pytest.raises(ValueError, match="clusters.json and assignments.jsonl disagree"):
+        load_clustering(str(out))
 
 
 def test_loading_a_folder_without_clusters_fails_clearly(tmp_path):
