@@ -1,0 +1,163 @@
+"""Every knob of the Serve stage: the `serve:` section of ray_config.yaml.
+
+One model describes the HTTP side (bind address, route, auth), the replicas (autoscaling,
+resources, batching) and what a client may ask for (limits). The Serve config YAML that
+`serve run` / `serve deploy` accept is generated from it (deploy_config.py), and the same
+values travel to every replica as application arguments, so the limits a replica enforces are
+the ones written in the file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bdc_ray.resources import ResourceSpec
+from bdc_ray.sandbox import SandboxLimits
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class AutoscalingSection(_Strict):
+    min_replicas: int = Field(1, ge=0, description="Fewest replicas kept running (0 scales to zero when idle).")
+    max_replicas: int = Field(2, ge=1, description="Most replicas the autoscaler may start.")
+    initial_replicas: int | None = Field(None, ge=0, description="Replicas at start; None: min_replicas.")
+    target_ongoing_requests: float = Field(
+        4.0, gt=0, description="Requests in flight per replica the autoscaler aims for (adds replicas above it)."
+    )
+    upscale_delay_s: float = Field(10.0, ge=0, description="How long demand must stay high before a replica is added.")
+    downscale_delay_s: float = Field(60.0, ge=0, description="How long demand must stay low before a replica is removed.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AutoscalingSection:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas ({self.max_replicas}) must be >= min_replicas ({self.min_replicas})")
+        if self.initial_replicas is not None and not self.min_replicas <= self.initial_replicas <= self.max_replicas:
+            raise ValueError(
+                f"initial_replicas ({self.initial_replicas}) must lie in [{self.min_replicas}, {self.max_replicas}]"
+            )
+        return self
+
+    def serve_dict(self) -> dict:
+        """Ray Serve's autoscaling_config."""
+        return self.model_dump(exclude_none=True)
+
+
+class BatchingSection(_Strict):
+    enabled: bool = Field(
+        True,
+        description="Coalesce concurrent requests with serve.batch into one forward pass; false runs each alone "
+        "(the baseline of benchmarks/serve_load.py).",
+    )
+    max_batch_size: int = Field(
+        8, ge=1, le=1024, description="Rows (prompts x samples) in one forward pass; larger requests are split."
+    )
+    batch_wait_timeout_s: float = Field(
+        0.02, ge=0, le=10, description="How long the first request of a batch waits for others to join it."
+    )
+
+
+class ServeLimits(_Strict):
+    """What one request may ask for; anything beyond is answered 400/413 before it costs anything."""
+
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Request body size; larger bodies get 413.")
+    max_prompt_chars: int = Field(8_000, ge=1, description="Characters of one prompt or problem statement.")
+    max_prompts: int = Field(16, ge=1, description="Prompts in one /v1/completions request (a list prompt).")
+    max_tokens: int = Field(512, ge=1, description="Upper bound of max_tokens (new tokens per sample).")
+    max_n: int = Field(16, ge=1, description="Samples per prompt (n).")
+    max_stop: int = Field(4, ge=0, description="Stop strings in one request.")
+    max_stop_chars: int = Field(64, ge=1, description="Characters of one stop string.")
+    max_tests: int = Field(32, ge=0, description="Tests in one /solve request.")
+    max_test_chars: int = Field(20_000, ge=16, description="Size of one test as compact JSON, in characters.")
+
+
+class AuthSection(_Strict):
+    """Bearer-token auth of the HTTP API (Ray's own token auth does not cover Serve's proxy)."""
+
+    require: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="auto: required when `host` is not a loopback address; always / never: as said. A replica "
+        "that requires auth but finds no key refuses to start.",
+    )
+    api_key_env: str | None = Field(
+        "BDC_SERVE_API_KEY", description="Environment variable of the replicas that holds the key (None: not read)."
+    )
+    api_key_file: str | None = Field(
+        None, description="File holding the key (a mounted secret); read by each replica, wins over api_key_env."
+    )
+
+
+class SolveSection(_Strict):
+    sample_temperature: float = Field(
+        0.8, ge=0, le=2, description="/solve temperature when n > 1 and the request gives none (n = 1 is greedy)."
+    )
+    max_tokens: int = Field(256, ge=1, description="/solve max_tokens when the request gives none.")
+    sandbox_workers: int = Field(2, ge=1, le=64, description="Warm sandbox workers per replica for verifying candidates.")
+    sandbox_limits: SandboxLimits = Field(
+        default_factory=lambda: SandboxLimits(time_s=4.0, program_time_s=30.0),
+        description="Limits every candidate runs under; a client can never change them.",
+    )
+
+
+class ServeConfig(_Strict):
+    app_name: str = Field("bdc", pattern=r"^[A-Za-z0-9_.-]+$", description="Serve application name.")
+    deployment_name: str = Field("BDCSolver", pattern=r"^[A-Za-z0-9_.-]+$", description="Serve deployment name.")
+    model_name: str = Field("bdc-solver", min_length=1, description="Model id of /v1/models and /v1/completions.")
+    route_prefix: str = Field("/", pattern=r"^/", description="HTTP path the application is mounted at.")
+    host: str = Field("127.0.0.1", min_length=1, description="Address the HTTP proxy binds (0.0.0.0: every interface).")
+    port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP proxy.")
+    request_timeout_s: float | None = Field(
+        120.0, gt=0, description="Serve proxy's end-to-end timeout per HTTP request (None: none)."
+    )
+    experts: str | None = Field(
+        None, description="Experts folder with manifest.json; None: <run>/disentangle/experts."
+    )
+    hypernet: str | None = Field(None, description="Hypernetwork folder; None: the run's customize output.")
+    device: str = Field("auto", description="Device of the model in each replica: auto, cpu, cuda, cuda:1...")
+    autoscaling: AutoscalingSection = Field(default_factory=AutoscalingSection)
+    resources: ResourceSpec = Field(
+        default_factory=lambda: ResourceSpec(num_cpus=1.0), description="What each replica asks Ray for."
+    )
+    max_ongoing_requests: int = Field(
+        32, ge=1, description="Requests one replica works on at once (batched together when batching is on)."
+    )
+    max_queued_requests: int = Field(
+        256, ge=-1, description="Requests waiting in the proxy beyond that; more are refused with 503 (-1: no cap)."
+    )
+    batching: BatchingSection = Field(default_factory=BatchingSection)
+    limits: ServeLimits = Field(default_factory=ServeLimits)
+    auth: AuthSection = Field(default_factory=AuthSection)
+    solve: SolveSection = Field(default_factory=SolveSection)
+
+    @model_validator(mode="after")
+    def _batches_fit_in_flight(self) -> ServeConfig:
+        if self.batching.enabled and self.max_ongoing_requests < self.batching.max_batch_size:
+            raise ValueError(
+                f"max_ongoing_requests ({self.max_ongoing_requests}) must be >= batching.max_batch_size "
+                f"({self.batching.max_batch_size}), or no batch could ever fill"
+            )
+        if self.solve.max_tokens > self.limits.max_tokens:
+            raise ValueError(
+                f"solve.max_tokens ({self.solve.max_tokens}) is above limits.max_tokens ({self.limits.max_tokens})"
+            )
+        return self
+
+    @property
+    def auth_required(self) -> bool:
+        if self.auth.require == "auto":
+            return not is_loopback(self.host)
+        return self.auth.require == "always"
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name may resolve anywhere: treat it as public
