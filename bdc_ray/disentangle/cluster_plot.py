@@ -16,7 +16,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from bdc_ray.disentangle.binary_files import write_bytes_atomic
+from bdc_ray.storage import write_bytes_atomic
 
 _METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE"}
 
