@@ -16,6 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bdc_ray.boost.interfaces import SearchConfig
+from bdc_ray.customize.config import CustomizeConfig
+from bdc_ray.disentangle.cluster_config import ClusterConfig
+from bdc_ray.disentangle.expert_config import ExpertsConfig
 from bdc_ray.llm.agent_config import AgentConfig
 from bdc_ray.problems.synth import SynthConfig
 from bdc_ray.resources import ResourceSpec
@@ -84,8 +87,19 @@ class BoostStage(Strict):
     search: SearchConfig = Field(default_factory=SearchConfig)
 
 
+class DisentangleStage(Strict):
+    cluster: ClusterConfig = Field(
+        default_factory=ClusterConfig, description="Embedding and KMeans clustering of the SFT problems."
+    )
+    experts: ExpertsConfig = Field(
+        default_factory=ExpertsConfig, description="One LoRA expert per cluster plus the all-data baseline (Ray Train)."
+    )
+
+
 class StagesSection(Strict):
     boost: BoostStage = Field(default_factory=BoostStage)
+    disentangle: DisentangleStage = Field(default_factory=DisentangleStage)
+    customize: CustomizeConfig = Field(default_factory=CustomizeConfig)
     eval: EvalStage = Field(default_factory=EvalStage)
 
 

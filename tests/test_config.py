@@ -58,3 +58,19 @@ def test_uris_are_not_resolved_and_overrides_merge():
 def test_top_level_must_be_a_mapping():
     with pytest.raises(ConfigError, match="mapping"):
         parse_config([1, 2])
+
+
+def test_stage_sections_name_bad_keys_by_path():
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            {
+                "stages": {
+                    "disentangle": {"cluster": {"k": "six", "kk": 3}, "experts": {"zero_stage": 5}},
+                    "customize": {"search": {"lr": [1.0, 0.1]}},
+                }
+            }
+        )
+    text = str(err.value)
+    assert "stages.disentangle.cluster.kk: unknown key" in text
+    assert "stages.disentangle.cluster.k:" in text and "stages.disentangle.experts.zero_stage:" in text
+    assert "stages.customize.search.lr:" in text
