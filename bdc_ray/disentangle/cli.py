@@ -83,3 +83,8 @@ def cluster_cmd(
     console.print(f"silhouette {scores}")
     state = "up to date, not recomputed" if summary["resumed"] else "written"
     console.print(f"clusters {state}: {out_dir} (clusters.json, assignments.jsonl, {Path(summary['plot']).name})")
+
+
+from bdc_ray.disentangle.train_cli import train_cmd  # noqa: E402  (the experts command; see train_cli.py)
+
+app.command("train")(train_cmd)

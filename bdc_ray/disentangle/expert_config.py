@@ -108,6 +108,6 @@ class ExpertsConfig(BaseModel):
     scaling: ScalingSection = Field(default_factory=ScalingSection)
     worker_env: dict[str, str] = Field(
         default_factory=dict,
-        description="Extra environment variables of every training worker (merged over HF_HUB_OFFLINE=1 and "
-        "a stable TORCH_EXTENSIONS_DIR).",
+        description="Extra environment variables of every training worker, over the defaults (HF_HUB_OFFLINE=1, "
+        "OMP_WAIT_POLICY=PASSIVE, and the driver's TORCH_EXTENSIONS_DIR if set, where DeepSpeed's comm op is cached).",
     )

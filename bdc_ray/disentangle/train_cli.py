@@ -1,0 +1,92 @@
+"""`bdc disentangle train`: one LoRA expert per cluster plus the all-data baseline, on Ray Train.
+
+The command is registered on the Disentangle sub-app in bdc_ray/disentangle/cli.py; it lives
+here so the clustering and the experts commands can change independently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bdc_ray.config import DEFAULT_CONFIG, ConfigError, load_config
+from bdc_ray.eval.tables import wide_console
+
+console = wide_console()
+err_console = Console(stderr=True)
+
+
+def _fail(message: str) -> NoReturn:
+    err_console.print(f"[red]{message}[/red]", markup=True, highlight=False)
+    raise typer.Exit(2)
+
+
+def experts_section(cfg: Any):
+    """The config's `stages.disentangle.experts` section (ExpertsConfig defaults until it is wired)."""
+    from bdc_ray.disentangle.expert_config import ExpertsConfig
+
+    return getattr(getattr(cfg.stages, "disentangle", None), "experts", None) or ExpertsConfig()
+
+
+def default_base_model(cfg: Any) -> str:
+    """The first agent's model (a tiny agent is built, or reused, under models.build_root)."""
+    from bdc_ray.llm.agent_config import resolve_backends
+
+    if not cfg.models.agents:
+        raise ValueError("no base model: set stages.disentangle.experts.base_model or configure models.agents")
+    first = cfg.models.agents[0]
+    spec = resolve_backends([first], cfg.models.build_root)[first.name]
+    if spec.backend != "transformers":
+        raise ValueError(f"agent {first.name!r} is served over {spec.backend}: LoRA experts need local weights, set base_model")
+    return spec.path
+
+
+def manifest_table(manifest) -> Table:
+    table = Table(title=f"experts of {manifest.base_model} (r={manifest.lora.r}, alpha={manifest.lora.lora_alpha})")
+    for col in ("adapter", "cluster", "rows", "steps", "final loss", "resumed at", "samples/s", "path"):
+        table.add_column(col, justify="left" if col in ("adapter", "path") else "right", overflow="fold")
+    entries = [*manifest.experts, *([manifest.all_data] if manifest.all_data else [])]
+    for e in entries:
+        table.add_row(
+            e.name,
+            str(getattr(e, "cluster", "-")),
+            str(e.size),
+            str(e.steps),
+            f"{e.final_loss:.4f}" if e.final_loss is not None else "-",
+            ",".join(map(str, e.resumed_from)) or "-",
+            f"{e.samples_per_s:.1f}",
+            e.path,
+        )
+    return table
+
+
+def train_cmd(
+    config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="ray_config.yaml to use."),
+    base_model: Optional[str] = typer.Option(
+        None, "--base-model", help="Base model folder (default: the config's, else the first agent's model)."
+    ),
+    run_dir: Optional[str] = typer.Option(None, "--run-dir", help="Run folder (default: the config's storage_path/run_name)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+) -> None:
+    """Train one LoRA expert per cluster and the all-data baseline, concurrently, with Ray Train."""
+    from bdc_ray.disentangle.experts import experts_dir, run_train_stage
+    from bdc_ray.ray_session import init_ray
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as err:
+        _fail(f"config error {err}")
+    section = experts_section(cfg)
+    init_ray(cfg.ray)
+    run = run_dir or cfg.run_dir
+    try:
+        base = base_model or section.base_model or default_base_model(cfg)
+        manifest = run_train_stage(run, section, base, progress=progress)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(f"cannot train experts: {err}")
+    console.print(manifest_table(manifest))
+    console.print(f"manifest: {experts_dir(run)}/manifest.json")

@@ -1,0 +1,189 @@
+"""Expert runs on a real local Ray cluster: Ray Train (TorchTrainer) with DeepSpeed ZeRO-2 and with
+DDP, two runs in flight together, a worker killed mid-run, adapters reloaded with plain peft.
+
+The DeepSpeed items share ONE test because every DeepSpeed run pays the worker start-up and
+engine set-up (the first run on a machine also JIT-compiles DeepSpeed's shm comm op, about
+140 s on 2 cores, cached in TORCH_EXTENSIONS_DIR afterwards).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bdc_ray.disentangle import experts
+from bdc_ray.disentangle.expert_config import ExpertsConfig, ScalingSection
+from bdc_ray.disentangle.expert_worker import FAIL_ONCE_ENV, load_probe
+from bdc_ray.disentangle.experts import fingerprint, plan_runs, runs_that_fit, train_experts
+from bdc_ray.disentangle.manifest import load_manifest
+
+SMALL = dict(steps=8, checkpoint_every=2, micro_batch_tokens=1024, lr=1e-2, warmup=2)
+TWO_WORKERS = dict(num_workers=2, resources_per_worker={"CPU": 0.5}, max_failures=1)
+"""Half a CPU per worker: two 2-worker runs fit the 2-CPU test cluster at once."""
+
+
+def _rows(tiny_base, families):
+    return [r for r in tiny_base.rows if r["family"] in families]
+
+
+def _lora_weights(path: str) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(path) / "adapter_model.safetensors"))
+
+
+def _assert_reloads_in_peft(base_path: str, adapter_path: str) -> None:
+    """PeftModel.from_pretrained on a fresh base gives the trained model's logits (saved with the adapter)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    config = json.loads((Path(adapter_path) / "adapter_config.json").read_text())
+    assert config["r"] == 8 and sorted(config["target_modules"]) == ["q_proj", "v_proj"]
+    probe = load_probe(adapter_path)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path), adapter_path).eval()
+    with torch.no_grad():
+        logits = model(input_ids=probe["input_ids"], attention_mask=probe["attention_mask"]).logits
+    real = probe["attention_mask"].bool()
+    assert torch.allclose(logits[real], probe["logits"][real], atol=1e-5)
+    base = AutoModelForCausalLM.from_pretrained(base_path).eval()
+    with torch.no_grad():
+        untouched = base(input_ids=probe["input_ids"], attention_mask=probe["attention_mask"]).logits
+    assert not torch.allclose(untouched[real], probe["logits"][real], atol=1e-3), "the adapter changed nothing"
+
+
+def test_plan_one_expert_per_cluster_then_the_baseline(tiny_base) -> None:
+    arith, string = _rows(tiny_base, {"arith"}), _rows(tiny_base, {"string"})
+    p2t = {**arith[0], "task": "p2t", "code": None}
+    centroids = np.eye(3)
+    specs = plan_runs({2: string, 0: [p2t, *arith], 1: arith[:1]}, arith + string, centroids, min_rows=2)
+    assert [s.name for s in specs] == ["expert_0", "expert_2", "all_data"]  # cluster 1 is below min_rows
+    assert specs[0].rows == arith  # the p2t row of a problem with a t2c row adds nothing
+    assert specs[1].centroid == [0.0, 0.0, 1.0] and specs[1].cluster == 2
+    assert specs[2].cluster is None and len(specs[2].rows) == len(arith) + len(string)
+    with pytest.raises(ValueError, match="no centroid"):
+        plan_runs({3: arith}, arith, centroids)
+    with pytest.raises(ValueError, match="baseline would be empty"):
+        plan_runs({}, [], centroids)
+
+
+def test_fingerprint_follows_what_decides_the_adapter(tiny_base) -> None:
+    spec = plan_runs({}, _rows(tiny_base, {"arith"}), np.eye(1))[0]
+    cfg = ExpertsConfig()
+    key = fingerprint(spec, "/m", cfg)
+    assert key == fingerprint(spec, "/m", ExpertsConfig())
+    # Scheduling does not change what is trained ...
+    assert key == fingerprint(spec, "/m", cfg.model_copy(update={"scaling": ScalingSection(max_failures=0)}))
+    # ... settings, base model, data and world size do.
+    assert key != fingerprint(spec, "/m", cfg.model_copy(update={"steps": 7}))
+    assert key != fingerprint(spec, "/other", cfg)
+    assert key != fingerprint(spec, "/m", cfg.model_copy(update={"scaling": ScalingSection(num_workers=3)}))
+    fewer = plan_runs({}, spec.rows[:-1], np.eye(1))[0]
+    assert key != fingerprint(fewer, "/m", cfg)
+
+
+def test_runs_that_fit_count_whole_worker_groups() -> None:
+    two_cpu = {"CPU": 2.0, "memory": 1e9}
+    assert runs_that_fit(ScalingSection(num_workers=2, resources_per_worker={"CPU": 0.5}), two_cpu) == 2
+    assert runs_that_fit(ScalingSection(num_workers=2, resources_per_worker={"CPU": 1}), two_cpu) == 1
+    assert runs_that_fit(ScalingSection(num_workers=4, resources_per_worker={"CPU": 1}), two_cpu) == 1  # queues
+    gpus = {"CPU": 64.0, "GPU": 8.0}
+    assert runs_that_fit(ScalingSection(num_workers=4, use_gpu=True, resources_per_worker={"CPU": 4}), gpus) == 2
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_deepspeed_runs_together_survive_a_killed_worker_and_reload_in_peft(tiny_base, ray_local, tmp_path) -> None:
+    """expert_0 and all_data get the same rows, so the expert, whose rank 1 dies after step 5,
+    must end exactly where the uninterrupted baseline ends: it resumed from the step-4
+    checkpoint (every rank's ZeRO shard and RNG) instead of starting over or skipping data."""
+    rows = _rows(tiny_base, {"arith", "list", "io"})
+    marker = tmp_path / "rank1-died"
+    cfg = ExpertsConfig(
+        **SMALL, deepspeed=True, zero_stage=2, dtype="fp32", scaling=TWO_WORKERS,
+        worker_env={FAIL_ONCE_ENV: f"expert_0:1:5:{marker}"},
+    )
+    out = str(tmp_path / "experts")
+    manifest = train_experts({0: rows}, rows, np.array([[0.6, 0.8]]), tiny_base.path, cfg, out, progress=False)
+
+    assert marker.exists(), "the injected worker death did not happen"
+    expert, baseline = manifest.experts[0], manifest.all_data
+    assert (expert.cluster, expert.centroid, expert.size) == (0, [0.6, 0.8], len(rows))
+    assert expert.resumed_from == [4] and baseline.resumed_from == []
+    assert expert.steps == baseline.steps == 8
+    assert [s for s, _ in expert.loss_curve] == list(range(1, 9))
+    assert [loss for _, loss in expert.loss_curve] == pytest.approx([loss for _, loss in baseline.loss_curve], abs=1e-6)
+    mine, reference = _lora_weights(expert.path), _lora_weights(baseline.path)
+    assert mine.keys() == reference.keys() and all(np.allclose(mine[k], reference[k], atol=1e-6) for k in mine)
+
+    for entry in (expert, baseline):
+        assert "state/zero_pp_rank_0_mp_rank_00_optim_states.pt" in entry.checkpoint_shards["0"]
+        assert "state/zero_pp_rank_1_mp_rank_00_optim_states.pt" in entry.checkpoint_shards["1"]
+        assert entry.reload_max_abs_diff is not None and entry.reload_max_abs_diff < 1e-5
+        _assert_reloads_in_peft(tiny_base.path, entry.path)
+    assert load_manifest(out) == manifest
+
+
+def _run_folder(tmp_path: Path, clusters: dict[int, list[dict]]) -> str:
+    """A run folder as Boost and the clustering step leave it: boost/sft.jsonl and disentangle/clusters/."""
+    from bdc_ray import storage
+    from bdc_ray.disentangle.clusters import Clustering, save_clustering
+
+    run = str(tmp_path / "run")
+    rows = [r for k in sorted(clusters) for r in clusters[k]]
+    storage.write_jsonl_atomic(storage.join(run, "boost", "sft.jsonl"), rows)
+    ids = [r["problem_id"] for r in rows]
+    labels = np.array([k for k in sorted(clusters) for _ in clusters[k]])
+    clustering = Clustering(
+        k=len(clusters), centroids=np.eye(len(clusters), dtype=np.float32), labels=labels, ids=ids,
+        silhouette={}, embedder="test",
+    )
+    save_clustering(clustering, storage.join(run, "disentangle", "clusters"))
+    return run
+
+
+@pytest.mark.ray
+def test_the_command_names_a_missing_sft_file(ray_local, tmp_path, tiny_base) -> None:
+    from typer.testing import CliRunner
+
+    from bdc_ray.disentangle.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--run-dir", str(tmp_path), "--base-model", tiny_base.path])
+    assert result.exit_code == 2
+    assert "SFT file not found" in result.output and "sft.jsonl" in result.output
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ddp_experts_from_a_run_folder_and_a_rerun_that_skips_them(tiny_base, ray_local, tmp_path, monkeypatch) -> None:
+    arith, string = _rows(tiny_base, {"arith"}), _rows(tiny_base, {"string"})
+    # A third of a CPU per worker: the three runs (two experts, the baseline) all fit at once.
+    cfg = ExpertsConfig(**SMALL, deepspeed=False, scaling={**TWO_WORKERS, "resources_per_worker": {"CPU": 0.33}})
+    run = _run_folder(tmp_path, {0: arith, 1: string})
+    out = experts.experts_dir(run)
+    centroids = np.eye(2)
+    manifest = experts.run_train_stage(run, cfg, tiny_base.path, progress=False)
+
+    assert [e.name for e in manifest.experts] == ["expert_0", "expert_1"] and manifest.all_data is not None
+    assert [e.size for e in manifest.experts] == [len(arith), len(string)]
+    for entry in [*manifest.experts, manifest.all_data]:
+        assert entry.steps == 8 and entry.final_loss < entry.loss_curve[0][1] + 0.5
+        assert "torch_state.pt" in entry.checkpoint_shards["0"] and "rng_rank1.pt" in entry.checkpoint_shards["1"]
+        _assert_reloads_in_peft(tiny_base.path, entry.path)
+    assert _lora_weights(manifest.experts[0].path)["base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"].abs().sum() > 0
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished expert was trained again")
+
+    monkeypatch.setattr(experts, "_train_one", no_training)
+    again = train_experts({0: arith, 1: string}, arith + string, centroids, tiny_base.path, cfg, out, progress=False)
+    assert again == manifest
+
+    # A cluster that changed is retrained; the others are kept.
+    trained = []
+    monkeypatch.setattr(experts, "_train_one", lambda spec, *a, **k: trained.append(spec.name) or manifest.experts[1])
+    train_experts({0: arith, 1: string[:-1]}, arith + string, centroids, tiny_base.path, cfg, out, progress=False)
+    assert trained == ["expert_1"]
