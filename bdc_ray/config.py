@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -66,6 +66,21 @@ class EvalStage(Strict):
     datasets: list[EvalDataset] = Field(
         default_factory=list, description="Public problem files whose reference solutions `bdc run` evaluates."
     )
+    splits: list[Literal["train", "heldout", "heldout_comp"]] = Field(
+        default_factory=lambda: ["heldout", "heldout_comp"],
+        description="Synthetic splits the solvers are measured on (held-out: never trained on, never boosted).",
+    )
+    solvers: list[Literal["base", "all_data", "customized"]] = Field(
+        default_factory=lambda: ["base", "all_data", "customized"],
+        min_length=1,
+        description="base model, the all-data LoRA baseline, the customized solver (experts + hypernetwork).",
+    )
+    samples: int = Field(1, ge=1, description="Samples per problem and solver (pass@k needs k <= samples).")
+    temperature: float = Field(0.0, ge=0, description="0: greedy decoding.")
+    max_new_tokens: int = Field(256, ge=1, description="Longest generated program in tokens.")
+    resources: ResourceSpec = Field(
+        default_factory=ResourceSpec, description="What each solver's generation task asks for (a GPU node on a cluster)."
+    )
 
     @field_validator("k")
     @classmethod
@@ -81,7 +96,9 @@ class BoostStage(Strict):
         description="'synthetic:<split>' (the run's generated suite) or a problem file (any supported format).",
     )
     format: str | None = Field(None, description="Format of a problem file; None = detect.")
-    max_problems: int | None = Field(None, ge=1, description="Search only the first N problems.")
+    max_problems: int | None = Field(
+        None, ge=1, description="Search only N problems, taken round-robin across families (the first of each)."
+    )
     max_concurrent_problems: int = Field(8, ge=1, description="Searches in flight at once (across the cluster).")
     max_attempts: int = Field(3, ge=1, description="Tries per problem when an actor dies mid-search.")
     search: SearchConfig = Field(default_factory=SearchConfig)

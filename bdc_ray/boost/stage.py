@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from itertools import zip_longest
 from typing import Any
 
 import ray
@@ -36,6 +37,21 @@ def load_stage_problems(cfg: BDCConfig, source: str, fmt: str | None = None) -> 
     return problems
 
 
+def first_per_group(problems: list[Problem], limit: int | None) -> list[Problem]:
+    """The first `limit` problems taken round-robin across families (sources when unlabelled).
+
+    Problem files and the synthetic suite list problems grouped by family, so a plain prefix
+    would boost one family only and leave Disentangle nothing to tell apart.
+    """
+    if limit is None or limit >= len(problems):
+        return list(problems)
+    groups: dict[str, list[Problem]] = {}
+    for p in problems:
+        groups.setdefault(p.family or p.source, []).append(p)
+    order = [p for rank in zip_longest(*groups.values()) for p in rank if p is not None]
+    return order[:limit]
+
+
 def start_agents(cfg: BDCConfig) -> list[AgentHandle]:
     if not cfg.models.agents:
         raise ValueError("models.agents is empty: Boost needs at least one agent (two or more for mutual boosting)")
@@ -54,7 +70,7 @@ def start_agents(cfg: BDCConfig) -> list[AgentHandle]:
 def run_boost_stage(cfg: BDCConfig) -> dict[str, Any]:
     init_ray(cfg.ray)
     stage = cfg.stages.boost
-    problems = load_stage_problems(cfg, stage.problems, stage.format)[: stage.max_problems]
+    problems = first_per_group(load_stage_problems(cfg, stage.problems, stage.format), stage.max_problems)
     agents = start_agents(cfg)
     pool = make_pool(cfg)
     try:
