@@ -20,13 +20,28 @@ API_KEY = "test-key-" + "0123456789abcdef"
 
 
 @pytest.fixture(scope="session")
-def demo(tmp_path_factory):
+def models_root(tmp_path_factory):
+    """A `models.build_root`: `bdc serve ... --demo` finds the demo built under it by `demo`."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def demo(models_root):
     import torch
 
     from bdc_ray.serve.demo import build_demo
 
     torch.set_num_threads(1)
-    return build_demo(tmp_path_factory.mktemp("serve-demo"))
+    return build_demo(models_root / "serve-demo")
+
+
+@pytest.fixture(scope="session")
+def engine(demo):
+    """The demo solver loaded in this process, behind the serving engine (no Ray)."""
+    from bdc_ray.customize.solver import load_customized
+    from bdc_ray.serve.engine import Engine
+
+    return Engine(load_customized(demo.hypernet, threads=1))
 
 
 def free_port() -> int:
