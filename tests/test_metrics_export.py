@@ -1,0 +1,167 @@
+"""bdc's custom metrics on a real node's Prometheus endpoint: the names and tags documented in
+bdc_ray/metrics.py, with the values the code paths that record them produced.
+
+Each test starts its own local cluster with a known metrics export port (Ray exports every few
+seconds, so reads poll with a bounded timeout) and shuts it down; the shared session cluster,
+which has no known port, is stopped first and `ray_local` starts it again when next needed.
+Prometheus names carry Ray's `ray_` prefix and the counter suffix `_total`.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import tempfile
+import time
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.jobs.local_head import free_ports
+
+pytestmark = pytest.mark.ray
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+MICRO = {  # an untrained-size model: builds in seconds, writes garbage, exercises every path
+    "name": "micro", "seed": 0, "layers": 1, "hidden": 32, "heads": 2, "steps": 10, "warmup": 0, "vocab_size": 300,
+    "synth": {"train_per_family": 10, "heldout_per_family": 0, "heldout_comp_per_family": 0},
+}
+EXPORT_TIMEOUT_S = 180.0
+
+
+@pytest.fixture(scope="module")
+def micro_model(tmp_path_factory) -> tuple[str, str]:
+    """(build_root, model folder) of MICRO, built once for the module."""
+    from bdc_ray.llm.tiny import TinyModelConfig, build_tiny
+
+    root = str(tmp_path_factory.mktemp("micro-models"))
+    return root, str(build_tiny(TinyModelConfig.model_validate(MICRO), root, threads=1, progress=False))
+
+
+@pytest.fixture
+def metrics_url():
+    """A fresh 2-CPU local cluster exporting metrics on a free port; yields the endpoint URL."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    (port,) = free_ports(1)
+    temp_dir = tempfile.mkdtemp(prefix="bdcm-", dir="/tmp")  # unix socket paths inside must stay short
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="bdc-metrics", log_to_driver=False,
+             _metrics_export_port=port, _temp_dir=temp_dir)
+    try:
+        yield f"http://127.0.0.1:{port}/metrics"
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def scrape(url: str) -> dict[tuple[str, frozenset], float]:
+    """Sample name + bdc tags -> value, summed over the series of different worker processes."""
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        text = resp.read().decode()
+    totals: dict[tuple[str, frozenset], float] = collections.defaultdict(float)
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name.startswith("ray_bdc_"):
+                tags = frozenset((k, v) for k, v in s.labels.items() if k in ("agent", "status", "solved"))
+                totals[(s.name, tags)] += s.value
+    return dict(totals)
+
+
+def key(name: str, **tags: str) -> tuple[str, frozenset]:
+    return name, frozenset(tags.items())
+
+
+def wait_for(url: str, expected: dict[tuple[str, frozenset], float]) -> dict[tuple[str, frozenset], float]:
+    """Poll until every expected series has its value (exports are periodic); fail with what was seen."""
+    deadline = time.time() + EXPORT_TIMEOUT_S
+    seen: dict = {}
+    while time.time() < deadline:
+        try:
+            seen = scrape(url)
+        except OSError:
+            seen = {}
+        if all(seen.get(k) == v for k, v in expected.items()):
+            return seen
+        time.sleep(2)
+    missing = {k: (v, seen.get(k)) for k, v in expected.items() if seen.get(k) != v}
+    raise AssertionError(f"after {EXPORT_TIMEOUT_S:.0f} s, (expected, exported) differ for {missing}; exported: {seen}")
+
+
+def test_sandbox_and_llm_counters(metrics_url, micro_model):
+    import ray
+
+    from bdc_ray.llm.actors import start_llm_actor
+    from bdc_ray.llm.spec import BackendSpec
+    from bdc_ray.problems.types import CallTest
+    from bdc_ray.sandbox import SandboxLimits
+    from bdc_ray.sandbox.ray_pool import SandboxPool
+
+    pool = SandboxPool(workers_per_actor=1, limits=SandboxLimits(time_s=2, program_time_s=10), actors=1,
+                       ray_options={"num_cpus": 0.5})
+    try:
+        square = [CallTest(fn_name="f", args=[3], expected=9)]
+        programs = ["def f(x):\n    return x * x\n"] * 3 + ["def f(x):\n    return x\n"] * 2 + ["raise SystemExit(3)\n"]
+        results = pool.run_many([(p, square) for p in programs], desc=None)
+    finally:
+        pool.shutdown()
+    statuses = collections.Counter(r.status for r in results)
+    assert statuses["passed"] == 3 and statuses["failed"] == 2 and len(statuses) == 3, statuses
+
+    _, model = micro_model
+    actor = start_llm_actor(BackendSpec(backend="transformers", path=model, name="probe", threads=1), {"num_cpus": 0.5})
+    sampling = {"max_new_tokens": 8, "temperature": 0.0}
+    calls = [ray.get(actor.generate.remote([f"def f{i}(x):"], sampling)) for i in range(3)]
+    tokens = sum(stats["completion_tokens"] for _, stats in calls)
+    assert tokens == ray.get(actor.stats.remote())["completion_tokens"] > 0
+
+    expected = {key("ray_bdc_sandbox_runs_total", status=s): float(n) for s, n in statuses.items()}
+    expected[key("ray_bdc_llm_calls_total", agent="probe")] = 3.0
+    expected[key("ray_bdc_llm_tokens_total", agent="probe")] = float(tokens)
+    wait_for(metrics_url, expected)
+    ray.kill(actor)
+
+
+def test_boost_counters_match_its_traces(metrics_url, micro_model, tmp_path):
+    """A real Boost stage: exported problems, rollouts and sandbox runs equal what its traces record."""
+    from bdc_ray.boost.runner import read_traces
+    from bdc_ray.boost.stage import boost_dir, run_boost_stage
+    from bdc_ray.config import load_config
+
+    build_root, _ = micro_model
+    cfg = load_config(overrides={
+        "run_name": "metrics", "storage_path": str(tmp_path / "runs"),
+        "data": {"synthetic": {"train_per_family": 1, "heldout_per_family": 0, "heldout_comp_per_family": 0}},
+        "models": {"build_root": build_root, "agents": [
+            {"name": "micro", "tiny": MICRO, "resources": {"num_cpus": 0.5},
+             "prompts": {"max_thought_tokens": 12, "max_code_tokens": 32}}]},
+        "resources": {"sandbox": {"num_cpus": 0.5}},
+        "sandbox": {"workers_per_actor": 1, "limits": {"time_s": 2, "program_time_s": 10}},
+        "stages": {"boost": {"max_problems": 2, "max_concurrent_problems": 2,
+                             "search": {"rollouts": 1, "width": 1, "n_sim": 1, "max_depth": 1}}},
+    })
+    run_boost_stage(cfg)
+    records = read_traces(f"{boost_dir(cfg)}/traces")
+    assert len(records) == 2
+
+    solved = collections.Counter(str(r["hidden_passed_all"]).lower() for r in records)
+    runs: collections.Counter = collections.Counter()  # by verdict: every simulated program, then the hidden check
+    for r in records:
+        runs.update(e["status"] for e in r["evaluations"])
+        assert len(r["evaluations"]) == sum(r["sandbox_runs"].values())  # sandbox_runs counts them by agent
+        if r["hidden_status"] is not None:
+            runs[r["hidden_status"]] += 1
+    expected = {key("ray_bdc_problems_total", solved=s): float(n) for s, n in solved.items()}
+    expected |= {key("ray_bdc_sandbox_runs_total", status=s): float(n) for s, n in runs.items() if n}
+    rollouts = sum(r["rollouts"] for r in records)
+    if rollouts:  # Ray refuses zero increments, so a run without rollouts exports no series
+        expected[key("ray_bdc_rollouts_total")] = float(rollouts)
+    seen = wait_for(metrics_url, expected)
+    if not rollouts:
+        assert key("ray_bdc_rollouts_total") not in seen
+    assert seen.get(key("ray_bdc_llm_calls_total", agent="micro"), 0) > 0
+    assert seen.get(key("ray_bdc_llm_tokens_total", agent="micro"), 0) > 0
