@@ -69,6 +69,86 @@ def boost_section(run_dir: str, report_dir: str) -> str:
     return f"## Boost: MC-Tree-of-Agents\n\n{table}\n{agents}\n{fam}\n![tree statistics](boost_tree.png)\n"
 
 
+def disentangle_section(run_dir: str, report_dir: str) -> str:
+    clusters_dir = storage.join(run_dir, "disentangle", "clusters")
+    experts_dir = storage.join(run_dir, "disentangle", "experts")
+    out = "## Disentangle: clusters and LoRA experts\n\n"
+    clusters_json = storage.join(clusters_dir, "clusters.json")
+    if storage.exists(clusters_json):
+        body = storage.read_json(clusters_json)
+        sizes = body.get("sizes", [])
+        scores = ", ".join(f"K={k}: {v:.3f}" for k, v in sorted(body.get("silhouette", {}).items(), key=lambda kv: int(kv[0])))
+        out += f"K = {body['k']} clusters of {sum(sizes)} problems (sizes {sizes}); embedder `{body.get('embedder')}`"
+        out += f"; silhouette {scores}.\n\n" if scores else ".\n\n"
+        png = storage.join(clusters_dir, "clusters.png")
+        if storage.exists(png):
+            fs, p = storage.filesystem(png)
+            storage.write_bytes_atomic(storage.join(report_dir, "clusters.png"), fs.cat_file(p))
+            out += "![cluster map](clusters.png)\n\n"
+    else:
+        out += _missing("disentangle/clusters/clusters.json")
+    try:
+        from bdc_ray.disentangle.manifest import load_manifest
+
+        manifest = load_manifest(experts_dir)
+    except FileNotFoundError:
+        return out + _missing("disentangle/experts/manifest.json")
+    runs = [*manifest.experts, *([manifest.all_data] if manifest.all_data else [])]
+    out += f"Base model `{manifest.base_model}`, LoRA r={manifest.lora.r}, alpha={manifest.lora.lora_alpha}, "
+    out += f"targets {', '.join(manifest.lora.target_modules)}.\n\n"
+    out += markdown_table(
+        ["adapter", "cluster", "rows", "steps", "final loss", "resumed at", "samples/s"],
+        [[e.name, getattr(e, "cluster", "-"), e.size, e.steps, f"{e.final_loss:.4f}" if e.final_loss is not None else "-",
+          ",".join(map(str, e.resumed_from)) or "-", f"{e.samples_per_s:.1f}"] for e in runs],
+    )
+    if any(e.loss_curve for e in runs):
+        plots.loss_curves({e.name: e.loss_curve for e in runs}, storage.join(report_dir, "expert_losses.png"),
+                          "LoRA training loss (experts and the all-data baseline)")
+        out += "\n![expert losses](expert_losses.png)\n"
+    return out
+
+
+def customize_section(run_dir: str, report_dir: str) -> str:
+    out = "## Customize: the input-aware hypernetwork\n\n"
+    best = storage.join(run_dir, "customize", "tune", "best_config.json")
+    results = storage.join(run_dir, "customize", "tune", "results.jsonl")
+    if not storage.exists(results):
+        hypernet_meta = storage.join(run_dir, "customize", "hypernet")
+        return out + ("Trained once without a search (no tune results).\n" if storage.exists(hypernet_meta)
+                      else _missing("customize/tune/results.jsonl"))
+    rows = sorted(storage.read_jsonl(results), key=lambda r: r["best_val_loss"] if r["best_val_loss"] is not None else 1e9)
+    out += markdown_table(
+        ["trial", "lr", "hidden", "temperature", "weight decay", "layers", "best val loss", "first val loss", "stopped early"],
+        [[r["trial_id"][-12:], f"{r['config']['lr']:.2e}", r["config"]["hidden"], r["config"]["temperature"],
+          r["config"]["weight_decay"], r["config"]["layers"],
+          f"{r['best_val_loss']:.4f}" if r["best_val_loss"] is not None else "-",
+          f"{r['initial_val_loss']:.4f}" if r["initial_val_loss"] is not None else "-", r["stopped_early"]] for r in rows],
+    )
+    if storage.exists(best):
+        out += f"\nBest configuration: `{storage.read_text(best).strip()}`\n"
+    return out
+
+
+def eval_section(run_dir: str, report_dir: str) -> str:
+    out = "## Held-out evaluation: base vs all-data LoRA vs customized solver\n\n"
+    table = storage.join(run_dir, "eval", "heldout", "table.md")
+    if not storage.exists(table):
+        return out + _missing("eval/heldout/table.md")
+    out += "pass@1 (%) overall and per family, hidden and public tests of problems no stage trained on.\n\n"
+    out += storage.read_text(table)
+    fs, root = storage.filesystem(storage.join(run_dir, "eval", "heldout"))
+    summaries = [storage.read_json(fs.unstrip_protocol(p)) for p in sorted(fs.glob(f"{root}/*/*/summary.json"))]
+    for split in sorted({s["split"] for s in summaries}):
+        rows = {s["solver"]: {f: g.get("pass@1", 0.0) for f, g in s.get("by_family", {}).items()}
+                for s in summaries if s["split"] == split}
+        for name, values in rows.items():
+            values["all"] = next(s.get("pass@1", 0.0) for s in summaries if s["split"] == split and s["solver"] == name)
+        png = f"ablation_{split}.png"
+        plots.grouped_bars(rows, storage.join(report_dir, png), f"pass@1 per family, {split}")
+        out += f"\n![pass@1 per family, {split}]({png})\n"
+    return out
+
+
 def reference_section(run_dir: str, report_dir: str) -> str:
     path = storage.join(run_dir, "eval", "reference", "table.md")
     if not storage.exists(path):
@@ -83,7 +163,9 @@ def setup_section(run_dir: str, report_dir: str) -> str:
     return f"## Configuration and versions\n\n{table}\n<details><summary>config.yaml</summary>\n\n```yaml\n{config}```\n</details>\n"
 
 
-SECTIONS: list[Section] = [boost_section, reference_section, setup_section]
+SECTIONS: list[Section] = [
+    eval_section, boost_section, disentangle_section, customize_section, reference_section, setup_section,
+]
 
 
 def build_report(run_dir: str, sections: list[Section] | None = None) -> str:
