@@ -13,7 +13,6 @@ only load adapters (vLLM).
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -21,26 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from fsspec.implementations.local import LocalFileSystem
 
-from bdc_ray import storage
 from bdc_ray.customize.checkpoint import HypernetMeta, load_checkpoint
 from bdc_ray.customize.data import prompt_of
 from bdc_ray.customize.features import Embedder, default_embedder, routing_features
 from bdc_ray.customize.hypernet import HyperNetwork, expert_shares
-from bdc_ray.customize.inject import ComposedLoRA, inject, load_experts
+from bdc_ray.customize.inject import ComposedLoRA
+from bdc_ray.customize.loading import build_composed
 from bdc_ray.llm.base import GenerationStats, SamplingParams, Texts, truncate_at_stop
 from bdc_ray.llm.threads import configure_torch_threads
-
-
-def local_copy(path: str) -> str:
-    """`path` itself when local; otherwise a downloaded copy (peft and transformers read local folders)."""
-    fs, p = storage.filesystem(path)
-    if isinstance(fs, LocalFileSystem):
-        return p
-    target = tempfile.mkdtemp(prefix="bdc-customize-")
-    fs.get(p.rstrip("/") + "/", target, recursive=True)
-    return target
 
 
 class CustomizedSolver:
@@ -88,16 +76,13 @@ class CustomizedSolver:
     ) -> CustomizedSolver:
         """Rebuild from a checkpoint folder; `base_model`/`expert_paths` override the recorded
         paths (artifacts moved to another machine), `embed` the recorded embedder."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         if torch.device(device).type == "cpu":
             configure_torch_threads(threads)
         hypernet, meta = load_checkpoint(hypernet_dir)
-        base = local_copy(base_model or meta.base_model)
-        paths = [local_copy(p) for p in (expert_paths or [e.path for e in meta.experts])]
-        tokenizer = AutoTokenizer.from_pretrained(base)
-        model = AutoModelForCausalLM.from_pretrained(base).to(device).eval()
-        composed = inject(model, load_experts(paths, [e.name for e in meta.experts]), meta.layers)
+        composed, tokenizer = build_composed(
+            base_model or meta.base_model, expert_paths or [e.path for e in meta.experts],
+            [e.name for e in meta.experts], meta.layers, device,
+        )
         return cls(composed, hypernet, meta, tokenizer, embed or default_embedder(meta.embedder),
                    max_batch_size=max_batch_size)
 

@@ -71,7 +71,6 @@ def prepare(
     run_dir: str, config: CustomizeConfig, synthetic: SynthConfig | None = None, embed: Embedder | None = None
 ) -> TrainingData:
     """Rows, their split and routing features, and where the base model and experts are."""
-    from bdc_ray.customize.solver import local_copy
     from bdc_ray.disentangle.clusters import load_clustering
     from bdc_ray.disentangle.manifest import load_manifest
 
@@ -86,9 +85,9 @@ def prepare(
     texts = sorted({r["problem"] for r in train_rows + val_rows})
     by_text = dict(zip(texts, routing_features(embed(texts), clustering.centroids)))
     return TrainingData(
-        base_model=local_copy(manifest.base_model),
+        base_model=manifest.base_model,
         expert_names=[e.name for e in manifest.experts],
-        expert_paths=[local_copy(e.path) for e in manifest.experts],
+        expert_paths=[e.path for e in manifest.experts],
         embedder=embedder,
         centroids=np.asarray(clustering.centroids, dtype=np.float32),
         train_rows=train_rows,

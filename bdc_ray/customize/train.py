@@ -25,7 +25,8 @@ from bdc_ray.customize.checkpoint import ExpertRef, HypernetMeta
 from bdc_ray.customize.config import HyperNetSection, Layers, TrainSection
 from bdc_ray.customize.data import RoutedExample, TrainingData, encode_rows
 from bdc_ray.customize.hypernet import HyperNetArch, HyperNetwork
-from bdc_ray.customize.inject import ComposedLoRA, inject, load_experts
+from bdc_ray.customize.inject import ComposedLoRA
+from bdc_ray.customize.loading import build_composed
 from bdc_ray.disentangle.sft_data import model_context
 from bdc_ray.llm.tiny_data import IGNORE, collate, epoch_batches
 from bdc_ray.llm.tiny_train import Schedule, learning_rate
@@ -174,18 +175,6 @@ class Snapshot:
 
 OnEval = Callable[[EvalPoint, "Snapshot | None"], None]
 """Called after every validation pass; the snapshot is given only when the point is a new best."""
-
-
-def build_composed(base_model: str, expert_paths: Sequence[str], names: Sequence[str], layers: Layers,
-                   device: str = "cpu"):
-    """(composed model, tokenizer) from a base folder and expert folders (all local)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(base_model)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(base_model).to(device).eval()
-    return inject(model, load_experts(expert_paths, names), layers), tokenizer
 
 
 def fit_hypernet(
