@@ -137,9 +137,9 @@ class LocalHead:
         return self.log_file.read_text(errors="replace")[-4000:]
 
     def job(self, command: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        """Run `ray job <command> --address <this dashboard> <args>`."""
+        """Run `ray job <command> --address <this dashboard> <args>` (plain, uncoloured output)."""
         return subprocess.run(
-            [RAY, "job", command, "--address", self.dashboard_url, *args],
+            [RAY, "job", command, "--address", self.dashboard_url, "--log-color", "false", *args],
             env=head_env(), cwd=ROOT, capture_output=True, text=True, timeout=timeout,
         )
 

@@ -1,0 +1,113 @@
+"""A stage submitted the way a cluster user submits it: `ray start --head`, `ray job submit`.
+
+The head runs on loopback with its own temp dir and ports (tests/jobs/local_head.py) and is
+stopped by its own pids, never with the machine-wide `ray stop`. The job uploads the repository
+as its working dir (without .git, .venv, runs), builds the tiny agents on first use on the
+cluster, runs Boost on two synthetic problems and writes its artifacts to the config's
+storage_path, which the test reads back.
+
+To grow this into the whole pipeline: point ENTRYPOINT at jobs/pipeline.py and add the new
+stages' settings to `job_config` and their checks to ARTIFACT_CHECKS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from tests.jobs.local_head import LocalHead
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+ENTRYPOINT = ["python", "jobs/boost.py"]
+UPLOAD_EXCLUDES = [".git", ".venv", "runs", "__pycache__", "*.egg-info", ".pytest_cache"]
+JOB_TIMEOUT_S = 1500.0
+TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+
+
+def job_config(tmp_path: Path, models: dict) -> dict:
+    """The smallest run that still exercises every path: two problems, one rollout, one program each."""
+    return {
+        "run_name": "submitted",
+        "storage_path": str(tmp_path / "runs"),
+        "ray": {"address": None},  # the driver joins the job's cluster through RAY_ADDRESS
+        "data": {"synthetic": {"train_per_family": 2, "heldout_per_family": 1, "heldout_comp_per_family": 1}},
+        "models": models,
+        "resources": {"sandbox": {"num_cpus": 0.5}},
+        "sandbox": {"workers_per_actor": 1, "limits": {"time_s": 2, "program_time_s": 10}},
+        "stages": {"boost": {"max_problems": 2, "max_concurrent_problems": 2,
+                             "search": {"rollouts": 1, "width": 1, "n_sim": 1, "max_depth": 2}}},
+    }
+
+
+def check_boost(run_dir: Path, logs: str) -> None:
+    boost = run_dir / "boost"
+    traces = [json.loads(line) for f in sorted((boost / "traces").glob("*.jsonl")) for line in f.read_text().splitlines()]
+    assert len(traces) == 2, f"expected 2 boost traces, found {len(traces)}"
+    for r in traces:
+        assert set(r["llm_generations"]) == {"tiny-a", "tiny-b"}, "both agents must have worked on every problem"
+        assert r["hidden_status"] is not None
+    sft = [json.loads(line) for line in (boost / "sft.jsonl").read_text().splitlines()]
+    assert {row["problem_id"] for row in sft} == {r["problem_id"] for r in traces if r["hidden_passed_all"]}
+    summary = json.loads((boost / "summary.json").read_text())
+    assert summary["problems"] == 2 and summary["sft_rows"] == len(sft)
+    # rich wraps long lines in the job's log: compare without whitespace
+    assert f"artifacts:{boost}" in re.sub(r"\s+", "", logs), "the job's own output names its artifacts"
+
+
+ARTIFACT_CHECKS: list[Callable[[Path, str], None]] = [check_boost]
+
+
+def job_status(head: LocalHead, submission_id: str) -> str:
+    """The job's status as `ray job status` prints it (terminal states as sentences, others as a field)."""
+    out = head.job("status", submission_id)
+    text, job = out.stdout + out.stderr, re.escape(submission_id)
+    sentences = {"SUCCEEDED": rf"Job '{job}' succeeded", "FAILED": rf"Job '{job}' failed", "STOPPED": rf"Job '{job}' was stopped"}
+    for status, pattern in sentences.items():
+        if re.search(pattern, text):
+            return status
+    match = re.search(rf"Status for job '{job}': (\w+)", text)
+    assert match, f"`ray job status` said:\n{text}"
+    return match.group(1)
+
+
+def wait_for_job(head: LocalHead, submission_id: str) -> str:
+    deadline = time.time() + JOB_TIMEOUT_S
+    while time.time() < deadline:
+        status = job_status(head, submission_id)
+        if status in TERMINAL:
+            return status
+        time.sleep(5)
+    head.job("stop", submission_id)
+    raise AssertionError(f"job {submission_id} not finished after {JOB_TIMEOUT_S:.0f} s")
+
+
+@pytest.mark.timeout(JOB_TIMEOUT_S + 600)
+def test_boost_job_via_ray_job_submit(tmp_path, tiny_agents):
+    config_file = tmp_path / "job.yaml"
+    config_file.write_text(yaml.safe_dump(job_config(tmp_path, tiny_agents), sort_keys=False))
+    submission_id = f"bdc-test-{uuid.uuid4().hex[:8]}"
+    with LocalHead(num_cpus=2) as head:
+        submitted = head.job(
+            "submit", "--submission-id", submission_id, "--no-wait",
+            "--working-dir", str(ROOT), "--runtime-env-json", json.dumps({"excludes": UPLOAD_EXCLUDES}),
+            "--", *ENTRYPOINT, "--config", str(config_file),
+        )
+        assert submitted.returncode == 0, f"ray job submit failed:\n{submitted.stdout}\n{submitted.stderr}"
+        status = wait_for_job(head, submission_id)
+        logs = head.job("logs", submission_id).stdout
+        assert status == "SUCCEEDED", f"job ended {status}; its logs:\n{logs[-6000:]}"
+        listed = head.job("list").stdout
+        assert submission_id in listed
+    assert not head.own_processes(), "processes of the test's head outlived it"
+    run_dir = tmp_path / "runs" / "submitted"
+    for check in ARTIFACT_CHECKS:
+        check(run_dir, logs)
