@@ -30,6 +30,7 @@ MICRO = {  # an untrained-size model: builds in seconds, writes garbage, exercis
     "synth": {"train_per_family": 10, "heldout_per_family": 0, "heldout_comp_per_family": 0},
 }
 EXPORT_TIMEOUT_S = 180.0
+REPORT_INTERVAL_MS = 2000  # how often workers export (Ray's default, 10 s, only makes the test wait longer)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,8 @@ def metrics_url():
     (port,) = free_ports(1)
     temp_dir = tempfile.mkdtemp(prefix="bdcm-", dir="/tmp")  # unix socket paths inside must stay short
     ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="bdc-metrics", log_to_driver=False,
-             _metrics_export_port=port, _temp_dir=temp_dir)
+             _metrics_export_port=port, _temp_dir=temp_dir,
+             _system_config={"metrics_report_interval_ms": REPORT_INTERVAL_MS})
     try:
         yield f"http://127.0.0.1:{port}/metrics"
     finally:
@@ -87,7 +89,7 @@ def wait_for(url: str, expected: dict[tuple[str, frozenset], float]) -> dict[tup
             seen = {}
         if all(seen.get(k) == v for k, v in expected.items()):
             return seen
-        time.sleep(2)
+        time.sleep(1)
     missing = {k: (v, seen.get(k)) for k, v in expected.items() if seen.get(k) != v}
     raise AssertionError(f"after {EXPORT_TIMEOUT_S:.0f} s, (expected, exported) differ for {missing}; exported: {seen}")
 
