@@ -60,6 +60,7 @@ from bdc_ray.serve.solve import solve
 log = logging.getLogger(__name__)
 
 fastapi_app = FastAPI(title="bdc-ray customized solver", version="1")
+REPLICA_HEADER = "x-bdc-replica"
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
@@ -96,6 +97,8 @@ async def _observe(request: Request, call_next):
     try:
         response = await call_next(request)
         status = response.status_code
+        # Which replica answered: load spread and failover are visible to any client.
+        response.headers[REPLICA_HEADER] = serve.get_replica_context().replica_tag
         return response
     finally:
         label = getattr(request.scope.get("route"), "path", "unmatched")  # route templates: bounded tags

@@ -132,6 +132,11 @@ class ServeConfig(_Strict):
     limits: ServeLimits = Field(default_factory=ServeLimits)
     auth: AuthSection = Field(default_factory=AuthSection)
     solve: SolveSection = Field(default_factory=SolveSection)
+    deploy_in_pipeline: bool = Field(
+        False,
+        description="`bdc run`: deploy the application after the last stage (it keeps running after the "
+        "pipeline ends); false only writes <run>/serve/serve_config.yaml.",
+    )
 
     @model_validator(mode="after")
     def _batches_fit_in_flight(self) -> ServeConfig:

@@ -24,8 +24,11 @@ class AppArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    experts: str = Field(description="Experts folder (manifest.json + one peft folder per expert).")
     hypernet: str = Field(description="Hypernetwork folder written by the Customize stage.")
+    experts: str | None = Field(
+        None, description="Experts folder (manifest.json + one peft folder per expert); None: the paths the "
+        "hypernetwork checkpoint recorded."
+    )
     base_model: str | None = Field(None, description="Base model folder or name; None: the manifest's base_model.")
     settings: ServeConfig = Field(default_factory=ServeConfig, description="The `serve:` section.")
 

@@ -28,8 +28,10 @@ def _error(response: httpx.Response, status: int) -> str:
 
 
 def test_healthz_and_models(served):
-    health = httpx.get(served.url + "/healthz", timeout=30).json()
+    response = httpx.get(served.url + "/healthz", timeout=30)
+    health = response.json()
     assert health["status"] == "ok" and health["experts"] == ["expert_0", "expert_1"] and health["batching"]
+    assert response.headers["x-bdc-replica"] == health["replica"]
     models = httpx.get(served.url + "/v1/models", headers=served.headers, timeout=30).json()
     assert [m["id"] for m in models["data"]] == [MODEL]
 
