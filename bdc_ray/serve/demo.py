@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from bdc_ray import storage
 from bdc_ray.problems.synth import SynthConfig, generate_suite, training_text
 from bdc_ray.problems.types import Problem
 
@@ -130,5 +131,5 @@ def build_demo(folder: str | Path, *, seed: int = 0, base_steps: int = 130, expe
         centroids=centroids, settings={"demo": recipe}, metrics={},
     )
     save_checkpoint(paths.hypernet, hypernet.state_dict(), meta)
-    done.write_text(json.dumps(recipe))
+    storage.write_text_atomic(str(done), json.dumps(recipe))  # the completion marker, written last
     return paths

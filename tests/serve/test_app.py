@@ -121,6 +121,7 @@ def test_bad_completion_requests(served, body, status, says):
 
 
 def test_malformed_bodies_and_unknown_routes(served):
+    replica = httpx.get(served.url + "/healthz", timeout=30).json()["replica"]
     headers = {**served.headers, "Content-Type": "application/json"}
     post = lambda content: httpx.post(served.url + "/v1/completions", content=content, headers=headers, timeout=30)  # noqa: E731
     assert "Invalid JSON" in _error(post(b'{"model": "bdc-solver", "prompt": '), 400)
@@ -132,7 +133,7 @@ def test_malformed_bodies_and_unknown_routes(served):
     assert "exceeds the limit of 20000 bytes" in _error(post(chunked), 413)
     assert _error(httpx.get(served.url + "/v2/nothing", timeout=30), 404)
     assert _error(httpx.get(served.url + "/solve", timeout=30), 405)
-    assert httpx.get(served.url + "/healthz", timeout=30).status_code == 200  # the replica is still fine
+    assert httpx.get(served.url + "/healthz", timeout=30).json()["replica"] == replica  # alive, not restarted
 
 
 def test_solve_returns_the_best_verified_program_with_its_results(served, demo):
@@ -164,6 +165,16 @@ def test_solve_reports_failures_and_plain_generation(served, demo):
     assert failed["test_results"]["first_failure"]["expected"] is not None
     plain = _post(served, "/solve", {"problem": arith.prompt}).json()
     assert plain["code"] == format_target(arith) and plain["verified"] is None and plain["test_results"] is None
+
+
+def test_client_test_code_runs_under_the_configured_limits(served, demo):
+    """An assertion test is code from the client: it runs in the sandbox, bounded by time_s (2 s here)."""
+    forever = AssertTest(code="while True:\n    pass").model_dump()
+    escape = AssertTest(code="import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=1)").model_dump()
+    answer = _post(served, "/solve", {"problem": demo.problems[0].prompt, "tests": [forever, escape]}).json()
+    statuses = [t["status"] for t in answer["test_results"]["tests"]]
+    assert answer["verified"] is False and statuses == ["timeout", "error"], answer["test_results"]
+    assert answer["test_results"]["tests"][0]["time_s"] < 5
 
 
 @pytest.mark.parametrize(
