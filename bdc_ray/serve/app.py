@@ -26,7 +26,6 @@ import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from ray import serve
@@ -70,11 +69,6 @@ def _error(status: int, message: str, kind: str = "invalid_request_error") -> JS
 @fastapi_app.exception_handler(APIError)
 async def _api_error(_: Request, exc: APIError) -> JSONResponse:
     return JSONResponse(status_code=exc.status, content=exc.body())
-
-
-@fastapi_app.exception_handler(RequestValidationError)
-async def _request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-    return _error(400, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()) or "invalid request")
 
 
 @fastapi_app.exception_handler(StarletteHTTPException)

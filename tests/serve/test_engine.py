@@ -65,3 +65,18 @@ def test_routing_summaries(engine, demo):
     assert abs(sum(e.weight for e in first.experts) - 1) < 1e-6
     assert list(first.per_module) == engine.solver.composed.module_names
     assert first.experts != last.experts
+
+
+def test_deployed_artifacts_must_match(demo, tmp_path):
+    """The experts manifest must name every expert the hypernetwork mixes (a mismatched folder fails at start)."""
+    from bdc_ray.disentangle.manifest import load_manifest, save_manifest
+    from bdc_ray.serve.app import load_engine
+    from bdc_ray.serve.deploy_config import AppArgs
+
+    manifest = load_manifest(demo.experts)
+    manifest.experts = manifest.experts[:1]
+    save_manifest(manifest, str(tmp_path))
+    with pytest.raises(ValueError, match=r"no entry for \['expert_1'\]"):
+        load_engine(AppArgs(hypernet=demo.hypernet, experts=str(tmp_path)))
+    loaded = load_engine(AppArgs(hypernet=demo.hypernet, experts=demo.experts))
+    assert loaded.expert_names == ["expert_0", "expert_1"] and loaded.context == 256
