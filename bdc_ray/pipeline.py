@@ -51,6 +51,67 @@ def boost_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
     return summary
 
 
+def disentangle_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
+    from bdc_ray.disentangle.cluster_stage import run_cluster_stage
+    from bdc_ray.disentangle.experts import experts_dir, run_train_stage
+    from bdc_ray.disentangle.cli import clusters_table
+    from bdc_ray.disentangle.train_cli import default_base_model, manifest_table
+
+    section = cfg.stages.disentangle
+    clusters = run_cluster_stage(
+        storage.join(cfg.run_dir, "boost", "sft.jsonl"), storage.join(cfg.run_dir, "disentangle", "clusters"), section.cluster
+    )
+    console.print(clusters_table(clusters))
+    manifest = run_train_stage(cfg.run_dir, section.experts, base_model=section.experts.base_model or default_base_model(cfg))
+    console.print(manifest_table(manifest))
+    return {"clusters": clusters, "experts_dir": experts_dir(cfg.run_dir), "experts": len(manifest.experts)}
+
+
+def customize_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
+    from bdc_ray.customize.stage import run_customize_stage
+
+    summary = run_customize_stage(cfg.run_dir, cfg.stages.customize, cfg.data.synthetic)
+    console.print(
+        f"hypernetwork: validation loss {summary['initial_val_loss']:.4f} (uniform mixing) -> "
+        f"{summary['best_val_loss']:.4f} (best, step {summary['best_step']}) -> {summary['hypernet_dir']}"
+    )
+    return summary
+
+
+def eval_stage(cfg: BDCConfig, console: Console) -> list[dict[str, Any]]:
+    from rich.table import Table
+
+    from bdc_ray.eval.heldout import evaluate_solvers, family_table
+    from bdc_ray.llm.base import SamplingParams
+    from bdc_ray.problems.suite_files import read_split
+    from bdc_ray.report.build import markdown_table
+
+    section = cfg.stages.eval
+    data_dir = storage.join(cfg.run_dir, "data")
+    splits = {name: read_split(cfg.data.synthetic, data_dir, name) for name in section.splits}
+    splits = {name: problems for name, problems in splits.items() if problems}
+    sampling = SamplingParams(
+        n=section.samples, temperature=section.temperature, max_new_tokens=section.max_new_tokens, seed=0
+    )
+    pool = make_pool(cfg)
+    try:
+        summaries = evaluate_solvers(
+            cfg.run_dir, splits, section.solvers, sampling, pool, section.k, section.resources.ray_options(), section.tests
+        )
+    finally:
+        pool.shutdown()
+    metric = "pass@1"
+    header, rows = family_table(summaries, metric)
+    storage.write_text_atomic(storage.join(cfg.run_dir, "eval", "heldout", "table.md"), markdown_table(header, rows))
+    table = Table(title=f"Held-out synthetic problems: {metric} (%) per solver ({section.tests} tests, {section.samples} sample(s))")
+    for col in header:
+        table.add_column(col, justify="left" if col in ("solver", "split") else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    return summaries
+
+
 def report_stage(cfg: BDCConfig, console: Console) -> str:
     from bdc_ray.report.build import build_report
 
@@ -62,6 +123,9 @@ def report_stage(cfg: BDCConfig, console: Console) -> str:
 STAGES: tuple[Stage, ...] = (
     Stage("data", data_stage, "synthetic suite + every reference solution through the sandbox"),
     Stage("boost", boost_stage, "MC-Tree-of-Agents over the training problems"),
+    Stage("disentangle", disentangle_stage, "clusters of the SFT problems and one LoRA expert per cluster"),
+    Stage("customize", customize_stage, "the input-aware hypernetwork over the experts (Ray Tune)"),
+    Stage("eval", eval_stage, "base, all-data LoRA and customized solver on held-out problems"),
     Stage("report", report_stage, "report.md and plots from the run folder"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)

@@ -40,3 +40,50 @@ def test_only_reruns_one_stage_on_the_artifacts_of_a_run(ray_local, tmp_path):
     result = run_pipeline(cfg, Console(width=160), only=["report"])
     assert list(result) == ["report"] and (tmp_path / "part" / "report" / "report.md").is_file()
     assert not (tmp_path / "part" / "boost").exists()
+
+
+def test_later_stages_run_alone_on_a_run_folder_and_print_the_final_table(ray_local, tmp_path, tiny_agents):
+    """disentangle -> customize -> eval -> report with --only, on SFT rows in Boost's format
+    (the suite's reference solutions: the test agents are too weak to verify enough problems)."""
+    from bdc_ray import storage
+    from bdc_ray.disentangle.sft_data import problem_rows
+    from bdc_ray.problems.suite_files import write_suite
+
+    cfg = load_config(
+        overrides={
+            "storage_path": str(tmp_path),
+            "run_name": "later",
+            "data": {"synthetic": {"families": ["arith", "io"], "train_per_family": 6, "heldout_per_family": 2,
+                                   "heldout_comp_per_family": 1}},
+            "models": tiny_agents,
+            "resources": {"sandbox": {"num_cpus": 0.5}},
+            "stages": {
+                "disentangle": {
+                    "cluster": {"k": 2},
+                    "experts": {"deepspeed": False, "steps": 4, "checkpoint_every": 2, "lora": {"r": 4, "lora_alpha": 8},
+                                "scaling": {"num_workers": 1, "resources_per_worker": {"CPU": 0.5}}},
+                },
+                "customize": {"tune": False, "train": {"steps": 4, "eval_every": 2}},
+                "eval": {"splits": ["heldout"], "max_new_tokens": 48, "resources": {"num_cpus": 0.5}},
+            },
+        }
+    )
+    splits = write_suite(cfg.data.synthetic, storage.join(cfg.run_dir, "data"))
+    storage.write_jsonl_atomic(storage.join(cfg.run_dir, "boost", "sft.jsonl"), problem_rows(splits["train"]))
+    console = Console(width=200, record=True)
+    result = run_pipeline(cfg, console, start="disentangle")
+    assert list(result) == ["disentangle", "customize", "eval", "report"]
+    assert result["disentangle"]["experts"] == 2
+    solvers = {(s["solver"], s["split"]): s for s in result["eval"]}
+    assert set(solvers) == {("base", "heldout"), ("all_data", "heldout"), ("customized", "heldout")}
+    assert all(s["n_problems"] == 4 and "pass@1" in s for s in solvers.values())
+    printed = console.export_text()
+    assert "Held-out synthetic problems" in printed and "customized" in printed
+    run = Path(tmp_path) / "later"
+    report = (run / "report" / "report.md").read_text()
+    for heading in ("## Held-out evaluation", "## Disentangle", "## Customize"):
+        assert heading in report
+    assert (run / "report" / "clusters.png").is_file() and (run / "report" / "ablation_heldout.png").is_file()
+    # a second run of the same stages resumes: nothing is trained or generated again
+    again = run_pipeline(cfg, Console(width=200), only=["eval"])
+    assert [s["pass@1"] for s in again["eval"]] == [s["pass@1"] for s in result["eval"]]

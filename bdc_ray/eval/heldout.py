@@ -1,0 +1,128 @@
+"""The pipeline's final measurement: solvers generate for held-out problems, the sandbox scores them.
+
+Solvers are the ones each stage produces (the base model, the all-data LoRA baseline, the
+customized solver), all prompted in the one training format and decoded the same way, so the
+table compares what Disentangle and Customize add over the base model and nothing else. Each
+solver generates in its own Ray task (the model is loaded where the task lands, on a GPU node
+when its resources ask for one); samples are written before they are scored, and a solver and
+split whose summary exists is not generated again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal, Sequence
+
+import ray
+
+from bdc_ray import storage
+from bdc_ray.eval.evaluate import Sample
+from bdc_ray.eval.runner import EvalOutcome, evaluate_dataset
+from bdc_ray.llm.base import SamplingParams
+from bdc_ray.problems.types import Problem
+from bdc_ray.sandbox.ray_pool import SandboxPool
+
+log = logging.getLogger(__name__)
+
+SolverKind = Literal["base", "all_data", "customized"]
+SOLVER_KINDS: tuple[SolverKind, ...] = ("base", "all_data", "customized")
+
+
+def solver_sources(run_dir: str) -> dict[SolverKind, dict[str, str]]:
+    """Where each solver's weights are in a run folder: what the experts manifest and the
+    customize stage recorded (a solver whose stage has not run is absent)."""
+    from bdc_ray.customize.checkpoint import is_complete
+    from bdc_ray.disentangle.manifest import load_manifest
+
+    sources: dict[SolverKind, dict[str, str]] = {}
+    try:
+        manifest = load_manifest(storage.join(run_dir, "disentangle", "experts"))
+    except FileNotFoundError:
+        return sources
+    sources["base"] = {"base_model": manifest.base_model}
+    if manifest.all_data is not None:
+        sources["all_data"] = {"base_model": manifest.base_model, "adapter": manifest.all_data.path}
+    hypernet = storage.join(run_dir, "customize", "hypernet")
+    if is_complete(hypernet):
+        sources["customized"] = {"hypernet": hypernet}
+    return sources
+
+
+def generate_completions(
+    kind: SolverKind, source: dict[str, str], problems: Sequence[str], sampling: SamplingParams, threads: int | None = None
+) -> list[list[str]]:
+    """`sampling.n` completions per problem statement from one solver, in the training prompt format."""
+    from bdc_ray.customize.data import prompt_of
+
+    if kind == "customized":
+        from bdc_ray.customize.solver import load_customized
+
+        return load_customized(source["hypernet"], threads=threads).generate(list(problems), sampling)
+    from bdc_ray.llm.hf_backend import TransformersLLM
+
+    adapters = {"all_data": source["adapter"]} if kind == "all_data" else None
+    llm = TransformersLLM(source["base_model"], adapters=adapters, threads=threads, name=kind)
+    texts, _ = llm.generate_with_stats([prompt_of(p) for p in problems], sampling, adapter="all_data" if adapters else None)
+    return texts
+
+
+def evaluate_solvers(
+    run_dir: str,
+    splits: dict[str, list[Problem]],
+    kinds: Sequence[SolverKind],
+    sampling: SamplingParams,
+    pool: SandboxPool,
+    ks: Sequence[int],
+    ray_options: dict[str, Any],
+    tests: str = "all",
+) -> list[dict[str, Any]]:
+    """Summaries (one per solver and split, with per-family groups) under `<run>/eval/heldout/`."""
+    sources = solver_sources(run_dir)
+    missing = [k for k in kinds if k not in sources]
+    if missing:
+        raise FileNotFoundError(
+            f"no weights for solver(s) {missing} in {run_dir}: run the disentangle and customize stages first"
+        )
+    out_root = storage.join(run_dir, "eval", "heldout")
+    todo = {
+        (kind, split): problems
+        for kind in kinds
+        for split, problems in splits.items()
+        if not storage.exists(storage.join(out_root, kind, split, "summary.json"))
+    }
+    task = ray.remote(generate_completions).options(**ray_options)
+    threads = max(1, int(ray_options.get("num_cpus", 1)))
+    pending = {
+        key: task.remote(key[0], sources[key[0]], [p.prompt for p in problems], sampling, threads)
+        for key, problems in todo.items()
+    }
+    summaries = []
+    for kind in kinds:
+        for split, problems in splits.items():
+            out_dir = storage.join(out_root, kind, split)
+            if (kind, split) not in pending:
+                summaries.append(storage.read_json(storage.join(out_dir, "summary.json")))
+                continue
+            texts = ray.get(pending[(kind, split)])
+            samples = [Sample(task_id=p.id, completion=t) for p, ts in zip(problems, texts, strict=True) for t in ts]
+            storage.write_jsonl_atomic(storage.join(out_dir, "samples.jsonl"), [s.model_dump() for s in samples])
+            outcome: EvalOutcome = evaluate_dataset(
+                pool, f"{kind} / {split}", problems, samples, ks, tests=tests, out_dir=out_dir, group_by="family"
+            )
+            summaries.append({**outcome.summary, "solver": kind, "split": split})
+            storage.write_json_atomic(storage.join(out_dir, "summary.json"), summaries[-1])
+    return summaries
+
+
+def family_table(summaries: Sequence[dict[str, Any]], metric: str = "pass@1") -> tuple[list[str], list[list[str]]]:
+    """(header, rows): one row per solver and split, the metric overall and per family, in %."""
+    families = sorted({f for s in summaries for f in s.get("by_family", {})})
+    header = ["solver", "split", "problems", metric, *families]
+    rows = []
+    for s in summaries:
+        fam = s.get("by_family", {})
+        rows.append(
+            [s["solver"], s["split"], str(s["n_problems"]), f"{100 * s.get(metric, 0.0):.1f}",
+             *(f"{100 * fam[f].get(metric, 0.0):.0f}" if f in fam else "-" for f in families)]
+        )
+    return header, rows
