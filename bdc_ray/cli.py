@@ -14,6 +14,7 @@ from bdc_ray.eval.tables import wide_console
 from bdc_ray.config import DEFAULT_CONFIG, BDCConfig, ConfigError, dump_config, load_config
 from bdc_ray.customize.cli import app as customize_app
 from bdc_ray.disentangle.cli import app as disentangle_app
+from bdc_ray.serve.cli import app as serve_app
 
 app = typer.Typer(help="BDC (Boost, Disentangle, Customize) for code generation on Ray.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect and validate ray_config.yaml.", no_args_is_help=True)
@@ -24,6 +25,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(disentangle_app, name="disentangle", help="Disentangle: clusters of the SFT data and one LoRA expert per cluster.")
 app.add_typer(customize_app, name="customize", help="Customize: the input-aware hypernetwork over the experts (train, tune).")
+app.add_typer(serve_app, name="serve", help="Serve: the customized solver behind an OpenAI-compatible HTTP API (Ray Serve).")
 
 console = wide_console()
 err_console = Console(stderr=True)

@@ -22,6 +22,7 @@ from bdc_ray.disentangle.expert_config import ExpertsConfig
 from bdc_ray.llm.agent_config import AgentConfig
 from bdc_ray.problems.synth import SynthConfig
 from bdc_ray.resources import ResourceSpec
+from bdc_ray.serve.config import ServeConfig
 from bdc_ray.sandbox import SandboxLimits
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "ray_config.yaml"
@@ -147,6 +148,7 @@ class BDCConfig(Strict):
     data: DataSection = Field(default_factory=DataSection)
     models: ModelsSection = Field(default_factory=ModelsSection)
     stages: StagesSection = Field(default_factory=StagesSection)
+    serve: ServeConfig = Field(default_factory=ServeConfig, description="The customized solver behind an HTTP API.")
 
     @property
     def run_dir(self) -> str:
