@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bdc_ray.disentangle.sft_data import prompt_text
 from bdc_ray.llm.base import SamplingParams
+from bdc_ray.metrics import add, sandbox_metrics
 from bdc_ray.serve.api import (
     APIError,
     Choice,
@@ -169,7 +170,11 @@ class SolverDeployment:
         )
 
     async def _run_tests(self, jobs):
-        return await asyncio.to_thread(self.sandbox.run_many, jobs)
+        results = await asyncio.to_thread(self.sandbox.run_many, jobs)
+        runs = sandbox_metrics()["runs"]
+        for r in results:
+            add(runs, 1, {"status": r.status})  # the same counter the sandbox actors feed
+        return results
 
     # -- request plumbing -------------------------------------------------------------------
 
