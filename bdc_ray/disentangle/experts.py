@@ -5,8 +5,10 @@ Concurrency follows Ray Train V2's own guidance for several runs (one `fit()` pe
 contended at the placement-group level): each run's `fit()` is called from its own driver thread,
 so every run has its own controller actor, storage folder and failure handling, and a run that
 fails does not stop the others. A run can only start when ALL its workers fit at once, so runs
-beyond what the cluster holds simultaneously would only park idle controllers; at most
-`scaling.max_concurrent_runs` are in flight (default: as many as fit), the others queue.
+beyond what the cluster holds simultaneously would only park idle processes (each run has a
+controller and a placement-group cleaner actor of its own, ray-project/ray#65443); as the Train
+docs advise for Tune (`max_concurrent_trials`), at most `scaling.max_concurrent_runs` are in
+flight (default: as many as fit), the others queue.
 
 Resuming happens at two levels. Within a run, Ray Train restarts a failed worker group from the
 run's last checkpoint (`max_failures`). Across invocations, a run whose adapter folder and
