@@ -7,13 +7,16 @@ is set (a deployed application outlives the pipeline's driver).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from bdc_ray import storage
 from bdc_ray.serve.config import ServeConfig
 from bdc_ray.serve.deploy_config import AppArgs, dump_yaml, http_options, serve_deploy_config
+
+if TYPE_CHECKING:
+    from bdc_ray.config import BDCConfig
 
 CONFIG_FILE = "serve_config.yaml"
 
@@ -22,17 +25,12 @@ class ServeSetupError(ValueError):
     """Nothing servable where the config points, or settings that contradict each other."""
 
 
-def serve_settings(cfg: Any) -> ServeConfig:
-    """The config's `serve:` section; a BDCConfig that does not carry one yet means the defaults."""
-    return getattr(cfg, "serve", None) or ServeConfig()
-
-
-def config_path(cfg: Any) -> str:
+def config_path(cfg: BDCConfig) -> str:
     return storage.join(cfg.run_dir, "serve", CONFIG_FILE)
 
 
 def resolve_app_args(
-    cfg: Any, *, demo: bool = False, hypernet: str | None = None, experts: str | None = None,
+    cfg: BDCConfig, *, demo: bool = False, hypernet: str | None = None, experts: str | None = None,
     base_model: str | None = None, host: str | None = None, port: int | None = None,
 ) -> AppArgs:
     """What to serve: explicit arguments, then the `serve:` section, then the run folder's artifacts."""
@@ -41,7 +39,7 @@ def resolve_app_args(
     from bdc_ray.disentangle.experts import experts_dir
     from bdc_ray.disentangle.manifest import manifest_path
 
-    settings = serve_settings(cfg)
+    settings = cfg.serve
     bind = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     if bind:
         try:
@@ -63,7 +61,7 @@ def resolve_app_args(
     return AppArgs(hypernet=hypernet, experts=experts, base_model=base_model, settings=settings)
 
 
-def write_serve_config(cfg: Any, args: AppArgs, out: str | None = None) -> str:
+def write_serve_config(cfg: BDCConfig, args: AppArgs, out: str | None = None) -> str:
     """The Serve config YAML for `args` at `out` (default <run>/serve/serve_config.yaml), written atomically."""
     target = out or config_path(cfg)
     storage.write_text_atomic(target, dump_yaml(serve_deploy_config(args, cfg.ray.runtime_env or None)))
@@ -82,7 +80,7 @@ def start_app(args: AppArgs) -> str:
     return f"http://{settings.host}:{settings.port}{settings.route_prefix.rstrip('/')}"
 
 
-def serve_stage(cfg: Any, console) -> dict[str, Any]:
+def serve_stage(cfg: BDCConfig, console) -> dict[str, Any]:
     """The pipeline's last step: the run's Serve config, and the application itself when configured so."""
     args = resolve_app_args(cfg)
     path = write_serve_config(cfg, args)

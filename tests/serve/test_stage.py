@@ -7,13 +7,14 @@ import yaml
 from rich.console import Console
 
 from bdc_ray.config import parse_config
-from bdc_ray.serve.stage import ServeSetupError, resolve_app_args, serve_stage, serve_settings
+from bdc_ray.serve.stage import ServeSetupError, resolve_app_args, serve_stage
 
 
 @pytest.fixture
 def run_cfg(tmp_path, demo, models_root):
     cfg = parse_config({"storage_path": str(tmp_path / "runs"), "run_name": "r1",
-                        "models": {"build_root": str(models_root)}})
+                        "models": {"build_root": str(models_root)},
+                        "serve": {"model_name": "my-solver", "port": 9100, "limits": {"max_n": 4}}})
     run = tmp_path / "runs" / "r1"
     shutil.copytree(demo.hypernet, run / "customize" / "hypernet")
     shutil.copytree(demo.experts, run / "disentangle" / "experts")
@@ -24,10 +25,11 @@ def test_the_run_folder_artifacts_are_served_by_default(run_cfg):
     args = resolve_app_args(run_cfg)
     assert args.hypernet == f"{run_cfg.run_dir}/customize/hypernet"
     assert args.experts == f"{run_cfg.run_dir}/disentangle/experts"
-    assert args.settings == serve_settings(run_cfg)
+    assert args.settings == run_cfg.serve
+    assert (args.settings.model_name, args.settings.port, args.settings.limits.max_n) == ("my-solver", 9100, 4)
     explicit = resolve_app_args(run_cfg, experts="/elsewhere", base_model="/base", host="0.0.0.0", port=9000)
     assert (explicit.experts, explicit.base_model, explicit.settings.port) == ("/elsewhere", "/base", 9000)
-    assert explicit.settings.auth_required
+    assert explicit.settings.auth_required and explicit.settings.model_name == "my-solver"
 
 
 def test_missing_checkpoint_and_bad_port_are_setup_errors(tmp_path, demo):
