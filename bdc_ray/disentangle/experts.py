@@ -295,6 +295,21 @@ def experts_dir(run_dir: str) -> str:
     return storage.join(run_dir, "disentangle", "experts")
 
 
+def first_agent_model(agents: Sequence, build_root: str) -> str:
+    """The base model when none is configured: the first agent's weights (a tiny agent is built,
+    or reused, under `build_root`), so experts adapt the model Boost searched with."""
+    from bdc_ray.llm.agent_config import resolve_backends
+
+    if not agents:
+        raise ValueError("no base model: set stages.disentangle.experts.base_model or configure models.agents")
+    spec = resolve_backends([agents[0]], build_root)[agents[0].name]
+    if spec.backend != "transformers":
+        raise ValueError(
+            f"agent {agents[0].name!r} is reached over {spec.backend}: LoRA experts need local weights, set base_model"
+        )
+    return spec.path
+
+
 def run_train_stage(
     run_dir: str, cfg: ExpertsConfig, base_model: str | None = None, *, progress: bool = True
 ) -> ExpertManifest:

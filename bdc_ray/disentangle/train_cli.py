@@ -32,19 +32,6 @@ def experts_section(cfg: Any):
     return getattr(getattr(cfg.stages, "disentangle", None), "experts", None) or ExpertsConfig()
 
 
-def default_base_model(cfg: Any) -> str:
-    """The first agent's model (a tiny agent is built, or reused, under models.build_root)."""
-    from bdc_ray.llm.agent_config import resolve_backends
-
-    if not cfg.models.agents:
-        raise ValueError("no base model: set stages.disentangle.experts.base_model or configure models.agents")
-    first = cfg.models.agents[0]
-    spec = resolve_backends([first], cfg.models.build_root)[first.name]
-    if spec.backend != "transformers":
-        raise ValueError(f"agent {first.name!r} is served over {spec.backend}: LoRA experts need local weights, set base_model")
-    return spec.path
-
-
 def manifest_table(manifest) -> Table:
     table = Table(title=f"experts of {manifest.base_model} (r={manifest.lora.r}, alpha={manifest.lora.lora_alpha})")
     for col in ("adapter", "cluster", "rows", "steps", "final loss", "resumed at", "samples/s", "path"):
@@ -73,7 +60,7 @@ def train_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ) -> None:
     """Train one LoRA expert per cluster and the all-data baseline, concurrently, with Ray Train."""
-    from bdc_ray.disentangle.experts import experts_dir, run_train_stage
+    from bdc_ray.disentangle.experts import experts_dir, first_agent_model, run_train_stage
     from bdc_ray.ray_session import init_ray
 
     try:
@@ -84,7 +71,7 @@ def train_cmd(
     init_ray(cfg.ray)
     run = run_dir or cfg.run_dir
     try:
-        base = base_model or section.base_model or default_base_model(cfg)
+        base = base_model or section.base_model or first_agent_model(cfg.models.agents, cfg.models.build_root)
         manifest = run_train_stage(run, section, base, progress=progress)
     except (FileNotFoundError, ValueError) as err:
         _fail(f"cannot train experts: {err}")

@@ -187,3 +187,16 @@ def test_ddp_experts_from_a_run_folder_and_a_rerun_that_skips_them(tiny_base, ra
     monkeypatch.setattr(experts, "_train_one", lambda spec, *a, **k: trained.append(spec.name) or manifest.experts[1])
     train_experts({0: arith, 1: string[:-1]}, arith + string, centroids, tiny_base.path, cfg, out, progress=False)
     assert trained == ["expert_1"]
+
+
+@pytest.mark.ray
+def test_without_a_base_model_the_first_agents_weights_are_adapted(ray_local, tiny_base) -> None:
+    from bdc_ray.llm.agent_config import AgentConfig
+
+    local = AgentConfig(name="a", model={"backend": "transformers", "path": tiny_base.path})
+    remote = AgentConfig(name="b", model={"backend": "openai", "path": "m", "base_url": "http://127.0.0.1:1/v1"})
+    assert experts.first_agent_model([local, remote], "/unused") == tiny_base.path
+    with pytest.raises(ValueError, match="need local weights"):
+        experts.first_agent_model([remote, local], "/unused")
+    with pytest.raises(ValueError, match="no base model"):
+        experts.first_agent_model([], "/unused")
