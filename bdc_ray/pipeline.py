@@ -62,7 +62,9 @@ def disentangle_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
         storage.join(cfg.run_dir, "boost", "sft.jsonl"), storage.join(cfg.run_dir, "disentangle", "clusters"), section.cluster
     )
     console.print(clusters_table(clusters))
-    manifest = run_train_stage(cfg.run_dir, section.experts, base_model=section.experts.base_model or default_base_model(cfg))
+    manifest = run_train_stage(
+        cfg.run_dir, section.experts, base_model=section.experts.base_model or first_agent_model(cfg.models.agents, cfg.models.build_root),
+    )
     console.print(manifest_table(manifest))
     return {"clusters": clusters, "experts_dir": experts_dir(cfg.run_dir), "experts": len(manifest.experts)}
 
