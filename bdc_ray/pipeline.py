@@ -53,18 +53,17 @@ def boost_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
 
 def disentangle_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
     from bdc_ray.disentangle.cluster_stage import run_cluster_stage
-    from bdc_ray.disentangle.experts import experts_dir, run_train_stage
     from bdc_ray.disentangle.cli import clusters_table
-    from bdc_ray.disentangle.train_cli import default_base_model, manifest_table
+    from bdc_ray.disentangle.experts import experts_dir, first_agent_model, run_train_stage
+    from bdc_ray.disentangle.train_cli import manifest_table
 
     section = cfg.stages.disentangle
     clusters = run_cluster_stage(
         storage.join(cfg.run_dir, "boost", "sft.jsonl"), storage.join(cfg.run_dir, "disentangle", "clusters"), section.cluster
     )
     console.print(clusters_table(clusters))
-    manifest = run_train_stage(
-        cfg.run_dir, section.experts, base_model=section.experts.base_model or first_agent_model(cfg.models.agents, cfg.models.build_root),
-    )
+    base_model = section.experts.base_model or first_agent_model(cfg.models.agents, cfg.models.build_root)
+    manifest = run_train_stage(cfg.run_dir, section.experts, base_model=base_model)
     console.print(manifest_table(manifest))
     return {"clusters": clusters, "experts_dir": experts_dir(cfg.run_dir), "experts": len(manifest.experts)}
 
