@@ -176,6 +176,13 @@ def _resolve_paths(cfg: BDCConfig, base: Path) -> BDCConfig:
         cfg.stages.boost.problems = resolve(cfg.stages.boost.problems)
     for ds in cfg.stages.eval.datasets:
         ds.path = resolve(ds.path)
+    for attr in ("experts", "hypernet"):
+        if getattr(cfg.serve, attr) is not None:
+            setattr(cfg.serve, attr, resolve(getattr(cfg.serve, attr)))
+    if cfg.serve.auth.api_key_file:
+        cfg.serve.auth.api_key_file = resolve(os.path.expanduser(cfg.serve.auth.api_key_file))
+    if cfg.stages.disentangle.experts.base_model and cfg.stages.disentangle.experts.base_model.startswith((".", "~")):
+        cfg.stages.disentangle.experts.base_model = resolve(os.path.expanduser(cfg.stages.disentangle.experts.base_model))
     return cfg
 
 

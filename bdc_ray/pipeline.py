@@ -113,6 +113,12 @@ def eval_stage(cfg: BDCConfig, console: Console) -> list[dict[str, Any]]:
     return summaries
 
 
+def serve_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
+    from bdc_ray.serve.stage import serve_stage as write_and_maybe_deploy
+
+    return write_and_maybe_deploy(cfg, console)
+
+
 def report_stage(cfg: BDCConfig, console: Console) -> str:
     from bdc_ray.report.build import build_report
 
@@ -127,6 +133,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("disentangle", disentangle_stage, "clusters of the SFT problems and one LoRA expert per cluster"),
     Stage("customize", customize_stage, "the input-aware hypernetwork over the experts (Ray Tune)"),
     Stage("eval", eval_stage, "base, all-data LoRA and customized solver on held-out problems"),
+    Stage("serve", serve_stage, "the Serve config of the run's solver (deployed when serve.deploy_in_pipeline)"),
     Stage("report", report_stage, "report.md and plots from the run folder"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)

@@ -8,7 +8,7 @@ from bdc_ray.config import load_config
 from bdc_ray.pipeline import run_pipeline
 
 
-def test_run_verifies_every_reference_and_boosts(ray_local, tmp_path, tiny_agents):
+def test_data_and_boost_verify_every_reference_and_boost(ray_local, tmp_path, tiny_agents):
     cfg = load_config(
         overrides={
             "storage_path": str(tmp_path),
@@ -20,7 +20,7 @@ def test_run_verifies_every_reference_and_boosts(ray_local, tmp_path, tiny_agent
         }
     )
     console = Console(width=160, record=True)
-    result = run_pipeline(cfg, console)
+    result = run_pipeline(cfg, console, only=["data", "boost", "report"])
     rows = result["data"]
     names = [r["dataset"] for r in rows]
     assert "synthetic/train" in names and "apps-excerpt" in names
@@ -72,7 +72,8 @@ def test_later_stages_run_alone_on_a_run_folder_and_print_the_final_table(ray_lo
     storage.write_jsonl_atomic(storage.join(cfg.run_dir, "boost", "sft.jsonl"), problem_rows(splits["train"]))
     console = Console(width=200, record=True)
     result = run_pipeline(cfg, console, start="disentangle")
-    assert list(result) == ["disentangle", "customize", "eval", "report"]
+    assert list(result) == ["disentangle", "customize", "eval", "serve", "report"]
+    assert result["serve"]["url"] is None and Path(result["serve"]["serve_config"]).is_file()
     assert result["disentangle"]["experts"] == 2
     solvers = {(s["solver"], s["split"]): s for s in result["eval"]}
     assert set(solvers) == {("base", "heldout"), ("all_data", "heldout"), ("customized", "heldout")}
