@@ -6,6 +6,13 @@ Names (Ray prefixes each with `ray_` in Prometheus):
 - `bdc_sandbox_runs_total` {status}: programs run by the sandbox pool, by verdict.
 - `bdc_rollouts_total` {}: tree-search rollouts.
 - `bdc_problems_total` {solved}: problems finished by Boost, solved = hidden tests all pass.
+- `bdc_train_loss` {stage, unit}: latest training loss (stage: disentangle or customize; unit: the
+  expert's name or the Tune trial); a gauge, dropped by Ray soon after its process exits.
+- `bdc_train_step` {stage, unit}: the optimizer step of that loss (a gauge: resumes do not double-count).
+- Serve (defined in bdc_ray/serve/metrics.py): `bdc_serve_requests_total` {route, status},
+  `bdc_serve_latency_ms` {route} (histogram), `bdc_serve_batch_rows` (histogram: rows per
+  batched forward), `bdc_serve_solve_total` {verified}; the replicas' sandbox runs count in
+  `bdc_sandbox_runs_total`.
 Metrics are created lazily inside the process that records them (actors, drivers), as Ray requires.
 """
 
@@ -13,7 +20,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ray.util.metrics import Counter
+from ray.util.metrics import Counter, Gauge
 
 
 def add(counter: Counter, value: float, tags: dict[str, str] | None = None) -> None:
@@ -41,3 +48,20 @@ def boost_metrics() -> dict[str, Counter]:
         "rollouts": Counter("bdc_rollouts", "Tree-search rollouts."),
         "problems": Counter("bdc_problems", "Problems finished by Boost.", tag_keys=("solved",)),
     }
+
+
+@lru_cache(maxsize=None)
+def train_metrics() -> dict[str, Gauge]:
+    return {
+        "loss": Gauge("bdc_train_loss", "Latest training loss of a trainer.", tag_keys=("stage", "unit")),
+        "step": Gauge("bdc_train_step", "Optimizer step of the latest reported loss.", tag_keys=("stage", "unit")),
+    }
+
+
+def record_training(stage: str, unit: str, loss: float | None, step: int) -> None:
+    """One report of a training loop (rank 0 of an expert run, a Tune trial)."""
+    metrics = train_metrics()
+    tags = {"stage": stage, "unit": unit}
+    if loss is not None:
+        metrics["loss"].set(loss, tags)
+    metrics["step"].set(step, tags)

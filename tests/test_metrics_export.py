@@ -69,7 +69,7 @@ def scrape(url: str) -> dict[tuple[str, frozenset], float]:
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             if s.name.startswith("ray_bdc_"):
-                tags = frozenset((k, v) for k, v in s.labels.items() if k in ("agent", "status", "solved"))
+                tags = frozenset((k, v) for k, v in s.labels.items() if k in ("agent", "status", "solved", "stage", "unit"))
                 totals[(s.name, tags)] += s.value
     return dict(totals)
 
@@ -167,3 +167,25 @@ def test_boost_counters_match_its_traces(metrics_url, micro_model, tmp_path):
         assert key("ray_bdc_rollouts_total") not in seen
     assert seen.get(key("ray_bdc_llm_calls_total", agent="micro"), 0) > 0
     assert seen.get(key("ray_bdc_llm_tokens_total", agent="micro"), 0) > 0
+
+
+def test_training_loss_gauges(metrics_url):
+    """What rank 0 of an expert run and every Tune trial report (record_training), per unit."""
+    import ray
+
+    @ray.remote(num_cpus=0.1)
+    class Trainer:
+        def report(self, stage: str, unit: str, loss: float, step: int) -> None:
+            from bdc_ray.metrics import record_training
+
+            record_training(stage, unit, loss, step)
+
+    trainer = Trainer.remote()  # kept alive: Ray drops a dead process's gauges
+    ray.get(trainer.report.remote("disentangle", "expert_0", 0.5, 50))
+    ray.get(trainer.report.remote("disentangle", "expert_0", 0.25, 100))
+    ray.get(trainer.report.remote("customize", "trial_1", 1.5, 20))
+    wait_for(metrics_url, {
+        key("ray_bdc_train_loss", stage="disentangle", unit="expert_0"): 0.25,
+        key("ray_bdc_train_step", stage="disentangle", unit="expert_0"): 100,
+        key("ray_bdc_train_loss", stage="customize", unit="trial_1"): 1.5,
+    })

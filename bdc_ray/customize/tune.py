@@ -68,12 +68,14 @@ def _trial(trial: dict[str, Any], *, data: TrainingData, hypernet: dict, train: 
 
     from bdc_ray.customize.train import fit_hypernet
     from bdc_ray.llm.threads import configure_torch_threads
+    from bdc_ray.metrics import record_training
 
     configure_torch_threads(None)
     hypernet_cfg, train_cfg = trial_settings(trial, HyperNetSection(**hypernet), TrainSection(**train))
 
     def on_eval(point, snapshot) -> None:
         metrics = {METRIC: point.val_loss, "step": point.step}
+        record_training("customize", tune.get_context().get_trial_id(), point.val_loss, point.step)
         if point.train_loss is not None:
             metrics["train_loss"] = point.train_loss
         if snapshot is None:

@@ -227,6 +227,8 @@ def _all_mean(value: float, world: int) -> float:
 def _report_checkpoint(name, state: LoopState, rank: int, world: int, engine, module, optimizer) -> dict[str, list[str]]:
     """Every rank writes what it owns into its own folder and reports it; returns the files per rank."""
     import ray.train
+
+    from bdc_ray.metrics import record_training
     import torch
     import torch.distributed as dist
 
@@ -252,6 +254,8 @@ def _report_checkpoint(name, state: LoopState, rank: int, world: int, engine, mo
             dist.all_gather_object(gathered, files)
         shards = {str(r): f for r, f in enumerate(gathered)}
         log.info("%s rank %d: checkpoint at step %d holds %s", name, rank, state.step, files)
+        if rank == 0:
+            record_training("disentangle", name, state.losses[-1], state.step)
         ray.train.report(
             {"step": state.step, "loss": state.losses[-1], "resumed_from": list(state.resumed_from), "shards": shards},
             checkpoint=ray.train.Checkpoint.from_directory(tmp) if files else None,
