@@ -148,7 +148,7 @@ def run_tune(data: TrainingData, config: CustomizeConfig, tune_dir: str, hyperne
     meta = meta.model_copy(update={"metrics": {**meta.metrics, "tune": best_row}})
     save_checkpoint(hypernet_dir, hypernet.state_dict(), meta)
     storage.write_jsonl_atomic(storage.join(tune_dir, RESULTS_FILE), rows)
-    summary = {**best_row, "trials": len(rows), "stopped_early": sum(r["stopped_early"] for r in rows),
+    summary = {**best_row, "trials": len(rows), "trials_stopped_early": sum(r["stopped_early"] for r in rows),
                "hypernet_dir": hypernet_dir}
     storage.write_json_atomic(storage.join(tune_dir, BEST_FILE), summary)
     return summary
