@@ -26,7 +26,6 @@ gives), clusters, experts (Ray Train) and the hypernetwork.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time

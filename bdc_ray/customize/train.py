@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from bdc_ray.customize.checkpoint import ExpertRef, HypernetMeta
-from bdc_ray.customize.config import HyperNetSection, Layers, TrainSection
+from bdc_ray.customize.config import HyperNetSection, TrainSection
 from bdc_ray.customize.data import RoutedExample, TrainingData, encode_rows
 from bdc_ray.customize.hypernet import HyperNetArch, HyperNetwork
 from bdc_ray.customize.inject import ComposedLoRA

@@ -17,7 +17,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import random
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest

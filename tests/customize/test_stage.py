@@ -16,7 +16,7 @@ def write_run(run_dir: str, setup) -> list[dict]:
     """boost/sft.jsonl, disentangle/clusters/ (real MiniLM embeddings) and disentangle/experts/manifest.json."""
     from bdc_ray.disentangle.clusters import Clustering, save_clustering
     from bdc_ray.disentangle.embed import DEFAULT_EMBEDDER, embed_texts
-    from bdc_ray.disentangle.manifest import ExpertEntry, ExpertManifest, LoraShape, save_manifest
+    from bdc_ray.disentangle.manifest import ExpertEntry, ExpertManifest, save_manifest
 
     rows = family_rows(10, seed=4)
     storage.write_jsonl_atomic(storage.join(run_dir, "boost", "sft.jsonl"), rows)
