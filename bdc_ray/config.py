@@ -176,6 +176,9 @@ def _resolve_paths(cfg: BDCConfig, base: Path) -> BDCConfig:
         cfg.stages.boost.problems = resolve(cfg.stages.boost.problems)
     for ds in cfg.stages.eval.datasets:
         ds.path = resolve(ds.path)
+    source = cfg.stages.customize.source
+    if source != "boost" and not source.startswith("synthetic:"):
+        cfg.stages.customize.source = resolve(source)
     for attr in ("experts", "hypernet"):
         if getattr(cfg.serve, attr) is not None:
             setattr(cfg.serve, attr, resolve(getattr(cfg.serve, attr)))

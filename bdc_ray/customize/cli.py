@@ -1,7 +1,7 @@
 """`bdc customize ...`: train or tune the hypernetwork of a run (mounted by bdc_ray/cli.py).
 
-Each command loads ray_config.yaml, takes its `stages.customize` section (CustomizeConfig
-defaults until that section is wired into the config schema) and calls one stage function.
+Each command loads ray_config.yaml, takes its `stages.customize` section and calls one stage
+function.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _load(config: Path, run_name: str | None, overrides: dict[str, Any]):
         cfg = load_config(config, {"run_name": run_name} if run_name else None)
     except ConfigError as err:
         _fail(f"config error {err}")
-    section = getattr(cfg.stages, "customize", None) or CustomizeConfig()
+    section = cfg.stages.customize
     try:
         section = CustomizeConfig.model_validate(deep_merge(section.model_dump(), overrides))
     except ValidationError as err:

@@ -30,10 +30,10 @@ def _fail(message: str) -> NoReturn:
 
 
 def _cluster_config(cfg: Any, k: int | None):
-    """The config's `stages.disentangle.cluster` section (ClusterConfig defaults until it is wired), with --k."""
+    """The config's `stages.disentangle.cluster` section, with --k."""
     from bdc_ray.disentangle.cluster_config import ClusterConfig
 
-    section = getattr(getattr(cfg.stages, "disentangle", None), "cluster", None) or ClusterConfig()
+    section = cfg.stages.disentangle.cluster
     if k is None:
         return section
     try:

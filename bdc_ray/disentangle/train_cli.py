@@ -7,7 +7,7 @@ here so the clustering and the experts commands can change independently.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -23,13 +23,6 @@ err_console = Console(stderr=True)
 def _fail(message: str) -> NoReturn:
     err_console.print(f"[red]{message}[/red]", markup=True, highlight=False)
     raise typer.Exit(2)
-
-
-def experts_section(cfg: Any):
-    """The config's `stages.disentangle.experts` section (ExpertsConfig defaults until it is wired)."""
-    from bdc_ray.disentangle.expert_config import ExpertsConfig
-
-    return getattr(getattr(cfg.stages, "disentangle", None), "experts", None) or ExpertsConfig()
 
 
 def manifest_table(manifest) -> Table:
@@ -67,7 +60,7 @@ def train_cmd(
         cfg = load_config(config)
     except ConfigError as err:
         _fail(f"config error {err}")
-    section = experts_section(cfg)
+    section = cfg.stages.disentangle.experts
     init_ray(cfg.ray)
     run = run_dir or cfg.run_dir
     try:
