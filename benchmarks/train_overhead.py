@@ -2,7 +2,7 @@
 
 Both train the same tiny base (the config's first agent, built or reused under models.build_root)
 on the same SFT rows (the synthetic suite's train split, the run's data seed) for the same
-optimizer steps on ONE torch thread: the plain run calls `lora_train.train_plain` in this process,
+optimizer steps on ONE torch thread: the plain run calls `lora_train.train_plain` in a fresh process,
 the Ray run goes through `experts.train_experts` (TorchTrainer, one worker holding one CPU, its
 checkpoint reported at the end). The two alternate in every repetition, so machine load hits
 both alike; medians are reported.
@@ -42,6 +42,16 @@ from bdc_ray.problems.synth import generate_suite  # noqa: E402
 
 
 def plain_run(base: str, rows: list[dict], cfg: ExpertsConfig) -> dict:
+    """In a fresh spawned process: a plain process, without the Ray driver's threads beside the loop."""
+    import multiprocessing
+
+    # The thread environment Ray gives a worker holding one CPU, so only Ray itself differs.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_plain_in_process, (base, rows, cfg))
+
+
+def _plain_in_process(base: str, rows: list[dict], cfg: ExpertsConfig) -> dict:
     import torch
     from transformers import AutoConfig, AutoTokenizer
 
