@@ -11,6 +11,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
+def non_negative(value: dict[str, float]) -> dict[str, float]:
+    """Ray refuses negative resource amounts only when an actor is created; refuse them at start-up."""
+    bad = {k: v for k, v in value.items() if v < 0}
+    if bad:
+        raise ValueError(f"resource amounts must be >= 0, got {bad}")
+    return value
+
+
 class ResourceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -23,10 +31,7 @@ class ResourceSpec(BaseModel):
     @field_validator("resources")
     @classmethod
     def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = {k: v for k, v in value.items() if v < 0}
-        if bad:
-            raise ValueError(f"resource amounts must be >= 0, got {bad}")
-        return value
+        return non_negative(value)
 
     def ray_options(self) -> dict[str, Any]:
         return {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "resources": dict(self.resources)}

@@ -27,7 +27,7 @@ from bdc_ray.customize.features import Embedder, default_embedder, routing_featu
 from bdc_ray.customize.hypernet import HyperNetwork, expert_shares
 from bdc_ray.customize.inject import ComposedLoRA
 from bdc_ray.customize.loading import build_composed
-from bdc_ray.llm.base import GenerationStats, SamplingParams, Texts, truncate_at_stop
+from bdc_ray.llm.base import GenerationStats, SamplingParams, Texts, generated_length, truncate_at_stop
 from bdc_ray.llm.threads import configure_torch_threads
 
 
@@ -171,12 +171,7 @@ class CustomizedSolver:
         return texts, GenerationStats(prompt_tokens=prompt_tokens, completion_tokens=tokens)
 
     def _generated_length(self, row: list[int]) -> int:
-        for i, token in enumerate(row):
-            if token in self._stop_ids:
-                return i + 1
-            if token == self.tokenizer.pad_token_id:
-                return i
-        return len(row)
+        return generated_length(row, self._stop_ids, self.tokenizer.pad_token_id)
 
     def materialize(self, problem: str, out_dir: str | os.PathLike[str]) -> Path:
         """One problem's customized solver as a plain peft adapter folder (rank E*r)."""

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bdc_ray.resources import non_negative
+
 
 class LoraSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -58,10 +60,7 @@ class ScalingSection(BaseModel):
     @field_validator("resources_per_worker")
     @classmethod
     def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = {k: v for k, v in value.items() if v < 0}
-        if bad:
-            raise ValueError(f"resource amounts must be >= 0, got {bad}")
-        return value
+        return non_negative(value)
 
 
 class ExpertsConfig(BaseModel):

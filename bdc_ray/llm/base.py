@@ -125,3 +125,14 @@ def run_blocking(make_coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(make_coro())
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(lambda: asyncio.run(make_coro())).result()
+
+
+def generated_length(row: list[int], stop_ids, pad_id: int | None) -> int:
+    """Tokens a model produced in one row of `generate`'s output: up to and including the first
+    stop token, without the padding after it."""
+    for i, token in enumerate(row):
+        if token in stop_ids:
+            return i + 1
+        if token == pad_id:
+            return i
+    return len(row)

@@ -16,7 +16,7 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
-from bdc_ray.llm.base import BaseLLM, GenerationStats, SamplingParams, Texts, truncate_at_stop
+from bdc_ray.llm.base import BaseLLM, GenerationStats, SamplingParams, Texts, generated_length, truncate_at_stop
 from bdc_ray.llm.threads import configure_torch_threads
 
 
@@ -127,13 +127,7 @@ class TransformersLLM(BaseLLM):
         return texts, tokens
 
     def _generated_length(self, row: list[int]) -> int:
-        """Tokens the model produced for one row: up to and including eos, without the padding after it."""
-        for i, token in enumerate(row):
-            if token in self._stop_ids:
-                return i + 1
-            if token == self.tokenizer.pad_token_id:
-                return i
-        return len(row)
+        return generated_length(row, self._stop_ids, self.tokenizer.pad_token_id)
 
     @contextlib.contextmanager
     def _adapter_enabled(self, adapter: str | None) -> Iterator[None]:
