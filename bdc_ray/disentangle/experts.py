@@ -329,14 +329,23 @@ def run_train_stage(
     rows = list(storage.read_jsonl(sft_path))
     clusters_dir = storage.join(run_dir, "disentangle", "clusters")
     clustering = load_clustering(clusters_dir)
-    cluster_of = dict(zip(clustering.ids, (int(k) for k in clustering.labels)))
+    try:
+        by_cluster = rows_by_cluster(rows, clustering.ids, clustering.labels, clustering.k)
+    except ValueError as err:
+        raise ValueError(f"{sft_path} vs {clusters_dir}: {err}") from None
+    return train_experts(by_cluster, rows, clustering.centroids, base, cfg, experts_dir(run_dir), progress=progress)
+
+
+def rows_by_cluster(rows: Sequence[Row], ids: Sequence[str], labels, k: int) -> dict[int, list[Row]]:
+    """Every row goes to its problem's cluster (problems are clustered, rows are trained on)."""
+    cluster_of = dict(zip(ids, (int(label) for label in labels)))
     unassigned = sorted({r["problem_id"] for r in rows} - cluster_of.keys())
     if unassigned:
         raise ValueError(
-            f"{len(unassigned)} problem(s) of {sft_path} have no cluster in {clusters_dir} (e.g. {unassigned[0]!r}): "
-            "the clustering is older than the SFT rows, run `bdc disentangle cluster` again"
+            f"{len(unassigned)} problem(s) have no cluster (e.g. {unassigned[0]!r}): the clustering is older "
+            "than the SFT rows, run `bdc disentangle cluster` again"
         )
-    by_cluster: dict[int, list[Row]] = {k: [] for k in range(clustering.k)}
+    grouped: dict[int, list[Row]] = {cluster: [] for cluster in range(k)}
     for row in rows:
-        by_cluster[cluster_of[row["problem_id"]]].append(row)
-    return train_experts(by_cluster, rows, clustering.centroids, base, cfg, experts_dir(run_dir), progress=progress)
+        grouped[cluster_of[row["problem_id"]]].append(row)
+    return grouped

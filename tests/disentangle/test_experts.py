@@ -70,6 +70,17 @@ def test_plan_one_expert_per_cluster_then_the_baseline(tiny_base) -> None:
         plan_runs({}, [], centroids)
 
 
+def test_rows_follow_their_problems_cluster(tiny_base) -> None:
+    arith, string = _rows(tiny_base, {"arith"}), _rows(tiny_base, {"string"})
+    p2t = {**arith[0], "task": "p2t", "code": None}
+    ids = [r["problem_id"] for r in arith + string]
+    labels = [1] * len(arith) + [0] * len(string)
+    grouped = experts.rows_by_cluster([p2t, *arith, *string], ids, labels, k=3)
+    assert grouped == {0: string, 1: [p2t, *arith], 2: []}
+    with pytest.raises(ValueError, match="1 problem.s. have no cluster"):
+        experts.rows_by_cluster(arith, ids[1:], labels[1:], k=2)
+
+
 def test_fingerprint_follows_what_decides_the_adapter(tiny_base) -> None:
     spec = plan_runs({}, _rows(tiny_base, {"arith"}), np.eye(1))[0]
     cfg = ExpertsConfig()
@@ -159,34 +170,31 @@ def test_the_command_names_a_missing_sft_file(ray_local, tmp_path, tiny_base) ->
 @pytest.mark.ray
 @pytest.mark.slow
 def test_ddp_experts_from_a_run_folder_and_a_rerun_that_skips_them(tiny_base, ray_local, tmp_path, monkeypatch) -> None:
-    arith, string = _rows(tiny_base, {"arith"}), _rows(tiny_base, {"string"})
-    # A third of a CPU per worker: the three runs (two experts, the baseline) all fit at once.
-    cfg = ExpertsConfig(**SMALL, deepspeed=False, scaling={**TWO_WORKERS, "resources_per_worker": {"CPU": 0.33}})
-    run = _run_folder(tmp_path, {0: arith, 1: string})
+    rows = _rows(tiny_base, {"count", "branch"})
+    cfg = ExpertsConfig(**SMALL, deepspeed=False, scaling=TWO_WORKERS)
+    run = _run_folder(tmp_path, {0: rows})
     out = experts.experts_dir(run)
-    centroids = np.eye(2)
     manifest = experts.run_train_stage(run, cfg, tiny_base.path, progress=False)
 
-    assert [e.name for e in manifest.experts] == ["expert_0", "expert_1"] and manifest.all_data is not None
-    assert [e.size for e in manifest.experts] == [len(arith), len(string)]
+    assert [e.name for e in manifest.experts] == ["expert_0"] and manifest.all_data is not None
+    assert manifest.experts[0].centroid == [1.0] and manifest.experts[0].size == manifest.all_data.size == len(rows)
     for entry in [*manifest.experts, manifest.all_data]:
-        assert entry.steps == 8 and entry.final_loss < entry.loss_curve[0][1] + 0.5
+        assert entry.steps == 8 and entry.resumed_from == []
         assert "torch_state.pt" in entry.checkpoint_shards["0"] and "rng_rank1.pt" in entry.checkpoint_shards["1"]
         _assert_reloads_in_peft(tiny_base.path, entry.path)
-    assert _lora_weights(manifest.experts[0].path)["base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"].abs().sum() > 0
+    assert load_manifest(out) == manifest
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished expert was trained again")
 
     monkeypatch.setattr(experts, "_train_one", no_training)
-    again = train_experts({0: arith, 1: string}, arith + string, centroids, tiny_base.path, cfg, out, progress=False)
-    assert again == manifest
+    assert experts.run_train_stage(run, cfg, tiny_base.path, progress=False) == manifest
 
-    # A cluster that changed is retrained; the others are kept.
+    # Rows that changed retrain their run; the other run is kept.
     trained = []
-    monkeypatch.setattr(experts, "_train_one", lambda spec, *a, **k: trained.append(spec.name) or manifest.experts[1])
-    train_experts({0: arith, 1: string[:-1]}, arith + string, centroids, tiny_base.path, cfg, out, progress=False)
-    assert trained == ["expert_1"]
+    monkeypatch.setattr(experts, "_train_one", lambda spec, *a, **k: trained.append(spec.name) or manifest.experts[0])
+    train_experts({0: rows[:-1]}, rows, np.eye(1), tiny_base.path, cfg, out, progress=False)
+    assert trained == ["expert_0"]
 
 
 @pytest.mark.ray
