@@ -1,13 +1,12 @@
-"""A stage submitted the way a cluster user submits it: `ray start --head`, `ray job submit`.
+"""Jobs submitted the way a cluster user submits them: `ray start --head`, `ray job submit`.
 
 The head runs on loopback with its own temp dir and ports (tests/jobs/local_head.py) and is
-stopped by its own pids, never with the machine-wide `ray stop`. The job uploads the repository
+stopped by its own pids, never with the machine-wide `ray stop`. Each job uploads the repository
 as its working dir (without .git, .venv, runs), builds the tiny agents on first use on the
-cluster, runs Boost on two synthetic problems and writes its artifacts to the config's
-storage_path, which the test reads back.
-
-To grow this into the whole pipeline: point ENTRYPOINT at jobs/pipeline.py and add the new
-stages' settings to `job_config` and their checks to ARTIFACT_CHECKS.
+cluster and writes its artifacts to the config's storage_path, which the test reads back: Boost
+on two synthetic problems (jobs/boost.py), then the pipeline from disentangle on
+(jobs/pipeline.py --from disentangle) on SFT rows in Boost's format, since the barely trained
+test agents verify too few problems to cluster.
 """
 
 from __future__ import annotations
@@ -66,6 +65,49 @@ def check_boost(run_dir: Path, logs: str) -> None:
 ARTIFACT_CHECKS: list[Callable[[Path, str], None]] = [check_boost]
 
 
+def later_stages_config(tmp_path: Path, models: dict) -> dict:
+    """The pipeline from disentangle on: two families, two experts, a few steps each."""
+    return {
+        **job_config(tmp_path, models),
+        "run_name": "pipeline",
+        "data": {"synthetic": {"families": ["arith", "io"], "train_per_family": 6, "heldout_per_family": 2,
+                               "heldout_comp_per_family": 1}},
+        "stages": {
+            "disentangle": {
+                "cluster": {"k": 2},
+                "experts": {"deepspeed": False, "steps": 4, "checkpoint_every": 2, "lora": {"r": 4, "lora_alpha": 8},
+                            "scaling": {"num_workers": 1, "resources_per_worker": {"CPU": 0.5}}},
+            },
+            "customize": {"tune": False, "train": {"steps": 4, "eval_every": 2}},
+            "eval": {"splits": ["heldout"], "max_new_tokens": 48, "resources": {"num_cpus": 0.5}},
+        },
+    }
+
+
+def seed_sft_rows(cfg_dict: dict) -> Path:
+    """Boost's output format from the suite's reference solutions (the test agents verify too few)."""
+    from bdc_ray.config import parse_config
+    from bdc_ray.disentangle.sft_data import problem_rows
+    from bdc_ray.problems.suite_files import write_suite
+    from bdc_ray import storage
+
+    cfg = parse_config(cfg_dict, base=ROOT)
+    splits = write_suite(cfg.data.synthetic, storage.join(cfg.run_dir, "data"))
+    storage.write_jsonl_atomic(storage.join(cfg.run_dir, "boost", "sft.jsonl"), problem_rows(splits["train"]))
+    return Path(cfg.run_dir)
+
+
+def check_later_stages(run_dir: Path, logs: str) -> None:
+    manifest = json.loads((run_dir / "disentangle" / "experts" / "manifest.json").read_text())
+    assert len(manifest["experts"]) == 2 and manifest["all_data"] is not None
+    for solver in ("base", "all_data", "customized"):
+        summary = json.loads((run_dir / "eval" / "heldout" / solver / "heldout" / "summary.json").read_text())
+        assert summary["n_problems"] == 4 and "pass@1" in summary
+    assert (run_dir / "serve" / "serve_config.yaml").is_file()
+    assert "## Held-out evaluation" in (run_dir / "report" / "report.md").read_text()
+    assert "Held-out synthetic problems" in logs, "the job prints the final table"
+
+
 def job_status(head: LocalHead, submission_id: str) -> str:
     """The job's status as `ray job status` prints it (terminal states as sentences, others as a field)."""
     out = head.job("status", submission_id)
@@ -111,3 +153,24 @@ def test_boost_job_via_ray_job_submit(tmp_path, tiny_agents):
     run_dir = tmp_path / "runs" / "submitted"
     for check in ARTIFACT_CHECKS:
         check(run_dir, logs)
+
+
+def test_pipeline_job_via_ray_job_submit(tmp_path, tiny_agents):
+    """jobs/pipeline.py as users submit it, from disentangle on (Boost's own job is the test above)."""
+    cfg_dict = later_stages_config(tmp_path, tiny_agents)
+    run_dir = seed_sft_rows(cfg_dict)
+    config_file = tmp_path / "pipeline.yaml"
+    config_file.write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
+    submission_id = f"bdc-test-{uuid.uuid4().hex[:8]}"
+    with LocalHead(num_cpus=2) as head:
+        submitted = head.job(
+            "submit", "--submission-id", submission_id, "--no-wait",
+            "--working-dir", str(ROOT), "--runtime-env-json", json.dumps({"excludes": UPLOAD_EXCLUDES}),
+            "--", "python", "jobs/pipeline.py", "--config", str(config_file), "--from", "disentangle",
+        )
+        assert submitted.returncode == 0, f"ray job submit failed:\n{submitted.stdout}\n{submitted.stderr}"
+        status = wait_for_job(head, submission_id)
+        logs = head.job("logs", submission_id).stdout
+        assert status == "SUCCEEDED", f"job ended {status}; its logs:\n{logs[-6000:]}"
+    assert not head.own_processes(), "processes of the test's head outlived it"
+    check_later_stages(run_dir, logs)
