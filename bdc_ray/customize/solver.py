@@ -32,8 +32,9 @@ from bdc_ray.llm.threads import configure_torch_threads
 
 
 class CustomizedSolver:
-    """Thread-safe: one lock serialises routing + forward, because routing weights are state of
-    the shared model (two interleaved requests must never see each other's weights)."""
+    """Thread-safe: one lock serialises the forward passes, because routing weights are state of
+    the shared model (two interleaved requests must never see each other's weights); another
+    serialises routing, because the embedder is shared too."""
 
     def __init__(
         self,
@@ -59,6 +60,8 @@ class CustomizedSolver:
         self.centroids = np.asarray(meta.centroids, dtype=np.float32)
         self.max_batch_size = max_batch_size
         self._lock = threading.Lock()
+        # The embedder's fast tokenizer may not be used by two threads at once.
+        self._routing_lock = threading.Lock()
         self._stop_ids = {i for i in (tokenizer.eos_token_id, composed.model.generation_config.eos_token_id) if
                           isinstance(i, int)}
 
@@ -96,7 +99,7 @@ class CustomizedSolver:
 
     def routing(self, problems: Sequence[str]) -> torch.Tensor:
         """[n, M, E*r] weights of each problem statement."""
-        with torch.no_grad():
+        with self._routing_lock, torch.no_grad():
             return self.hypernet(self.features(problems))
 
     def shares(self, problems: Sequence[str]) -> np.ndarray:
