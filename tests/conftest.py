@@ -65,3 +65,30 @@ def tiny_agents(tmp_path_factory) -> dict:
              "prompts": prompts},
         ],
     }
+
+
+# The smallest run of the stages after Boost: two families, two experts, a few steps each.
+LATER_STAGES = {
+    "data": {"synthetic": {"families": ["arith", "io"], "train_per_family": 6, "heldout_per_family": 2,
+                           "heldout_comp_per_family": 1}},
+    "stages": {
+        "disentangle": {
+            "cluster": {"k": 2},
+            "experts": {"deepspeed": False, "steps": 4, "checkpoint_every": 2, "lora": {"r": 4, "lora_alpha": 8},
+                        "scaling": {"num_workers": 1, "resources_per_worker": {"CPU": 0.5}}},
+        },
+        "customize": {"tune": False, "train": {"steps": 4, "eval_every": 2}},
+        "eval": {"splits": ["heldout"], "max_new_tokens": 48, "resources": {"num_cpus": 0.5}},
+    },
+}
+
+
+def seed_sft_rows(cfg) -> None:
+    """Boost's output format from the suite's reference solutions, for tests of the later stages
+    (the barely trained test agents verify too few problems to cluster)."""
+    from bdc_ray import storage
+    from bdc_ray.disentangle.sft_data import problem_rows
+    from bdc_ray.problems.suite_files import write_suite
+
+    splits = write_suite(cfg.data.synthetic, storage.join(cfg.run_dir, "data"))
+    storage.write_jsonl_atomic(storage.join(cfg.run_dir, "boost", "sft.jsonl"), problem_rows(splits["train"]))

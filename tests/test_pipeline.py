@@ -6,6 +6,7 @@ from rich.console import Console
 
 from bdc_ray.config import load_config
 from bdc_ray.pipeline import run_pipeline
+from tests.conftest import LATER_STAGES, seed_sft_rows
 
 
 def test_data_and_boost_verify_every_reference_and_boost(ray_local, tmp_path, tiny_agents):
@@ -43,33 +44,18 @@ def test_only_reruns_one_stage_on_the_artifacts_of_a_run(ray_local, tmp_path):
 
 
 def test_later_stages_run_alone_on_a_run_folder_and_print_the_final_table(ray_local, tmp_path, tiny_agents):
-    """disentangle -> customize -> eval -> report with --only, on SFT rows in Boost's format
+    """disentangle -> customize -> eval -> serve -> report with --from, on SFT rows in Boost's format
     (the suite's reference solutions: the test agents are too weak to verify enough problems)."""
-    from bdc_ray import storage
-    from bdc_ray.disentangle.sft_data import problem_rows
-    from bdc_ray.problems.suite_files import write_suite
-
     cfg = load_config(
         overrides={
             "storage_path": str(tmp_path),
             "run_name": "later",
-            "data": {"synthetic": {"families": ["arith", "io"], "train_per_family": 6, "heldout_per_family": 2,
-                                   "heldout_comp_per_family": 1}},
             "models": tiny_agents,
             "resources": {"sandbox": {"num_cpus": 0.5}},
-            "stages": {
-                "disentangle": {
-                    "cluster": {"k": 2},
-                    "experts": {"deepspeed": False, "steps": 4, "checkpoint_every": 2, "lora": {"r": 4, "lora_alpha": 8},
-                                "scaling": {"num_workers": 1, "resources_per_worker": {"CPU": 0.5}}},
-                },
-                "customize": {"tune": False, "train": {"steps": 4, "eval_every": 2}},
-                "eval": {"splits": ["heldout"], "max_new_tokens": 48, "resources": {"num_cpus": 0.5}},
-            },
+            **LATER_STAGES,
         }
     )
-    splits = write_suite(cfg.data.synthetic, storage.join(cfg.run_dir, "data"))
-    storage.write_jsonl_atomic(storage.join(cfg.run_dir, "boost", "sft.jsonl"), problem_rows(splits["train"]))
+    seed_sft_rows(cfg)
     console = Console(width=200, record=True)
     result = run_pipeline(cfg, console, start="disentangle")
     assert list(result) == ["disentangle", "customize", "eval", "serve", "report"]

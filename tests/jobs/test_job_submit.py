@@ -21,7 +21,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import LATER_STAGES, ROOT, seed_sft_rows
 from tests.jobs.local_head import LocalHead
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -66,35 +66,7 @@ ARTIFACT_CHECKS: list[Callable[[Path, str], None]] = [check_boost]
 
 
 def later_stages_config(tmp_path: Path, models: dict) -> dict:
-    """The pipeline from disentangle on: two families, two experts, a few steps each."""
-    return {
-        **job_config(tmp_path, models),
-        "run_name": "pipeline",
-        "data": {"synthetic": {"families": ["arith", "io"], "train_per_family": 6, "heldout_per_family": 2,
-                               "heldout_comp_per_family": 1}},
-        "stages": {
-            "disentangle": {
-                "cluster": {"k": 2},
-                "experts": {"deepspeed": False, "steps": 4, "checkpoint_every": 2, "lora": {"r": 4, "lora_alpha": 8},
-                            "scaling": {"num_workers": 1, "resources_per_worker": {"CPU": 0.5}}},
-            },
-            "customize": {"tune": False, "train": {"steps": 4, "eval_every": 2}},
-            "eval": {"splits": ["heldout"], "max_new_tokens": 48, "resources": {"num_cpus": 0.5}},
-        },
-    }
-
-
-def seed_sft_rows(cfg_dict: dict) -> Path:
-    """Boost's output format from the suite's reference solutions (the test agents verify too few)."""
-    from bdc_ray.config import parse_config
-    from bdc_ray.disentangle.sft_data import problem_rows
-    from bdc_ray.problems.suite_files import write_suite
-    from bdc_ray import storage
-
-    cfg = parse_config(cfg_dict, base=ROOT)
-    splits = write_suite(cfg.data.synthetic, storage.join(cfg.run_dir, "data"))
-    storage.write_jsonl_atomic(storage.join(cfg.run_dir, "boost", "sft.jsonl"), problem_rows(splits["train"]))
-    return Path(cfg.run_dir)
+    return {**job_config(tmp_path, models), "run_name": "pipeline", **LATER_STAGES}
 
 
 def check_later_stages(run_dir: Path, logs: str) -> None:
@@ -157,8 +129,12 @@ def test_boost_job_via_ray_job_submit(tmp_path, tiny_agents):
 
 def test_pipeline_job_via_ray_job_submit(tmp_path, tiny_agents):
     """jobs/pipeline.py as users submit it, from disentangle on (Boost's own job is the test above)."""
+    from bdc_ray.config import parse_config
+
     cfg_dict = later_stages_config(tmp_path, tiny_agents)
-    run_dir = seed_sft_rows(cfg_dict)
+    cfg = parse_config(cfg_dict, base=ROOT)
+    seed_sft_rows(cfg)
+    run_dir = Path(cfg.run_dir)
     config_file = tmp_path / "pipeline.yaml"
     config_file.write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
     submission_id = f"bdc-test-{uuid.uuid4().hex[:8]}"
