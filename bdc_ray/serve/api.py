@@ -50,7 +50,7 @@ class CompletionRequest(_Request):
     max_tokens: int = Field(16, ge=1, description="New tokens per sample at most.")
     stop: Stop = Field(None, description="Up to `max_stop` strings; generation ends before the first one.")
     seed: int | None = Field(None, description="Reproducible sampling: a seeded request is never batched with others.")
-    stream: bool = Field(False, description="Streaming is not implemented; true is refused with 400.")
+    stream: bool = Field(False, description="Streaming is not offered: true is refused with a 400 saying so.")
     user: str | None = Field(None, max_length=256, description="An end-user id (accepted, not used).")
     problem: str | None = Field(
         None,
