@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 
 from bdc_ray.eval.tables import wide_console
-from bdc_ray.config import DEFAULT_CONFIG, BDCConfig, ConfigError, dump_config, load_config
+from bdc_ray.cli_support import load_or_exit
+from bdc_ray.config import DEFAULT_CONFIG, BDCConfig, dump_config
 from bdc_ray.customize.cli import app as customize_app
 from bdc_ray.disentangle.cli import app as disentangle_app
 from bdc_ray.serve.cli import app as serve_app
@@ -34,11 +35,7 @@ ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="ray_config.yaml
 
 
 def _load(path: Path, **overrides) -> BDCConfig:
-    try:
-        return load_config(path, {k: v for k, v in overrides.items() if v is not None} or None)
-    except ConfigError as err:
-        err_console.print(f"[red]config error[/red] {err}")
-        raise typer.Exit(2) from None
+    return load_or_exit(path, {k: v for k, v in overrides.items() if v is not None} or None)
 
 
 @app.callback()

@@ -7,30 +7,24 @@ function.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, Optional
 
 import typer
-from rich.console import Console
 
-from bdc_ray.config import DEFAULT_CONFIG, ConfigError, load_config
+from bdc_ray.config import DEFAULT_CONFIG
+from bdc_ray.cli_support import fail, load_or_exit
 from bdc_ray.eval.tables import wide_console
 
 app = typer.Typer(help="Customize: the input-aware hypernetwork that mixes the LoRA experts per problem.",
                   no_args_is_help=True)
 
 console = wide_console()
-err_console = Console(stderr=True)
 
 ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="ray_config.yaml to use.")
 RunNameOpt = typer.Option(None, "--run-name", help="Override run_name.")
 SourceOpt = typer.Option(None, "--source", help="Training rows: boost, synthetic:<split> or a JSONL file.")
 ForceOpt = typer.Option(False, "--force", help="Retrain even when an up-to-date hypernetwork exists.")
 StepsOpt = typer.Option(None, "--steps", help="Override train.steps (e.g. a short smoke run).")
-
-
-def _fail(message: str) -> NoReturn:
-    err_console.print(f"[red]{message}[/red]", markup=True, highlight=False)
-    raise typer.Exit(2)
 
 
 def _load(config: Path, run_name: str | None, overrides: dict[str, Any]):
@@ -40,15 +34,12 @@ def _load(config: Path, run_name: str | None, overrides: dict[str, Any]):
     from bdc_ray.config import deep_merge
     from bdc_ray.customize.config import CustomizeConfig
 
-    try:
-        cfg = load_config(config, {"run_name": run_name} if run_name else None)
-    except ConfigError as err:
-        _fail(f"config error {err}")
+    cfg = load_or_exit(config, {"run_name": run_name} if run_name else None)
     section = cfg.stages.customize
     try:
         section = CustomizeConfig.model_validate(deep_merge(section.model_dump(), overrides))
     except ValidationError as err:
-        _fail(f"bad option: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}")
+        fail(f"bad option: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}")
     return cfg, section
 
 
@@ -78,7 +69,7 @@ def train_cmd(config: Path = ConfigOpt, run_name: Optional[str] = RunNameOpt, so
     try:
         _report(train_stage(cfg.run_dir, section, cfg.data.synthetic, force=force))
     except (FileNotFoundError, ValueError) as err:
-        _fail(f"cannot train the hypernetwork: {err}")
+        fail(f"cannot train the hypernetwork: {err}")
 
 
 @app.command("tune")
@@ -95,4 +86,4 @@ def tune_cmd(config: Path = ConfigOpt, run_name: Optional[str] = RunNameOpt, sou
     try:
         _report(tune_stage(cfg.run_dir, section, cfg.data.synthetic, force=force))
     except (FileNotFoundError, ValueError) as err:
-        _fail(f"cannot tune the hypernetwork: {err}")
+        fail(f"cannot tune the hypernetwork: {err}")

@@ -7,26 +7,20 @@ one stage function; the work itself lives in the stage modules.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, Optional
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
 from bdc_ray import storage
-from bdc_ray.config import DEFAULT_CONFIG, ConfigError, load_config
+from bdc_ray.config import DEFAULT_CONFIG
+from bdc_ray.cli_support import fail, load_or_exit
 from bdc_ray.eval.tables import wide_console
 
 app = typer.Typer(help="Disentangle: cluster the SFT problems and train one LoRA expert per cluster.", no_args_is_help=True)
 
 console = wide_console()
-err_console = Console(stderr=True)
-
-
-def _fail(message: str) -> NoReturn:
-    err_console.print(f"[red]{message}[/red]", markup=True, highlight=False)
-    raise typer.Exit(2)
 
 
 def _cluster_config(cfg: Any, k: int | None):
@@ -39,7 +33,7 @@ def _cluster_config(cfg: Any, k: int | None):
     try:
         return ClusterConfig.model_validate({**section.model_dump(), "k": k})
     except ValidationError as err:
-        _fail(f"bad --k: {err.errors()[0]['msg']}")
+        fail(f"bad --k: {err.errors()[0]['msg']}")
 
 
 def clusters_table(summary: dict[str, Any], title: str = "clusters") -> Table:
@@ -67,17 +61,14 @@ def cluster_cmd(
     from bdc_ray.disentangle.cluster_stage import run_cluster_stage
     from bdc_ray.disentangle.embed import EmbedderError
 
-    try:
-        cfg = load_config(config)
-    except ConfigError as err:
-        _fail(f"config error {err}")
+    cfg = load_or_exit(config)
     section = _cluster_config(cfg, k)
     sft_path = sft or storage.join(cfg.run_dir, "boost", "sft.jsonl")
     out_dir = out or storage.join(cfg.run_dir, "disentangle", "clusters")
     try:
         summary = run_cluster_stage(sft_path, out_dir, section, progress=progress)
     except (FileNotFoundError, ValueError, EmbedderError) as err:
-        _fail(f"cannot cluster: {err}")
+        fail(f"cannot cluster: {err}")
     console.print(clusters_table(summary))
     scores = ", ".join(f"K={kk}: {v:.3f}" for kk, v in sorted(summary["silhouette"].items())) or "-"
     console.print(f"silhouette {scores}")

@@ -7,22 +7,16 @@ here so the clustering and the experts commands can change independently.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from bdc_ray.config import DEFAULT_CONFIG, ConfigError, load_config
+from bdc_ray.config import DEFAULT_CONFIG
+from bdc_ray.cli_support import fail, load_or_exit
 from bdc_ray.eval.tables import wide_console
 
 console = wide_console()
-err_console = Console(stderr=True)
-
-
-def _fail(message: str) -> NoReturn:
-    err_console.print(f"[red]{message}[/red]", markup=True, highlight=False)
-    raise typer.Exit(2)
 
 
 def manifest_table(manifest) -> Table:
@@ -56,10 +50,7 @@ def train_cmd(
     from bdc_ray.disentangle.experts import experts_dir, first_agent_model, run_train_stage
     from bdc_ray.ray_session import init_ray
 
-    try:
-        cfg = load_config(config)
-    except ConfigError as err:
-        _fail(f"config error {err}")
+    cfg = load_or_exit(config)
     section = cfg.stages.disentangle.experts
     init_ray(cfg.ray)
     run = run_dir or cfg.run_dir
@@ -67,6 +58,6 @@ def train_cmd(
         base = base_model or section.base_model or first_agent_model(cfg.models.agents, cfg.models.build_root)
         manifest = run_train_stage(run, section, base, progress=progress)
     except (FileNotFoundError, ValueError) as err:
-        _fail(f"cannot train experts: {err}")
+        fail(f"cannot train experts: {err}")
     console.print(manifest_table(manifest))
     console.print(f"manifest: {experts_dir(run)}/manifest.json")

@@ -1,0 +1,26 @@
+"""What every `bdc` sub-command shares: one way to refuse (red message, exit 2) and to load the config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from bdc_ray.config import BDCConfig, ConfigError, load_config
+
+err_console = Console(stderr=True)
+
+
+def fail(message: str) -> NoReturn:
+    err_console.print(f"[red]{message}[/red]", markup=True, highlight=False)
+    raise typer.Exit(2)
+
+
+def load_or_exit(path: Path, overrides: dict[str, Any] | None = None) -> BDCConfig:
+    """The validated config, or exit 2 with every bad key path listed."""
+    try:
+        return load_config(path, overrides)
+    except ConfigError as err:
+        fail(f"config error {err}")
