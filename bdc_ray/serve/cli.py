@@ -19,13 +19,13 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from bdc_ray.config import DEFAULT_CONFIG, BDCConfig, ConfigError, load_config
+from bdc_ray.cli_support import fail, load_or_exit
+from bdc_ray.config import DEFAULT_CONFIG, BDCConfig
 from bdc_ray.serve.deploy_config import AppArgs
 from bdc_ray.serve.stage import CONFIG_FILE, ServeSetupError, resolve_app_args, start_app, write_serve_config
 
 app = typer.Typer(help="Serve the customized solver over HTTP (Ray Serve).", no_args_is_help=True)
 console = Console()
-err_console = Console(stderr=True)
 
 ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="ray_config.yaml to use.")
 DemoOpt = typer.Option(False, "--demo", help="Serve a tiny solver built on first use instead of the run's artifacts.")
@@ -37,18 +37,13 @@ PortOpt = typer.Option(None, "--port", help="Override serve.port.")
 
 
 def _setup(config: Path, **options) -> tuple[BDCConfig, AppArgs]:
-    try:
-        cfg = load_config(config)
-    except ConfigError as err:
-        err_console.print(f"[red]config error[/red] {err}")
-        raise typer.Exit(2) from None
+    cfg = load_or_exit(config)
     if options.get("demo"):
         console.print("the demo solver: built on first use (about 20-40 s), then reused")
     try:
         return cfg, resolve_app_args(cfg, **options)
     except ServeSetupError as err:
-        err_console.print(f"[red]cannot serve[/red] {err}")
-        raise typer.Exit(2) from None
+        fail(f"cannot serve {err}")
 
 
 @app.command("config")
