@@ -16,7 +16,9 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -29,6 +31,16 @@ from bdc_ray.customize.inject import ComposedLoRA
 from bdc_ray.customize.loading import build_composed
 from bdc_ray.llm.base import GenerationStats, SamplingParams, Texts, generated_length, truncate_at_stop
 from bdc_ray.llm.threads import configure_torch_threads
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sample as an OpenAI-style API reports it: its text (cut at a stop string), the tokens the
+    model produced for it, and why it ended: a stop token or string, or the max_new_tokens limit."""
+
+    text: str
+    tokens: int
+    finish_reason: Literal["stop", "length"]
 
 
 class CustomizedSolver:
@@ -117,21 +129,34 @@ class CustomizedSolver:
         self, prompts: Sequence[str], routing_texts: Sequence[str], sampling: SamplingParams
     ) -> tuple[Texts, GenerationStats]:
         """Completions of raw `prompts`, each routed by its `routing_texts` entry (the problem statement)."""
+        completions, stats = self.complete_prompts(prompts, routing_texts, sampling)
+        return _texts(completions), stats
+
+    def complete_prompts(
+        self, prompts: Sequence[str], routing_texts: Sequence[str], sampling: SamplingParams
+    ) -> tuple[list[list[Completion]], GenerationStats]:
+        """`generate_prompts` with what an API reports of each sample: its tokens and why it ended."""
         if len(prompts) != len(routing_texts):
             raise ValueError(f"{len(prompts)} prompts but {len(routing_texts)} routing texts")
         if not prompts:
             return [], GenerationStats()
-        return self.generate_with_weights(prompts, self.routing(routing_texts), sampling)
+        return self.complete_with_weights(prompts, self.routing(routing_texts), sampling)
 
     def generate_with_weights(
         self, prompts: Sequence[str], weights: torch.Tensor, sampling: SamplingParams
     ) -> tuple[Texts, GenerationStats]:
         """Completions of `prompts` under given weights [n, M, E*r] (one row per prompt), e.g. a
         routing of your own, `composed.one_expert(...)` or `composed.uniform(...)`."""
+        completions, stats = self.complete_with_weights(prompts, weights, sampling)
+        return _texts(completions), stats
+
+    def complete_with_weights(
+        self, prompts: Sequence[str], weights: torch.Tensor, sampling: SamplingParams
+    ) -> tuple[list[list[Completion]], GenerationStats]:
         if weights.shape[0] != len(prompts):
             raise ValueError(f"{weights.shape[0]} weight rows for {len(prompts)} prompts")
         start = time.perf_counter()
-        texts: Texts = []
+        completions: list[list[Completion]] = []
         stats = GenerationStats()
         with self._lock, torch.inference_mode():
             if sampling.seed is not None:
@@ -140,11 +165,11 @@ class CustomizedSolver:
                 set_seed(sampling.seed)
             for begin in range(0, len(prompts), self.max_batch_size):
                 chunk = slice(begin, begin + self.max_batch_size)
-                batch_texts, batch_stats = self._generate_batch(list(prompts[chunk]), weights[chunk], sampling)
-                texts += batch_texts
+                batch, batch_stats = self._generate_batch(list(prompts[chunk]), weights[chunk], sampling)
+                completions += batch
                 stats = stats + batch_stats
         stats.seconds = time.perf_counter() - start
-        return texts, stats
+        return completions, stats
 
     def _generate_batch(self, prompts: list[str], weights: torch.Tensor, sampling: SamplingParams):
         self.tokenizer.padding_side = "left"  # every prompt's last token where generation starts
@@ -161,17 +186,23 @@ class CustomizedSolver:
             kwargs.update(stop_strings=sampling.stop, tokenizer=self.tokenizer)
         output = self.composed.generate(weights, **encoded, **kwargs)
         rows = output[:, encoded["input_ids"].shape[1] :].tolist()
-        texts, tokens = [], 0
+        completions, tokens = [], 0
         for i in range(len(prompts)):
-            samples = []
-            for row in rows[i * copies : (i + 1) * copies]:
-                length = self._generated_length(row)
-                tokens += length
-                text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
-                samples.append(truncate_at_stop(text, sampling.stop))
-            texts.append(samples * sampling.n if copies == 1 else samples)
+            samples = [self._completion(row, sampling) for row in rows[i * copies : (i + 1) * copies]]
+            tokens += sum(c.tokens for c in samples)
+            completions.append(samples * sampling.n if copies == 1 else samples)
         prompt_tokens = int(encoded["attention_mask"].sum())
-        return texts, GenerationStats(prompt_tokens=prompt_tokens, completion_tokens=tokens)
+        return completions, GenerationStats(prompt_tokens=prompt_tokens, completion_tokens=tokens)
+
+    def _completion(self, row: list[int], sampling: SamplingParams) -> Completion:
+        """A sample ran out of room ('length') only when it used every new token without reaching a
+        stop token or a stop string."""
+        length = self._generated_length(row)
+        text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
+        cut = truncate_at_stop(text, sampling.stop)
+        stopped = len(cut) < len(text) or (length > 0 and row[length - 1] in self._stop_ids)
+        ran_out = not stopped and length >= sampling.max_new_tokens
+        return Completion(cut, length, "length" if ran_out else "stop")
 
     def _generated_length(self, row: list[int]) -> int:
         return generated_length(row, self._stop_ids, self.tokenizer.pad_token_id)
@@ -181,6 +212,10 @@ class CustomizedSolver:
         from bdc_ray.customize.materialize import materialize
 
         return materialize(self.composed, self.routing([problem])[0], out_dir)
+
+
+def _texts(completions: list[list[Completion]]) -> Texts:
+    return [[c.text for c in samples] for samples in completions]
 
 
 def load_customized(hypernet_dir: str, **kwargs) -> CustomizedSolver:

@@ -92,8 +92,8 @@ class Choice(BaseModel):
     index: int
     text: str
     logprobs: None = None
-    finish_reason: Literal["stop", "length"] | None = Field(
-        None, description="Not reported: the solver returns texts, not why each one ended."
+    finish_reason: Literal["stop", "length"] = Field(
+        description="'length': the sample used all max_tokens without a stop token or stop string; else 'stop'."
     )
 
 

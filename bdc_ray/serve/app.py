@@ -165,6 +165,7 @@ class SolverDeployment:
             outputs = await asyncio.to_thread(self.engine.run, parts)
         return GenOutput(
             texts=[t for o in outputs for t in o.texts],
+            finish_reasons=[r for o in outputs for r in o.finish_reasons],
             prompt_tokens=outputs[0].prompt_tokens,
             completion_tokens=sum(o.completion_tokens for o in outputs),
         )
@@ -232,13 +233,14 @@ class SolverDeployment:
             self.engine.check_fits(job.prompt, body.max_tokens)
         outputs = await asyncio.gather(*(self._generate(job) for job in jobs))
         texts = [t for o in outputs for t in o.texts]
+        reasons = [r for o in outputs for r in o.finish_reasons]
         prompt_tokens = sum(o.prompt_tokens for o in outputs)
         completion_tokens = sum(o.completion_tokens for o in outputs)
         return CompletionResponse(
             id=f"cmpl-{uuid.uuid4().hex}",
             created=int(time.time()),
             model=body.model,
-            choices=[Choice(index=i, text=t) for i, t in enumerate(texts)],
+            choices=[Choice(index=i, text=t, finish_reason=r) for i, (t, r) in enumerate(zip(texts, reasons))],
             usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                         total_tokens=prompt_tokens + completion_tokens),
         )

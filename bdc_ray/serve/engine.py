@@ -1,7 +1,7 @@
 """Requests to forward passes: the pure core between the HTTP layer and the customized solver.
 
 A request becomes one `GenJob` per prompt. A batch of jobs (what serve.batch hands over) is
-grouped by sampling settings, and each group is ONE `CustomizedSolver.generate_prompts` call:
+grouped by sampling settings, and each group is ONE `CustomizedSolver.complete_prompts` call:
 every row carries its own problem's routing weights through the same forward passes, so
 different problems never wait for each other. Rows are prompts x samples; a greedy job is one
 row whatever its `n` (greedy samples are identical), a sampled job is `n` rows of the same
@@ -78,8 +78,10 @@ def job_rows(jobs: list[GenJob]) -> int:
 @dataclass(frozen=True)
 class GenOutput:
     texts: list[str]
+    finish_reasons: list[str]
     prompt_tokens: int
     completion_tokens: int
+    """Tokens the model produced for the samples (as it generated them, not re-tokenized text)."""
 
 
 @dataclass
@@ -147,7 +149,7 @@ class Engine:
                 prompts += [jobs[i].prompt] * jobs[i].rows
                 routes += [jobs[i].routing_text] * jobs[i].rows
             with self._solver_lock:
-                texts, _ = self.solver.generate_prompts(prompts, routes, jobs[members[0]].sampling)
+                completions, _ = self.solver.complete_prompts(prompts, routes, jobs[members[0]].sampling)
             with self._stats_lock:
                 self.stats.record(len(members), len(prompts))
             if self._on_group is not None:
@@ -155,10 +157,15 @@ class Engine:
             offset = 0
             for i in members:
                 job = jobs[i]
-                mine = [t for per_row in texts[offset : offset + job.rows] for t in per_row]
+                mine = [c for per_row in completions[offset : offset + job.rows] for c in per_row]
                 offset += job.rows
                 samples = mine * job.n if job.sampling.greedy else mine
-                outputs[i] = GenOutput(samples, self.count_tokens(job.prompt, True), sum(self.count_tokens(t) for t in samples))
+                outputs[i] = GenOutput(
+                    texts=[c.text for c in samples],
+                    finish_reasons=[c.finish_reason for c in samples],
+                    prompt_tokens=self.count_tokens(job.prompt, True),
+                    completion_tokens=sum(c.tokens for c in samples),
+                )
         return outputs  # type: ignore[return-value]
 
     def room(self, prompt: str) -> int | None:
@@ -180,7 +187,7 @@ class Engine:
             )
 
     def count_tokens(self, text: str, specials: bool = False) -> int:
-        """Tokens of `text` (usage figures; a completion is counted by re-tokenizing its text)."""
+        """Tokens of `text` (a prompt's usage figure and context check)."""
         with self._tokenizer_lock:
             return len(self._tokenizer(text, add_special_tokens=specials)["input_ids"])
 

@@ -57,9 +57,12 @@ def test_completion_reproduces_a_learnt_program(served, demo):
     body = reply.json()
     assert body["object"] == "text_completion" and body["model"] == MODEL
     assert [c["text"] for c in body["choices"]] == [format_target(problem)] * 2
+    assert [c["finish_reason"] for c in body["choices"]] == ["stop", "stop"]  # the model's end-of-text token
     usage = body["usage"]
     assert usage["prompt_tokens"] > 10 and usage["completion_tokens"] > 20
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    cut = _post(served, "/v1/completions", {"model": MODEL, "prompt": format_prompt(problem), "max_tokens": 4}).json()
+    assert cut["choices"][0]["finish_reason"] == "length" and cut["usage"]["completion_tokens"] == 4
 
 
 def test_completion_list_prompt_stop_and_sampling(served, demo):
@@ -70,6 +73,7 @@ def test_completion_list_prompt_stop_and_sampling(served, demo):
     assert [c["index"] for c in reply["choices"]] == [0, 1, 2]
     assert all("\ndef" not in t and "\nimport" not in t for t in texts)
     assert texts[0] == format_target(demo.problems[0]).split("\ndef")[0]
+    assert [c["finish_reason"] for c in reply["choices"]] == ["stop"] * 3
     sampled = _post(served, "/v1/completions", {"model": MODEL, "prompt": prompts[0], "max_tokens": 30, "n": 5,
                                                 "temperature": 1.5, "seed": 3}).json()
     assert len(sampled["choices"]) == 5

@@ -38,6 +38,7 @@ def test_a_batch_of_problems_is_one_call_and_equals_each_alone(engine, demo):
     assert [o.texts for o in together] == [[format_target(p)] * n for p, n in zip(demo.problems, [1, 2, 1, 3, 1, 1])]
     assert [o.texts for o in together] == [engine.run([j])[0].texts for j in jobs]
     assert all(o.prompt_tokens > 0 and o.completion_tokens > 0 for o in together)
+    assert all(o.finish_reasons == ["stop"] * len(o.texts) for o in together)  # each reached end-of-text
 
 
 def test_different_settings_are_different_passes(engine, demo):
@@ -49,6 +50,8 @@ def test_different_settings_are_different_passes(engine, demo):
     assert engine.stats.calls == calls + 3
     assert len(outputs[2].texts) == 3
     assert engine.count_tokens(outputs[0].texts[0]) <= 5
+    # the short job ran out of room: every new token used, no end-of-text reached
+    assert outputs[0].finish_reasons == ["length"] and outputs[0].completion_tokens == 5
 
 
 def test_prompts_beyond_the_context_are_refused_before_batching(engine):

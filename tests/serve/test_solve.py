@@ -28,7 +28,7 @@ def sandbox():
 def _candidates(codes):
     async def generate(job):
         assert job.n == len(codes)
-        return GenOutput(list(codes), 1, 1)
+        return GenOutput(list(codes), ["stop"] * len(codes), 1, 1)
     return generate
 
 
