@@ -9,8 +9,8 @@
 The driver embeds the problems once (the clusters' embedder, cached under
 <run>/customize/embeddings) and hands rows + features to the training process(es).
 
-Resumable: a finished hypernetwork trained with the same stage config is kept (its metadata
-records the config); a Tune search interrupted mid-way is restored by Tune itself.
+Resumable: a finished hypernetwork trained with the same stage config over the same experts is
+kept (its metadata records both); a Tune search interrupted mid-way is restored by Tune itself.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from bdc_ray.customize.checkpoint import is_complete, load_meta, save_checkpoint
 from bdc_ray.customize.config import CustomizeConfig
 from bdc_ray.customize.data import TrainingData, split_rows
 from bdc_ray.customize.features import Embedder, default_embedder, routing_features
+from bdc_ray.disentangle.manifest import experts_dir, load_manifest
 from bdc_ray.disentangle.sft_data import problem_rows, training_rows
 from bdc_ray.problems.synth import SynthConfig
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 SYNTHETIC = "synthetic:"
 CONFIG_KEY = "customize"
 """Key of the stage config inside a checkpoint's `settings`: what decides whether a re-run retrains."""
+EXPERTS_KEY = "experts_digest"
+"""Key of the experts' digest inside `settings`: a hypernetwork over retrained experts is stale."""
 
 
 def customize_dir(run_dir: str) -> str:
@@ -72,9 +75,8 @@ def prepare(
 ) -> TrainingData:
     """Rows, their split and routing features, and where the base model and experts are."""
     from bdc_ray.disentangle.clusters import load_clustering
-    from bdc_ray.disentangle.manifest import load_manifest
 
-    manifest = load_manifest(storage.join(run_dir, "disentangle", "experts"))
+    manifest = load_manifest(experts_dir(run_dir))
     if not manifest.experts:
         raise ValueError("the experts manifest lists no experts: run the experts stage first")
     clustering = load_clustering(storage.join(run_dir, "disentangle", "clusters"))
@@ -105,8 +107,15 @@ def _up_to_date(run_dir: str, config: CustomizeConfig, mode: str) -> dict[str, A
     meta = load_meta(folder)
     if meta.settings.get(CONFIG_KEY) != {"mode": mode, **config.model_dump(mode="json")}:
         return None
+    if meta.settings.get(EXPERTS_KEY) != experts_digest(run_dir):
+        log.info("the experts changed since the hypernetwork in %s was trained; training again", folder)
+        return None
     log.info("the hypernetwork in %s is up to date; skipping", folder)
     return _summary(run_dir, meta.metrics, resumed=True)
+
+
+def experts_digest(run_dir: str) -> str:
+    return load_manifest(experts_dir(run_dir)).digest()
 
 
 def _summary(run_dir: str, metrics: dict[str, Any], resumed: bool) -> dict[str, Any]:
@@ -135,6 +144,7 @@ def train_stage(
     _, snapshot = fit_hypernet(data, config.hypernet, config.train, progress=progress)
     meta = snapshot.meta
     meta.settings[CONFIG_KEY] = {"mode": "train", **config.model_dump(mode="json")}
+    meta.settings[EXPERTS_KEY] = experts_digest(run_dir)
     save_checkpoint(hypernet_dir(run_dir), snapshot.state, meta)
     return _summary(run_dir, meta.metrics, resumed=False)
 
@@ -168,6 +178,7 @@ def tune_stage(
     run_tune(data, config, folder, hypernet_dir(run_dir))
     hypernet, meta = load_checkpoint(hypernet_dir(run_dir))
     meta.settings[CONFIG_KEY] = {"mode": "tune", **wanted}
+    meta.settings[EXPERTS_KEY] = experts_digest(run_dir)
     save_checkpoint(hypernet_dir(run_dir), hypernet.state_dict(), meta)
     return _summary(run_dir, meta.metrics, resumed=False)
 

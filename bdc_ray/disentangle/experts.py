@@ -43,6 +43,7 @@ from bdc_ray.disentangle.manifest import (
     LoraShape,
     TrainedAdapter,
     expert_name,
+    experts_dir,
     load_manifest,
     manifest_path,
     save_manifest,
@@ -289,10 +290,6 @@ def _publish_dir(local: Path, target: str) -> None:
     if fs.exists(path):
         fs.rm(path, recursive=True)
     fs.put(str(local), path, recursive=True)
-
-
-def experts_dir(run_dir: str) -> str:
-    return storage.join(run_dir, "disentangle", "experts")
 
 
 def first_agent_model(agents: Sequence, build_root: str) -> str:

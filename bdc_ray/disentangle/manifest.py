@@ -8,6 +8,9 @@ complete, so "folder and entry present" is what marks a finished expert on re-ru
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from bdc_ray import storage
@@ -74,12 +77,23 @@ class ExpertManifest(BaseModel):
             done[self.all_data.name] = self.all_data
         return done
 
+    def digest(self) -> str:
+        """SHA-256 of the base and every adapter's fingerprint: what a stage built on these adapters
+        records, so that a retrained expert makes its hypernetwork and evaluation stale."""
+        adapters = [(a.name, a.fingerprint) for a in self.finished().values()]
+        return hashlib.sha256(json.dumps([self.base_model, sorted(adapters)]).encode()).hexdigest()
+
     def record(self, entry: TrainedAdapter) -> None:
         """Add or replace one run's entry, keeping experts ordered by cluster."""
         if isinstance(entry, ExpertEntry):
             self.experts = sorted([e for e in self.experts if e.name != entry.name] + [entry], key=lambda e: e.cluster)
         else:
             self.all_data = entry
+
+
+def experts_dir(run_dir: str) -> str:
+    """A run folder's experts folder (the manifest and one peft folder per adapter)."""
+    return storage.join(run_dir, "disentangle", "experts")
 
 
 def manifest_path(out_dir: str) -> str:

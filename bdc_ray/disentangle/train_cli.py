@@ -47,7 +47,8 @@ def train_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ) -> None:
     """Train one LoRA expert per cluster and the all-data baseline, concurrently, with Ray Train."""
-    from bdc_ray.disentangle.experts import experts_dir, first_agent_model, run_train_stage
+    from bdc_ray.disentangle.experts import first_agent_model, run_train_stage
+    from bdc_ray.disentangle.manifest import experts_dir
     from bdc_ray.ray_session import init_ray
 
     cfg = load_or_exit(config)

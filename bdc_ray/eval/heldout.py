@@ -5,11 +5,13 @@ customized solver), all prompted in the one training format and decoded the same
 table compares what Disentangle and Customize add over the base model and nothing else. Each
 solver generates in its own Ray task (the model is loaded where the task lands, on a GPU node
 when its resources ask for one); samples are written before they are scored, and a solver and
-split whose summary exists is not generated again.
+split whose summary was measured on the same weights, problems and settings is not generated again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from typing import Any, Literal, Sequence
 
@@ -30,22 +32,38 @@ SOLVER_KINDS: tuple[SolverKind, ...] = ("base", "all_data", "customized")
 
 def solver_sources(run_dir: str) -> dict[SolverKind, dict[str, str]]:
     """Where each solver's weights are in a run folder: what the experts manifest and the
-    customize stage recorded (a solver whose stage has not run is absent)."""
-    from bdc_ray.customize.checkpoint import is_complete
-    from bdc_ray.disentangle.manifest import load_manifest
+    customize stage recorded (a solver whose stage has not run is absent). Each source also
+    names the weights' identity (the adapter's fingerprint, the hypernetwork's metadata digest):
+    a summary is reused only for the weights it was measured on."""
+    from bdc_ray.customize.checkpoint import META_FILE, is_complete
+    from bdc_ray.customize.stage import hypernet_dir
+    from bdc_ray.disentangle.manifest import experts_dir, load_manifest
 
     sources: dict[SolverKind, dict[str, str]] = {}
     try:
-        manifest = load_manifest(storage.join(run_dir, "disentangle", "experts"))
+        manifest = load_manifest(experts_dir(run_dir))
     except FileNotFoundError:
         return sources
     sources["base"] = {"base_model": manifest.base_model}
     if manifest.all_data is not None:
-        sources["all_data"] = {"base_model": manifest.base_model, "adapter": manifest.all_data.path}
-    hypernet = storage.join(run_dir, "customize", "hypernet")
+        sources["all_data"] = {"base_model": manifest.base_model, "adapter": manifest.all_data.path,
+                               "fingerprint": manifest.all_data.fingerprint}
+    hypernet = hypernet_dir(run_dir)
     if is_complete(hypernet):
-        sources["customized"] = {"hypernet": hypernet}
+        meta = storage.read_text(storage.join(hypernet, META_FILE))
+        sources["customized"] = {"hypernet": hypernet, "fingerprint": hashlib.sha256(meta.encode()).hexdigest()}
     return sources
+
+
+def measurement_key(source: dict[str, str], problems: Sequence[Problem], sampling: SamplingParams,
+                    ks: Sequence[int], tests: str) -> str:
+    """SHA-256 of everything a summary depends on; a stored summary with another key is measured again."""
+    payload = [source, [p.id for p in problems], sampling.model_dump(mode="json"), list(ks), tests]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _finished(path: str, key: str) -> bool:
+    return storage.exists(path) and storage.read_json(path).get("key") == key
 
 
 def generate_completions(
@@ -84,11 +102,16 @@ def evaluate_solvers(
             f"no weights for solver(s) {missing} in {run_dir}: run the disentangle and customize stages first"
         )
     out_root = storage.join(run_dir, "eval", "heldout")
+    keys = {
+        (kind, split): measurement_key(sources[kind], problems, sampling, ks, tests)
+        for kind in kinds
+        for split, problems in splits.items()
+    }
     todo = {
         (kind, split): problems
         for kind in kinds
         for split, problems in splits.items()
-        if not storage.exists(storage.join(out_root, kind, split, "summary.json"))
+        if not _finished(storage.join(out_root, kind, split, "summary.json"), keys[(kind, split)])
     }
     task = ray.remote(generate_completions).options(**ray_options)
     threads = max(1, int(ray_options.get("num_cpus", 1)))
@@ -109,7 +132,7 @@ def evaluate_solvers(
             outcome: EvalOutcome = evaluate_dataset(
                 pool, f"{kind} / {split}", problems, samples, ks, tests=tests, out_dir=out_dir, group_by="family"
             )
-            summaries.append({**outcome.summary, "solver": kind, "split": split})
+            summaries.append({**outcome.summary, "solver": kind, "split": split, "key": keys[(kind, split)]})
             storage.write_json_atomic(storage.join(out_dir, "summary.json"), summaries[-1])
     return summaries
 

@@ -71,7 +71,6 @@ def boost_section(run_dir: str, report_dir: str) -> str:
 
 def disentangle_section(run_dir: str, report_dir: str) -> str:
     clusters_dir = storage.join(run_dir, "disentangle", "clusters")
-    experts_dir = storage.join(run_dir, "disentangle", "experts")
     out = "## Disentangle: clusters and LoRA experts\n\n"
     clusters_json = storage.join(clusters_dir, "clusters.json")
     if storage.exists(clusters_json):
@@ -88,9 +87,9 @@ def disentangle_section(run_dir: str, report_dir: str) -> str:
     else:
         out += _missing("disentangle/clusters/clusters.json")
     try:
-        from bdc_ray.disentangle.manifest import load_manifest
+        from bdc_ray.disentangle.manifest import experts_dir, load_manifest
 
-        manifest = load_manifest(experts_dir)
+        manifest = load_manifest(experts_dir(run_dir))
     except FileNotFoundError:
         return out + _missing("disentangle/experts/manifest.json")
     runs = [*manifest.experts, *([manifest.all_data] if manifest.all_data else [])]

@@ -36,8 +36,7 @@ def resolve_app_args(
     """What to serve: explicit arguments, then the `serve:` section, then the run folder's artifacts."""
     from bdc_ray.customize.checkpoint import is_complete
     from bdc_ray.customize.stage import hypernet_dir
-    from bdc_ray.disentangle.experts import experts_dir
-    from bdc_ray.disentangle.manifest import manifest_path
+    from bdc_ray.disentangle.manifest import experts_dir, manifest_path
 
     settings = cfg.serve
     bind = {k: v for k, v in (("host", host), ("port", port)) if v is not None}

@@ -66,6 +66,14 @@ def test_train_stage_writes_the_hypernetwork_skips_when_done_and_retrains_on_a_n
     assert train_stage(run_dir, config, progress=False)["resumed"]
     changed = CustomizeConfig.model_validate({**SMALL, "hypernet": {"hidden": 12}})
     assert not train_stage(run_dir, changed, progress=False)["resumed"]
+    assert train_stage(run_dir, changed, progress=False)["resumed"]
+    # an expert retrained (another fingerprint in the manifest): the hypernetwork over it is stale
+    from bdc_ray.disentangle.manifest import experts_dir, load_manifest, save_manifest
+
+    manifest = load_manifest(experts_dir(run_dir))
+    manifest.experts[0].fingerprint = "retrained"
+    save_manifest(manifest, experts_dir(run_dir))
+    assert not train_stage(run_dir, changed, progress=False)["resumed"]
 
     from bdc_ray.customize.solver import load_customized
     from bdc_ray.llm.base import SamplingParams

@@ -76,8 +76,11 @@ def check_later_stages(run_dir: Path, logs: str) -> None:
         summary = json.loads((run_dir / "eval" / "heldout" / solver / "heldout" / "summary.json").read_text())
         assert summary["n_problems"] == 4 and "pass@1" in summary
     assert (run_dir / "serve" / "serve_config.yaml").is_file()
-    assert "## Held-out evaluation" in (run_dir / "report" / "report.md").read_text()
-    assert "Held-out synthetic problems" in logs, "the job prints the final table"
+    report = (run_dir / "report" / "report.md").read_text()
+    for heading in ("## Held-out evaluation", "## Disentangle", "## Customize"):
+        assert heading in report
+    assert (run_dir / "report" / "clusters.png").is_file() and (run_dir / "report" / "ablation_heldout.png").is_file()
+    assert "Held-out synthetic problems" in logs and "customized" in logs, "the job prints the final table"
 
 
 def job_status(head: LocalHead, submission_id: str) -> str:
@@ -127,9 +130,13 @@ def test_boost_job_via_ray_job_submit(tmp_path, tiny_agents):
         check(run_dir, logs)
 
 
-def test_pipeline_job_via_ray_job_submit(tmp_path, tiny_agents):
-    """jobs/pipeline.py as users submit it, from disentangle on (Boost's own job is the test above)."""
+def test_pipeline_job_via_ray_job_submit(tmp_path, tiny_agents, ray_local):
+    """jobs/pipeline.py as users submit it, from disentangle on (Boost's own job is the test above);
+    then `--only eval` on its run folder, here, resumes: nothing is generated again."""
+    from rich.console import Console
+
     from bdc_ray.config import parse_config
+    from bdc_ray.pipeline import run_pipeline
 
     cfg_dict = later_stages_config(tmp_path, tiny_agents)
     cfg = parse_config(cfg_dict, base=ROOT)
@@ -150,3 +157,11 @@ def test_pipeline_job_via_ray_job_submit(tmp_path, tiny_agents):
         assert status == "SUCCEEDED", f"job ended {status}; its logs:\n{logs[-6000:]}"
     assert not head.own_processes(), "processes of the test's head outlived it"
     check_later_stages(run_dir, logs)
+    summaries = sorted((run_dir / "eval" / "heldout").rglob("summary.json"))
+    before = {f: f.stat().st_mtime_ns for f in summaries}
+    again = run_pipeline(cfg, Console(width=200), only=["eval"])["eval"]
+    assert {(s["solver"], s["split"]) for s in again} == {(n, "heldout") for n in ("base", "all_data", "customized")}
+    for s in again:
+        written = json.loads((run_dir / "eval" / "heldout" / s["solver"] / "heldout" / "summary.json").read_text())
+        assert s["pass@1"] == written["pass@1"]
+    assert {f: f.stat().st_mtime_ns for f in summaries} == before, "a resumed eval rewrote finished results"
