@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from bdc_ray.eval.tables import wide_console
-from bdc_ray.cli_support import load_or_exit
+from bdc_ray.cli_support import fail, load_or_exit
 from bdc_ray.config import DEFAULT_CONFIG, BDCConfig, dump_config
 from bdc_ray.customize.cli import app as customize_app
 from bdc_ray.disentangle.cli import app as disentangle_app
@@ -96,24 +96,20 @@ def eval_cmd(
     from bdc_ray.ray_session import init_ray
 
     if reference == (samples is not None):
-        err_console.print("[red]give exactly one of --samples or --reference[/red]")
-        raise typer.Exit(2)
+        fail("give exactly one of --samples or --reference")
     if tests not in ("all", "hidden", "public"):
-        err_console.print(f"[red]--tests must be all, hidden or public, got {tests!r}[/red]")
-        raise typer.Exit(2)
+        fail(f"--tests must be all, hidden or public, got {tests!r}")
     try:
         ks = sorted({int(x) for x in k.split(",") if x.strip()})
         if not ks or min(ks) < 1:
             raise ValueError
     except ValueError:
-        err_console.print(f"[red]--k must be comma-separated integers >= 1, got {k!r}[/red]")
-        raise typer.Exit(2) from None
+        fail(f"--k must be comma-separated integers >= 1, got {k!r}")
     cfg = _load(config)
     try:
         loaded, report = load_problems(str(problems), fmt)
     except (OSError, ValueError) as err:
-        err_console.print(f"[red]cannot load problems[/red] {err}")
-        raise typer.Exit(2) from None
+        fail(f"cannot load problems {err}")
     if report.errors:
         err_console.print(f"{len(report.errors)} malformed problem record(s) skipped (listed above)")
     if reference:
@@ -158,8 +154,7 @@ def models_build_tiny(
     try:
         recipe = TinyModelConfig(**fields)
     except ValidationError as err:
-        err_console.print(f"[red]bad model recipe[/red] {err}")
-        raise typer.Exit(2) from None
+        fail(f"bad model recipe {err}")
     path = build_tiny(recipe, out.resolve())
     info = load_build_info(path)
     console.print(
@@ -175,11 +170,14 @@ def boost_cmd(
     max_problems: Optional[int] = typer.Option(None, help="Override stages.boost.max_problems."),
 ) -> None:
     """MC-Tree-of-Agents over the configured problems; traces, sft.jsonl, preferences.jsonl."""
-    from bdc_ray.boost.stage import boost_dir, run_boost_stage
+    from bdc_ray.boost.stage import StaleTracesError, boost_dir, run_boost_stage
 
     overrides = {"stages": {"boost": {"max_problems": max_problems}}} if max_problems else {}
     cfg = _load(config, run_name=run_name, **overrides)
-    summary = run_boost_stage(cfg)
+    try:
+        summary = run_boost_stage(cfg)
+    except StaleTracesError as err:
+        fail(str(err))
     console.print_json(data=summary)
     console.print(f"artifacts: {boost_dir(cfg)}")
 
@@ -192,16 +190,19 @@ def run_cmd(
     start: Optional[str] = typer.Option(None, "--from", help="Run this stage and every later one."),
 ) -> None:
     """Run the pipeline on the config (README's main command); every stage resumes."""
+    from bdc_ray.boost.stage import StaleTracesError
     from bdc_ray.pipeline import STAGE_NAMES, run_pipeline, select_stages
 
     chosen = [s.strip() for s in only.split(",") if s.strip()] if only else None
     try:
         select_stages(chosen, start)
     except ValueError as err:
-        err_console.print(f"[red]{err}[/red] (stages: {', '.join(STAGE_NAMES)})")
-        raise typer.Exit(2) from None
+        fail(f"{err} (stages: {', '.join(STAGE_NAMES)})")
     cfg = _load(config, run_name=run_name)
-    run_pipeline(cfg, console, only=chosen, start=start)
+    try:
+        run_pipeline(cfg, console, only=chosen, start=start)
+    except StaleTracesError as err:
+        fail(str(err))
 
 
 @app.command("report")
@@ -211,8 +212,7 @@ def report_cmd(run_dir: str = typer.Argument(..., help="A run folder (local path
     from bdc_ray.report.build import build_report
 
     if not storage.exists(run_dir):
-        err_console.print(f"[red]no such run folder: {run_dir}[/red]")
-        raise typer.Exit(2)
+        fail(f"no such run folder: {run_dir}")
     console.print(f"report: {build_report(run_dir)}")
 
 

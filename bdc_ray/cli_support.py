@@ -7,6 +7,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bdc_ray.config import BDCConfig, ConfigError, load_config
 
@@ -14,7 +15,8 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str) -> NoReturn:
-    err_console.print(f"[red]{message}[/red]", markup=True, highlight=False)
+    """Messages carry paths and errors ('[Errno 2]', '[/tmp/x]'): escaped, never read as markup."""
+    err_console.print(f"[red]{escape(message)}[/red]", markup=True, highlight=False)
     raise typer.Exit(2)
 
 

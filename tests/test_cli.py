@@ -71,3 +71,6 @@ def test_report_rebuilds_from_a_run_folder(tmp_path):
     assert (tmp_path / "report" / "report.md").read_text().startswith("# bdc-ray run report")
     missing = runner.invoke(app, ["report", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no such run folder" in missing.output
+    # a message is printed as it is, even when it looks like console markup
+    odd = runner.invoke(app, ["report", str(tmp_path / "[/red]")])
+    assert odd.exit_code == 2 and "[/red]" in odd.output

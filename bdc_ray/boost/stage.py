@@ -23,6 +23,38 @@ from bdc_ray.ray_session import init_ray
 log = logging.getLogger(__name__)
 
 SYNTHETIC = "synthetic:"
+SETTINGS_FILE = "settings.json"
+LABELS = {"agents": "agents", "search": "search parameters"}
+
+
+class StaleTracesError(ValueError):
+    """A run folder's traces were searched with other agents or search settings."""
+
+
+def search_settings(cfg: BDCConfig) -> dict[str, Any]:
+    """What decides a trace: every agent's model, style and prompts, and the search parameters
+    (not resources, replicas or concurrency, which only change how fast it is found)."""
+    return {
+        "agents": [a.model_dump(mode="json", exclude={"replicas", "resources", "batch_window_ms"}) for a in cfg.models.agents],
+        "search": cfg.stages.boost.search.model_dump(mode="json"),
+    }
+
+
+def claim_traces(out_dir: str, settings: dict[str, Any]) -> None:
+    """Resume only traces of the same settings: mixing two searches would make one SFT set of
+    both, so a changed setting is refused (nothing is deleted) and the first search recorded."""
+    path = storage.join(out_dir, SETTINGS_FILE)
+    if not storage.exists(path):
+        storage.write_json_atomic(path, settings)
+        return
+    stored = storage.read_json(path)
+    changed = sorted(k for k in settings if stored.get(k) != settings[k])
+    if changed:
+        raise StaleTracesError(
+            f"{out_dir} holds traces searched with other {' and other '.join(LABELS[k] for k in changed)} "
+            f"(recorded in {path}); "
+            "use another run_name, or delete that folder to search again"
+        )
 
 
 def boost_dir(cfg: BDCConfig) -> str:
@@ -71,6 +103,7 @@ def run_boost_stage(cfg: BDCConfig) -> dict[str, Any]:
     init_ray(cfg.ray)
     stage = cfg.stages.boost
     problems = first_per_group(load_stage_problems(cfg, stage.problems, stage.format), stage.max_problems)
+    claim_traces(boost_dir(cfg), search_settings(cfg))
     agents = start_agents(cfg)
     pool = make_pool(cfg)
     try:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from bdc_ray.boost.runner import finished_ids, read_traces
-from bdc_ray.boost.stage import boost_dir, run_boost_stage
+from bdc_ray.boost.stage import StaleTracesError, boost_dir, run_boost_stage
 from bdc_ray.config import load_config
 from tests.conftest import ROOT, cluster_address
 
@@ -60,6 +60,11 @@ def test_two_tiny_agents_search_and_resume(ray_local, overrides):
     assert all(f.stat().st_mtime_ns == m for f, m in kept_mtimes.items())
     again = read_traces(str(out / "traces"))
     assert sorted(r["problem_id"] for r in again) == sorted(r["problem_id"] for r in records)
+    # another search in the same run folder is refused before any agent starts, and nothing is lost
+    wider = {**overrides["stages"]["boost"], "search": {**overrides["stages"]["boost"]["search"], "width": 3}}
+    with pytest.raises(StaleTracesError, match="other search parameters"):
+        run_boost_stage(load_config(overrides={**overrides, "run_name": "e2e", "stages": {"boost": wider}}))
+    assert len(read_traces(str(out / "traces"))) == N_PROBLEMS
 
 
 def test_killed_driver_loses_only_unfinished_problems(ray_local, overrides, tmp_path):

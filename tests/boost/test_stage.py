@@ -1,6 +1,10 @@
-"""Which problems a Boost stage searches when it may not search them all."""
+"""Which problems a Boost stage searches when it may not search them all, and which traces it resumes."""
 
-from bdc_ray.boost.stage import first_per_group
+import pytest
+
+from bdc_ray import storage
+from bdc_ray.boost.stage import SETTINGS_FILE, StaleTracesError, claim_traces, first_per_group, search_settings
+from bdc_ray.config import load_config
 from bdc_ray.problems.synth import SynthConfig, generate_suite
 
 
@@ -12,3 +16,22 @@ def test_a_limited_stage_takes_every_family_in_turn():
     assert families[6:] == ["arith", "string"]
     assert [p.id for p in chosen if p.family == "arith"] == [p.id for p in train if p.family == "arith"][:2]
     assert first_per_group(train, None) == train and first_per_group(train, 1000) == train
+
+
+def test_traces_resume_only_under_the_settings_that_searched_them(tmp_path):
+    out = str(tmp_path / "boost")
+    default = load_config()
+    claim_traces(out, search_settings(default))
+    recorded = storage.read_text(storage.join(out, SETTINGS_FILE))
+    # how fast it searches is not what it finds: more concurrency and other resources resume
+    faster = load_config(overrides={"stages": {"boost": {"max_concurrent_problems": 32}},
+                                    "models": {"agents": [{**a.model_dump(mode="json"), "replicas": 2}
+                                                          for a in default.models.agents]}})
+    claim_traces(out, search_settings(faster))
+    wider = load_config(overrides={"stages": {"boost": {"search": {"width": 3}}}})
+    with pytest.raises(StaleTracesError, match=r"other search parameters .*another run_name"):
+        claim_traces(out, search_settings(wider))
+    one_agent = load_config(overrides={"models": {"agents": [default.models.agents[0].model_dump(mode="json")]}})
+    with pytest.raises(StaleTracesError, match="with other agents "):
+        claim_traces(out, search_settings(one_agent))
+    assert storage.read_text(storage.join(out, SETTINGS_FILE)) == recorded  # nothing overwritten
