@@ -129,6 +129,8 @@ def customize_section(run_dir: str, report_dir: str) -> str:
 
 
 def eval_section(run_dir: str, report_dir: str) -> str:
+    from bdc_ray.eval.heldout import SOLVER_KINDS
+
     out = "## Held-out evaluation: base vs all-data LoRA vs customized solver\n\n"
     table = storage.join(run_dir, "eval", "heldout", "table.md")
     if not storage.exists(table):
@@ -136,7 +138,9 @@ def eval_section(run_dir: str, report_dir: str) -> str:
     out += "pass@1 (%) overall and per family, hidden and public tests of problems no stage trained on.\n\n"
     out += storage.read_text(table)
     fs, root = storage.filesystem(storage.join(run_dir, "eval", "heldout"))
-    summaries = [storage.read_json(fs.unstrip_protocol(p)) for p in sorted(fs.glob(f"{root}/*/*/summary.json"))]
+    summaries = [storage.read_json(fs.unstrip_protocol(p)) for p in fs.glob(f"{root}/*/*/summary.json")]
+    order = {kind: i for i, kind in enumerate(SOLVER_KINDS)}  # bars in the table's order: base first
+    summaries.sort(key=lambda s: (order.get(s["solver"], len(order)), s["solver"]))
     for split in sorted({s["split"] for s in summaries}):
         rows = {s["solver"]: {f: g.get("pass@1", 0.0) for f, g in s.get("by_family", {}).items()}
                 for s in summaries if s["split"] == split}
