@@ -123,19 +123,14 @@ class CustomizedSolver:
         return self.generate_with_stats(problems, sampling)[0]
 
     def generate_with_stats(self, problems: Sequence[str], sampling: SamplingParams) -> tuple[Texts, GenerationStats]:
-        return self.generate_prompts([prompt_of(p) for p in problems], problems, sampling)
-
-    def generate_prompts(
-        self, prompts: Sequence[str], routing_texts: Sequence[str], sampling: SamplingParams
-    ) -> tuple[Texts, GenerationStats]:
-        """Completions of raw `prompts`, each routed by its `routing_texts` entry (the problem statement)."""
-        completions, stats = self.complete_prompts(prompts, routing_texts, sampling)
+        completions, stats = self.complete_prompts([prompt_of(p) for p in problems], problems, sampling)
         return _texts(completions), stats
 
     def complete_prompts(
         self, prompts: Sequence[str], routing_texts: Sequence[str], sampling: SamplingParams
     ) -> tuple[list[list[Completion]], GenerationStats]:
-        """`generate_prompts` with what an API reports of each sample: its tokens and why it ended."""
+        """Completions of raw `prompts`, each routed by its `routing_texts` entry (the problem
+        statement), with what an API reports of each sample: its tokens and why it ended."""
         if len(prompts) != len(routing_texts):
             raise ValueError(f"{len(prompts)} prompts but {len(routing_texts)} routing texts")
         if not prompts:

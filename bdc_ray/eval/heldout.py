@@ -62,8 +62,12 @@ def measurement_key(source: dict[str, str], problems: Sequence[Problem], samplin
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _finished(path: str, key: str) -> bool:
-    return storage.exists(path) and storage.read_json(path).get("key") == key
+def _stored_summary(path: str, key: str) -> dict[str, Any] | None:
+    """The summary at `path` if it was measured under `key`, else None (absent or stale)."""
+    if not storage.exists(path):
+        return None
+    summary = storage.read_json(path)
+    return summary if summary.get("key") == key else None
 
 
 def generate_completions(
@@ -107,12 +111,8 @@ def evaluate_solvers(
         for kind in kinds
         for split, problems in splits.items()
     }
-    todo = {
-        (kind, split): problems
-        for kind in kinds
-        for split, problems in splits.items()
-        if not _finished(storage.join(out_root, kind, split, "summary.json"), keys[(kind, split)])
-    }
+    stored = {key: _stored_summary(storage.join(out_root, *key, "summary.json"), k) for key, k in keys.items()}
+    todo = {(kind, split): splits[split] for (kind, split), summary in stored.items() if summary is None}
     task = ray.remote(generate_completions).options(**ray_options)
     threads = max(1, int(ray_options.get("num_cpus", 1)))
     pending = {
@@ -124,7 +124,7 @@ def evaluate_solvers(
         for split, problems in splits.items():
             out_dir = storage.join(out_root, kind, split)
             if (kind, split) not in pending:
-                summaries.append(storage.read_json(storage.join(out_dir, "summary.json")))
+                summaries.append(stored[(kind, split)])
                 continue
             texts = ray.get(pending[(kind, split)])
             samples = [Sample(task_id=p.id, completion=t) for p, ts in zip(problems, texts, strict=True) for t in ts]

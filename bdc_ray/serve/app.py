@@ -163,12 +163,7 @@ class SolverDeployment:
             outputs = await asyncio.gather(*(self._batched(part) for part in parts))
         else:
             outputs = await asyncio.to_thread(self.engine.run, parts)
-        return GenOutput(
-            texts=[t for o in outputs for t in o.texts],
-            finish_reasons=[r for o in outputs for r in o.finish_reasons],
-            prompt_tokens=outputs[0].prompt_tokens,
-            completion_tokens=sum(o.completion_tokens for o in outputs),
-        )
+        return GenOutput([c for o in outputs for c in o.completions], prompt_tokens=outputs[0].prompt_tokens)
 
     async def _run_tests(self, jobs):
         results = await asyncio.to_thread(self.sandbox.run_many, jobs)
@@ -232,15 +227,14 @@ class SolverDeployment:
         for job in jobs:
             self.engine.check_fits(job.prompt, body.max_tokens)
         outputs = await asyncio.gather(*(self._generate(job) for job in jobs))
-        texts = [t for o in outputs for t in o.texts]
-        reasons = [r for o in outputs for r in o.finish_reasons]
+        samples = [c for o in outputs for c in o.completions]
         prompt_tokens = sum(o.prompt_tokens for o in outputs)
         completion_tokens = sum(o.completion_tokens for o in outputs)
         return CompletionResponse(
             id=f"cmpl-{uuid.uuid4().hex}",
             created=int(time.time()),
             model=body.model,
-            choices=[Choice(index=i, text=t, finish_reason=r) for i, (t, r) in enumerate(zip(texts, reasons))],
+            choices=[Choice(index=i, text=c.text, finish_reason=c.finish_reason) for i, c in enumerate(samples)],
             usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                         total_tokens=prompt_tokens + completion_tokens),
         )

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from bdc_ray.customize.data import prompt_of
-from bdc_ray.customize.solver import CustomizedSolver
+from bdc_ray.customize.solver import Completion, CustomizedSolver
 from bdc_ray.llm.base import SamplingParams
 from bdc_ray.problems.synth import SOLUTION_HEADER, TASK_HEADER
 from bdc_ray.serve.api import APIError, ExpertWeight, RoutingResponse
@@ -77,11 +77,21 @@ def job_rows(jobs: list[GenJob]) -> int:
 
 @dataclass(frozen=True)
 class GenOutput:
-    texts: list[str]
-    finish_reasons: list[str]
+    completions: list[Completion]
     prompt_tokens: int
-    completion_tokens: int
-    """Tokens the model produced for the samples (as it generated them, not re-tokenized text)."""
+
+    @property
+    def texts(self) -> list[str]:
+        return [c.text for c in self.completions]
+
+    @property
+    def finish_reasons(self) -> list[str]:
+        return [c.finish_reason for c in self.completions]
+
+    @property
+    def completion_tokens(self) -> int:
+        """Tokens the model produced for the samples (as it generated them, not re-tokenized text)."""
+        return sum(c.tokens for c in self.completions)
 
 
 @dataclass
@@ -160,12 +170,7 @@ class Engine:
                 mine = [c for per_row in completions[offset : offset + job.rows] for c in per_row]
                 offset += job.rows
                 samples = mine * job.n if job.sampling.greedy else mine
-                outputs[i] = GenOutput(
-                    texts=[c.text for c in samples],
-                    finish_reasons=[c.finish_reason for c in samples],
-                    prompt_tokens=self.count_tokens(job.prompt, True),
-                    completion_tokens=sum(c.tokens for c in samples),
-                )
+                outputs[i] = GenOutput(samples, prompt_tokens=self.count_tokens(job.prompt, True))
         return outputs  # type: ignore[return-value]
 
     def room(self, prompt: str) -> int | None:

@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from bdc_ray.customize.solver import Completion
 from bdc_ray.problems.types import AssertTest, CallTest, StdioTest
 from bdc_ray.sandbox import Sandbox, SandboxLimits
 from bdc_ray.serve.api import RoutingResponse, SolveRequest
@@ -28,7 +29,7 @@ def sandbox():
 def _candidates(codes):
     async def generate(job):
         assert job.n == len(codes)
-        return GenOutput(list(codes), ["stop"] * len(codes), 1, 1)
+        return GenOutput([Completion(c, 1, "stop") for c in codes], prompt_tokens=1)
     return generate
 
 
