@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from bdc_ray.eval.tables import wide_console
+from bdc_ray.console import wide_console
 from bdc_ray.cli_support import fail, load_or_exit
 from bdc_ray.config import DEFAULT_CONFIG, BDCConfig, dump_config
 from bdc_ray.customize.cli import app as customize_app

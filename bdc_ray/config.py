@@ -21,6 +21,7 @@ from bdc_ray.disentangle.cluster_config import ClusterConfig
 from bdc_ray.disentangle.expert_config import ExpertsConfig
 from bdc_ray.llm.agent_config import AgentConfig
 from bdc_ray.problems.synth import SynthConfig
+from bdc_ray.ray_session import RaySection
 from bdc_ray.resources import ResourceSpec
 from bdc_ray.serve.config import ServeConfig
 from bdc_ray.sandbox import SandboxLimits
@@ -30,17 +31,6 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "ray_config.yaml"
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
-class RaySection(Strict):
-    address: str | None = Field(
-        None,
-        description="Cluster to join ('auto', 'ray://host:10001', ...). None: RAY_ADDRESS if set, else a new local cluster.",
-    )
-    namespace: str = Field("bdc", description="Ray namespace for the named actors of a run.")
-    num_cpus: int | None = Field(None, ge=1, description="CPUs of a NEW local cluster (ignored when joining one).")
-    include_dashboard: bool = Field(False, description="Start the dashboard with a new local cluster.")
-    runtime_env: dict[str, Any] = Field(default_factory=dict, description="runtime_env for ray.init (env_vars, pip, working_dir...).")
 
 
 class ResourcesSection(Strict):

@@ -85,7 +85,7 @@ def eval_stage(cfg: BDCConfig, console: Console) -> list[dict[str, Any]]:
     from bdc_ray.eval.heldout import evaluate_solvers, family_table
     from bdc_ray.llm.base import SamplingParams
     from bdc_ray.problems.suite_files import read_split
-    from bdc_ray.report.build import markdown_table
+    from bdc_ray.console import markdown_table
 
     section = cfg.stages.eval
     data_dir = storage.join(cfg.run_dir, "data")

@@ -40,8 +40,9 @@ import torch  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bdc_ray import storage  # noqa: E402
-from bdc_ray.customize.data import encode_rows, prompt_of  # noqa: E402
-from bdc_ray.eval.tables import wide_console  # noqa: E402
+from bdc_ray.customize.data import encode_rows  # noqa: E402
+from bdc_ray.problems.prompt_format import prompt_text  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.llm.base import SamplingParams  # noqa: E402
 from bdc_ray.llm.tiny_data import collate  # noqa: E402
 from bdc_ray.problems.synth import SynthConfig, generate_suite  # noqa: E402
@@ -174,7 +175,7 @@ def main() -> None:
     problems = held_out(args)
     rows = problem_rows(problems)
     statements = [p.prompt for p in problems]
-    prompts = [prompt_of(s) for s in statements]
+    prompts = [prompt_text(s) for s in statements]
     examples = encode_rows(rows, tokenizer, composed.model.config.max_position_embeddings)
     n = len(problems)
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 import ray  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bdc_ray.eval.tables import wide_console  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.llm.actors import agenerate, start_llm_actor  # noqa: E402
 from bdc_ray.llm.base import SamplingParams  # noqa: E402
 from bdc_ray.llm.spec import BackendSpec  # noqa: E402

@@ -499,7 +499,7 @@ def scenario_openai(args: argparse.Namespace, stamp: str, out_dir: Path) -> list
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     from rich.table import Table
 
-    from bdc_ray.eval.tables import wide_console
+    from bdc_ray.console import wide_console
 
     console = wide_console()
     names = list(dict.fromkeys(n for r in results for n in r["agents"]))

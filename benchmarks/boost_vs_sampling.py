@@ -32,7 +32,7 @@ from bdc_ray.boost.search import MCTreeOfAgents  # noqa: E402
 from bdc_ray.boost.stage import start_agents  # noqa: E402
 from bdc_ray.config import load_config  # noqa: E402
 from bdc_ray.eval.runner import make_pool  # noqa: E402
-from bdc_ray.eval.tables import wide_console  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.problems.synth import FAMILIES, SynthConfig, generate_suite  # noqa: E402
 from bdc_ray.ray_session import init_ray  # noqa: E402
 

@@ -39,7 +39,7 @@ from rich.table import Table  # noqa: E402
 
 from bdc_ray.customize.composed_lora import merged_weight  # noqa: E402
 from bdc_ray.customize.inject import ExpertStack, inject  # noqa: E402
-from bdc_ray.eval.tables import wide_console  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
 
 VOCAB = 1024
 

@@ -39,7 +39,7 @@ from bdc_ray.disentangle.clusters import assign, fit_clusters  # noqa: E402
 from bdc_ray.disentangle.embed import embed_texts  # noqa: E402
 from bdc_ray.disentangle.expert_config import ExpertsConfig  # noqa: E402
 from bdc_ray.disentangle.sft_data import encode_pairs, model_context, problem_rows, prompt_response  # noqa: E402
-from bdc_ray.eval.tables import wide_console  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.llm.tiny import build_tiny  # noqa: E402
 from bdc_ray.problems.synth import generate_suite  # noqa: E402
 
@@ -70,7 +70,7 @@ def validation_losses(base: str, adapters: dict[str, str], rows_by_cluster: dict
 
 def greedy_pass(base: str, adapters: dict[str, str], problems_by_cluster: dict[int, list], limits) -> dict:
     """{model: {problem id: passed}}: greedy programs of each model, judged on all tests in the sandbox."""
-    from bdc_ray.disentangle.sft_data import prompt_text
+    from bdc_ray.problems.prompt_format import prompt_text
     from bdc_ray.eval.evaluate import Sample, evaluate_samples
     from bdc_ray.llm.base import SamplingParams
     from bdc_ray.llm.hf_backend import TransformersLLM

@@ -34,7 +34,7 @@ import ray  # noqa: E402
 from ray import serve  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bdc_ray.eval.tables import wide_console  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.problems.synth import format_prompt  # noqa: E402
 from bdc_ray.serve.app import REPLICA_HEADER, build_app  # noqa: E402
 from bdc_ray.serve.deploy_config import AppArgs  # noqa: E402

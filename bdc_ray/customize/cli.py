@@ -13,7 +13,7 @@ import typer
 
 from bdc_ray.config import DEFAULT_CONFIG
 from bdc_ray.cli_support import fail, load_or_exit
-from bdc_ray.eval.tables import wide_console
+from bdc_ray.console import wide_console
 
 app = typer.Typer(help="Customize: the input-aware hypernetwork that mixes the LoRA experts per problem.",
                   no_args_is_help=True)

@@ -15,13 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bdc_ray.disentangle.sft_data import encode_pairs, prompt_response, prompt_text
-
-
-def prompt_of(problem: str) -> str:
-    """The prompt a solver generates from for a problem statement: sft_data's one format, so
-    the customized solver, the experts and the baselines are all prompted as they were trained."""
-    return prompt_text(problem)
+from bdc_ray.disentangle.sft_data import encode_pairs, prompt_response
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ import numpy as np
 import torch
 
 from bdc_ray.customize.checkpoint import HypernetMeta, load_checkpoint
-from bdc_ray.customize.data import prompt_of
+from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.customize.features import Embedder, default_embedder, routing_features
 from bdc_ray.customize.hypernet import HyperNetwork, expert_shares
 from bdc_ray.customize.inject import ComposedLoRA
 from bdc_ray.customize.loading import build_composed
 from bdc_ray.llm.base import GenerationStats, SamplingParams, Texts, generated_length, truncate_at_stop
-from bdc_ray.llm.threads import configure_torch_threads
+from bdc_ray.threads import configure_torch_threads
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class CustomizedSolver:
         return self.generate_with_stats(problems, sampling)[0]
 
     def generate_with_stats(self, problems: Sequence[str], sampling: SamplingParams) -> tuple[Texts, GenerationStats]:
-        completions, stats = self.complete_prompts([prompt_of(p) for p in problems], problems, sampling)
+        completions, stats = self.complete_prompts([prompt_text(p) for p in problems], problems, sampling)
         return _texts(completions), stats
 
     def complete_prompts(

@@ -135,7 +135,7 @@ def train_stage(
 ) -> dict[str, Any]:
     """One hypernetwork with the configured hyperparameters, trained in this process."""
     from bdc_ray.customize.train import fit_hypernet
-    from bdc_ray.llm.threads import configure_torch_threads
+    from bdc_ray.threads import configure_torch_threads
 
     if not force and (done := _up_to_date(run_dir, config, "train")) is not None:
         return done

@@ -67,7 +67,7 @@ def _trial(trial: dict[str, Any], *, data: TrainingData, hypernet: dict, train: 
     from ray import tune
 
     from bdc_ray.customize.train import fit_hypernet
-    from bdc_ray.llm.threads import configure_torch_threads
+    from bdc_ray.threads import configure_torch_threads
     from bdc_ray.metrics import record_training
 
     configure_torch_threads(None)

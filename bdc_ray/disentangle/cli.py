@@ -16,7 +16,7 @@ from rich.table import Table
 from bdc_ray import storage
 from bdc_ray.config import DEFAULT_CONFIG
 from bdc_ray.cli_support import fail, load_or_exit
-from bdc_ray.eval.tables import wide_console
+from bdc_ray.console import wide_console
 
 app = typer.Typer(help="Disentangle: cluster the SFT problems and train one LoRA expert per cluster.", no_args_is_help=True)
 

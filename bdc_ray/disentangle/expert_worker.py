@@ -37,7 +37,7 @@ from bdc_ray.disentangle.lora_train import (
     trainable_parameters,
 )
 from bdc_ray.disentangle.sft_data import encode_pairs, model_context
-from bdc_ray.llm.threads import configure_torch_threads
+from bdc_ray.threads import configure_torch_threads
 from bdc_ray.llm.tiny_data import collate
 
 log = logging.getLogger(__name__)

@@ -17,15 +17,10 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from bdc_ray.llm.tiny_data import IGNORE, Example
-from bdc_ray.problems.synth import SOLUTION_HEADER, TASK_HEADER, format_thoughts
+from bdc_ray.problems.prompt_format import prompt_text, response_text
 from bdc_ray.problems.types import Problem
 
 Row = dict[str, Any]
-
-
-def prompt_text(problem: str, thoughts: Sequence[str] = ()) -> str:
-    """What precedes the model's output; with thoughts, the model writes only the code."""
-    return f"{TASK_HEADER}{problem}\n{SOLUTION_HEADER}" + format_thoughts(thoughts)
 
 
 def prompt_response(row: Row) -> tuple[str, str]:
@@ -39,11 +34,11 @@ def prompt_response(row: Row) -> tuple[str, str]:
     if task == "t2c":
         if not row.get("code"):
             raise ValueError(f"t2c row of {row.get('problem_id')!r} has no code")
-        return prompt_text(row["problem"]), format_thoughts(thoughts) + row["code"]
+        return prompt_text(row["problem"]), response_text(thoughts, row["code"])
     if task == "p2t":
         if not thoughts:
             raise ValueError(f"p2t row of {row.get('problem_id')!r} has no thoughts")
-        return prompt_text(row["problem"]), format_thoughts(thoughts)
+        return prompt_text(row["problem"]), response_text(thoughts)
     raise ValueError(f"SFT row of {row.get('problem_id')!r} has unknown task {task!r} (expected 't2c' or 'p2t')")
 
 

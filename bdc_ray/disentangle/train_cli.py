@@ -14,7 +14,7 @@ from rich.table import Table
 
 from bdc_ray.config import DEFAULT_CONFIG
 from bdc_ray.cli_support import fail, load_or_exit
-from bdc_ray.eval.tables import wide_console
+from bdc_ray.console import wide_console
 
 console = wide_console()
 

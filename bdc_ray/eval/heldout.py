@@ -74,7 +74,7 @@ def generate_completions(
     kind: SolverKind, source: dict[str, str], problems: Sequence[str], sampling: SamplingParams, threads: int | None = None
 ) -> list[list[str]]:
     """`sampling.n` completions per problem statement from one solver, in the training prompt format."""
-    from bdc_ray.customize.data import prompt_of
+    from bdc_ray.problems.prompt_format import prompt_text
 
     if kind == "customized":
         from bdc_ray.customize.solver import load_customized
@@ -84,7 +84,7 @@ def generate_completions(
 
     adapters = {"all_data": source["adapter"]} if kind == "all_data" else None
     llm = TransformersLLM(source["base_model"], adapters=adapters, threads=threads, name=kind)
-    texts, _ = llm.generate_with_stats([prompt_of(p) for p in problems], sampling, adapter="all_data" if adapters else None)
+    texts, _ = llm.generate_with_stats([prompt_text(p) for p in problems], sampling, adapter="all_data" if adapters else None)
     return texts
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bdc_ray.llm.threads import configure_torch_threads
+from bdc_ray.threads import configure_torch_threads
 from bdc_ray.llm.tiny_data import encode, select_problems, train_tokenizer
 from bdc_ray.llm.tiny_train import Schedule, train
 from bdc_ray.problems.synth import FAMILIES, SynthConfig, generate_suite, training_text

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bdc_ray.eval.evaluate import Sample, evaluate_samples
 from bdc_ray.eval.passk import pass_at_k
 from bdc_ray.llm.base import SamplingParams
-from bdc_ray.problems.synth import format_prompt, format_thoughts
+from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.problems.types import Problem
 from bdc_ray.sandbox import Sandbox, SandboxLimits
 
@@ -51,8 +51,7 @@ class TinyEval(BaseModel):
 def tiny_prompt(problem: Problem, with_thoughts: bool = False) -> str:
     """The prompt a tiny model was trained to continue; with the problem's own thoughts appended,
     the model writes only the code (the thought-to-solution step)."""
-    prompt = format_prompt(problem)
-    return prompt + format_thoughts(problem.thoughts) if with_thoughts else prompt
+    return prompt_text(problem.prompt, problem.thoughts if with_thoughts else ())
 
 
 def evaluate_tiny(

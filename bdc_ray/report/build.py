@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
-from typing import Any, Callable
+from typing import Callable
 
 from bdc_ray import storage
+from bdc_ray.console import markdown_table
 from bdc_ray.report import plots
 
 PACKAGES = ("bdc-ray", "ray", "torch", "transformers", "peft", "deepspeed", "scikit-learn", "sentence-transformers")
@@ -27,12 +28,6 @@ def versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
-
-
-def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
 
 
 def pct(x: float) -> str:

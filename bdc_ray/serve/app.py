@@ -32,7 +32,7 @@ from ray import serve
 from ray.serve import Application
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bdc_ray.customize.data import prompt_of
+from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.llm.base import SamplingParams
 from bdc_ray.metrics import add, sandbox_metrics
 from bdc_ray.serve.api import (
@@ -245,7 +245,7 @@ class SolverDeployment:
         check_solve(body, self.settings.limits)
         if body.max_tokens is None:
             # The configured default, shortened to what fits after this prompt in the model's context.
-            room = self.engine.room(prompt_of(body.problem))
+            room = self.engine.room(prompt_text(body.problem))
             if room is not None and room < self.settings.solve.max_tokens:
                 body = body.model_copy(update={"max_tokens": max(1, room)})
         routing = await self._routing(body.problem)

@@ -20,10 +20,10 @@ from typing import Any
 
 import torch
 
-from bdc_ray.customize.data import prompt_of
+from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.customize.solver import Completion, CustomizedSolver
 from bdc_ray.llm.base import SamplingParams
-from bdc_ray.problems.synth import SOLUTION_HEADER, TASK_HEADER
+from bdc_ray.problems.prompt_format import SOLUTION_HEADER, TASK_HEADER
 from bdc_ray.serve.api import APIError, ExpertWeight, RoutingResponse
 
 _SEEDED = itertools.count()
@@ -52,7 +52,7 @@ class GenJob:
     @classmethod
     def for_problem(cls, problem: str, n: int, sampling: SamplingParams) -> GenJob:
         """A problem statement, prompted in the format the experts and the hypernetwork were trained on."""
-        return cls.make(prompt_of(problem), problem, n, sampling)
+        return cls.make(prompt_text(problem), problem, n, sampling)
 
     @property
     def rows(self) -> int:

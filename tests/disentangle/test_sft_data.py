@@ -11,11 +11,11 @@ from bdc_ray.disentangle.sft_data import (
     model_context,
     problem_rows,
     prompt_response,
-    prompt_text,
     training_rows,
 )
 from bdc_ray.llm.tiny_data import IGNORE, collate, epoch_batches
 from bdc_ray.llm.tiny_eval import tiny_prompt
+from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.problems.synth import SynthConfig, format_prompt, format_target, generate_suite
 
 
