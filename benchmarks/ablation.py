@@ -44,7 +44,7 @@ from bdc_ray.customize.data import encode_rows  # noqa: E402
 from bdc_ray.problems.prompt_format import prompt_text  # noqa: E402
 from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.llm.base import SamplingParams  # noqa: E402
-from bdc_ray.llm.tiny_data import collate  # noqa: E402
+from bdc_ray.training import validation_loss  # noqa: E402
 from bdc_ray.problems.synth import SynthConfig, generate_suite  # noqa: E402
 
 console = wide_console()
@@ -110,19 +110,6 @@ def peft_merges(run_dir: str, manifest, out: Path) -> dict[str, str]:
     model.add_weighted_adapter(names, [1.0 / len(names)] * len(names), "linear", combination_type="linear")
     model.save_pretrained(str(out), selected_adapters=["ties", "linear"])
     return {k: str(v) for k, v in folders.items()}
-
-
-def loss_of(forward, examples, pad_id: int, batch: int = 16) -> float:
-    """Token-weighted mean loss; `forward(rows, ids, mask, labels)` returns the batch's mean loss."""
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for start in range(0, len(examples), batch):
-            chunk = examples[start : start + batch]
-            ids, mask, labels = collate(chunk, pad_id)
-            n = int((labels[:, 1:] != -100).sum())
-            total += forward([e.row for e in chunk], ids, mask, labels).item() * n
-            count += n
-    return total / count
 
 
 def score(problems, completions: list[str], sandbox) -> dict:
@@ -205,13 +192,12 @@ def main() -> None:
             if name in routed:
                 weights = routed[name]
                 texts, _ = solver.generate_with_weights(prompts, weights, greedy)
-                loss = loss_of(lambda idx, ids, mask, labels: composed(weights[idx], input_ids=ids, attention_mask=mask,
-                                                                      labels=labels).loss, examples, tokenizer.pad_token_id)
+                loss = validation_loss(composed.model, examples, tokenizer.pad_token_id, forward=lambda batch, ids, mask: composed(
+                    weights[[examples[i].row for i in batch]], input_ids=ids, attention_mask=mask).logits)
             else:
                 texts = llm.generate(prompts, greedy, adapter=name)
                 llm.model.set_adapter(name)
-                loss = loss_of(lambda idx, ids, mask, labels: llm.model(input_ids=ids, attention_mask=mask,
-                                                                       labels=labels).loss, examples, tokenizer.pad_token_id)
+                loss = validation_loss(llm.model, examples, tokenizer.pad_token_id)
             summary = score(problems, [t[0] for t in texts], sandbox)
             results[name] = {"pass@1": summary["pass@1"], "val_loss": loss,
                              "by_family": {f: s["pass@1"] for f, s in summary["by_family"].items()},

@@ -38,9 +38,10 @@ from bdc_ray.config import load_config  # noqa: E402
 from bdc_ray.disentangle.clusters import assign, fit_clusters  # noqa: E402
 from bdc_ray.disentangle.embed import embed_texts  # noqa: E402
 from bdc_ray.disentangle.expert_config import ExpertsConfig  # noqa: E402
-from bdc_ray.disentangle.sft_data import encode_pairs, model_context, problem_rows, prompt_response  # noqa: E402
+from bdc_ray.disentangle.sft_data import problem_rows, prompt_response  # noqa: E402
 from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.llm.tiny import build_tiny  # noqa: E402
+from bdc_ray.training import encode_pairs, model_context, validation_loss  # noqa: E402
 from bdc_ray.problems.synth import generate_suite  # noqa: E402
 
 MAX_NEW_TOKENS = 160
@@ -53,18 +54,16 @@ def validation_losses(base: str, adapters: dict[str, str], rows_by_cluster: dict
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from bdc_ray.disentangle.lora_train import mean_loss
-
     torch.set_num_threads(2)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base).eval()
     context = model_context(tokenizer, model.config, None)
     examples = {k: encode_pairs(tokenizer, [prompt_response(r) for r in rows], context) for k, rows in rows_by_cluster.items()}
-    losses: dict[str, dict[int, float]] = {"base": {k: mean_loss(model, ex, tokenizer.pad_token_id) for k, ex in examples.items()}}
+    losses: dict[str, dict[int, float]] = {"base": {k: validation_loss(model, ex, tokenizer.pad_token_id) for k, ex in examples.items()}}
     for name, path in adapters.items():
         peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), path).eval()
         clusters = examples if name == "all_data" else {int(name.split("_")[1]): examples[int(name.split("_")[1])]}
-        losses[name] = {k: mean_loss(peft, ex, tokenizer.pad_token_id) for k, ex in clusters.items() if ex}
+        losses[name] = {k: validation_loss(peft, ex, tokenizer.pad_token_id) for k, ex in clusters.items() if ex}
     return losses
 
 

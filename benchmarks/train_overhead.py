@@ -35,9 +35,10 @@ from rich.table import Table  # noqa: E402
 
 from bdc_ray.config import load_config  # noqa: E402
 from bdc_ray.disentangle.expert_config import ExpertsConfig  # noqa: E402
-from bdc_ray.disentangle.sft_data import encode_pairs, model_context, problem_rows, prompt_response  # noqa: E402
+from bdc_ray.disentangle.sft_data import problem_rows, prompt_response  # noqa: E402
 from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.llm.tiny import build_tiny  # noqa: E402
+from bdc_ray.training import encode_pairs, model_context  # noqa: E402
 from bdc_ray.problems.synth import generate_suite  # noqa: E402
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from bdc_ray.disentangle.sft_data import encode_pairs, prompt_response
+from bdc_ray.disentangle.sft_data import prompt_response
+from bdc_ray.training import encode_pairs
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,8 @@ Batching reuses tiny_data's length bucketing, so CPU time is not spent on paddin
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
-from bdc_ray.llm.tiny_data import IGNORE, Example
 from bdc_ray.problems.prompt_format import prompt_text, response_text
 from bdc_ray.problems.types import Problem
 
@@ -69,34 +68,3 @@ def problem_rows(problems: Iterable[Problem], agent: str = "reference") -> list[
             }
         )
     return rows
-
-
-def encode_pairs(tokenizer, pairs: Sequence[tuple[str, str]], context: int) -> list[Example]:
-    """<prompt with the tokenizer's specials> response <eos>, loss on response and <eos> only.
-
-    A pair longer than `context` is dropped (len(pairs) - len(result) of them), not truncated,
-    because a cut response has no <eos> and stopping after the code is what must be learned.
-    """
-    if tokenizer.eos_token_id is None:
-        raise ValueError("the tokenizer has no eos token: responses could not be terminated")
-    if not pairs:
-        return []
-    prompts = tokenizer([p for p, _ in pairs], add_special_tokens=True)["input_ids"]
-    responses = tokenizer([r for _, r in pairs], add_special_tokens=False)["input_ids"]
-    examples = []
-    for prompt, response in zip(prompts, responses, strict=True):
-        answer = [*response, tokenizer.eos_token_id]
-        if len(prompt) + len(answer) <= context:
-            examples.append(Example(ids=list(prompt) + answer, labels=[IGNORE] * len(prompt) + answer))
-    return examples
-
-
-def model_context(tokenizer, model_config, requested: int | None) -> int:
-    """The longest sequence to train on: `requested`, else the model's position limit."""
-    if requested is not None:
-        return requested
-    limits = [getattr(model_config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
-    usable = [int(v) for v in limits if isinstance(v, int) and 0 < v < 1_000_000]
-    if not usable:
-        raise ValueError("cannot tell the model's context length: set `context` in the experts config")
-    return min(usable)

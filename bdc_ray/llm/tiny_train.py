@@ -6,29 +6,16 @@ because a time-based stop would make the same config give different weights on a
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from bdc_ray.llm.tiny_data import Example, collate, epoch_batches
-
-_MIN_LR_RATIO = 0.1
-"""Cosine decay ends at this fraction of the peak rate rather than 0: the last steps still learn."""
+from bdc_ray.training import Example, Schedule, collate, epoch_batches, learning_rate, masked_loss
 
 _CLIP_NORM = 1.0
 _LOSS_POINTS = 20
 """Points of the loss curve kept in the build metadata."""
-
-
-@dataclass(frozen=True)
-class Schedule:
-    steps: int
-    lr: float
-    warmup: int
-    tokens_per_step: int
-    weight_decay: float
 
 
 @dataclass
@@ -46,15 +33,6 @@ class TrainReport:
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
-
-
-def learning_rate(step: int, schedule: Schedule) -> float:
-    """Linear warm-up to the peak, then cosine decay to `_MIN_LR_RATIO` of it at the last step."""
-    if step < schedule.warmup:
-        return schedule.lr * (step + 1) / schedule.warmup
-    span = max(1, schedule.steps - schedule.warmup)
-    progress = min(1.0, (step - schedule.warmup) / span)
-    return schedule.lr * (_MIN_LR_RATIO + (1 - _MIN_LR_RATIO) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def train(
@@ -96,7 +74,7 @@ def train(
             ids, mask, labels = collate([examples[i] for i in batches.pop()], pad_id)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, schedule)
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss = masked_loss(model(input_ids=ids, attention_mask=mask).logits, labels)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), _CLIP_NORM)
             optimizer.step()

@@ -48,14 +48,14 @@ def demo_problems(per_family: int = 3, seed: int = 0) -> list[Problem]:
 def _train(model, examples, pad_id: int, steps: int, lr: float) -> float:
     import torch
 
-    from bdc_ray.llm.tiny_data import collate
+    from bdc_ray.training import collate, masked_loss
 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     model.train()
     loss = torch.tensor(float("nan"))
     for _ in range(steps):
         ids, mask, labels = collate(examples, pad_id)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss = masked_loss(model(input_ids=ids, attention_mask=mask).logits, labels)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()

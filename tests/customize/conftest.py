@@ -141,7 +141,7 @@ def make_expert(tiny_base, tmp_path_factory):
 def _train(model, examples, pad_id: int, steps: int, lr: float, seed: int) -> None:
     import torch
 
-    from bdc_ray.llm.tiny_data import collate
+    from bdc_ray.training import collate
 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     rng = random.Random(seed)
