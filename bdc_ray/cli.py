@@ -90,7 +90,8 @@ def eval_cmd(
 ) -> None:
     """Score samples (or reference solutions) with pass@k, APPS pass rate and strict accuracy."""
     from bdc_ray.eval.evaluate import read_samples, reference_samples
-    from bdc_ray.eval.runner import evaluate_dataset, make_pool
+    from bdc_ray.eval.runner import evaluate_dataset
+    from bdc_ray.sandbox.ray_pool import make_pool
     from bdc_ray.eval.tables import summary_table, with_groups
     from bdc_ray.problems.loaders import load_problems
     from bdc_ray.ray_session import init_ray
@@ -124,7 +125,7 @@ def eval_cmd(
         err_console.print("[red]nothing to evaluate[/red]")
         raise typer.Exit(1)
     init_ray(cfg.ray)
-    pool = make_pool(cfg)
+    pool = make_pool(cfg.sandbox, cfg.resources.sandbox.ray_options())
     try:
         outcome = evaluate_dataset(pool, problems.name, loaded, chosen, ks, tests=tests, out_dir=str(out.resolve()))  # type: ignore[arg-type]
     finally:

@@ -24,7 +24,7 @@ from bdc_ray.problems.synth import SynthConfig
 from bdc_ray.ray_session import RaySection
 from bdc_ray.resources import ResourceSpec
 from bdc_ray.serve.config import ServeConfig
-from bdc_ray.sandbox import SandboxLimits
+from bdc_ray.sandbox.section import SandboxSection
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "ray_config.yaml"
 
@@ -35,14 +35,6 @@ class Strict(BaseModel):
 
 class ResourcesSection(Strict):
     sandbox: ResourceSpec = Field(default_factory=lambda: ResourceSpec(num_cpus=1.0))
-
-
-class SandboxSection(Strict):
-    actors: int | None = Field(
-        None, ge=1, description="Sandbox actors in the pool. None: one per alive node of the cluster."
-    )
-    workers_per_actor: int = Field(2, ge=1, le=256, description="Warm sandbox worker processes inside each actor.")
-    limits: SandboxLimits = Field(default_factory=SandboxLimits)
 
 
 class EvalDataset(Strict):

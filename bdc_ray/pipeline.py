@@ -17,7 +17,8 @@ from rich.console import Console
 from bdc_ray import storage
 from bdc_ray.config import BDCConfig, dump_config
 from bdc_ray.eval.evaluate import reference_samples
-from bdc_ray.eval.runner import evaluate_dataset, make_pool
+from bdc_ray.eval.runner import evaluate_dataset
+from bdc_ray.sandbox.ray_pool import make_pool
 from bdc_ray.eval.tables import summary_markdown, summary_table, with_groups
 from bdc_ray.problems.loaders import load_problems
 from bdc_ray.problems.suite_files import write_suite
@@ -94,7 +95,7 @@ def eval_stage(cfg: BDCConfig, console: Console) -> list[dict[str, Any]]:
     sampling = SamplingParams(
         n=section.samples, temperature=section.temperature, max_new_tokens=section.max_new_tokens, seed=0
     )
-    pool = make_pool(cfg)
+    pool = make_pool(cfg.sandbox, cfg.resources.sandbox.ray_options())
     try:
         summaries = evaluate_solvers(
             cfg.run_dir, splits, section.solvers, sampling, pool, section.k, section.resources.ray_options(), section.tests
@@ -174,7 +175,7 @@ def run_pipeline(
 def verify_references(cfg: BDCConfig, splits: dict[str, list], console: Console) -> list[dict[str, Any]]:
     """Every reference solution of the suite and of the configured datasets, through the sandbox."""
     started = time.time()
-    pool = make_pool(cfg)
+    pool = make_pool(cfg.sandbox, cfg.resources.sandbox.ray_options())
     ks = cfg.stages.eval.k
     rows: list[dict[str, Any]] = []
     try:

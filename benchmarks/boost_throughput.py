@@ -310,26 +310,19 @@ class InFlight:
             self.busy_s += time.perf_counter() - self._since
 
 
-@contextlib.contextmanager
-def timed_sandbox(tracker: InFlight) -> Iterator[None]:
-    """Time the runner's sandbox calls: BoostRunner.arun builds its PoolExecutor from the runner module's name."""
-    import bdc_ray.boost.runner as runner_module
+class TimedExecutor:
+    """The sandbox pool as Boost's executor, timing the wall time during which a program runs."""
 
-    original = runner_module.PoolExecutor
+    def __init__(self, pool, tracker: InFlight) -> None:
+        self.pool = pool
+        self.tracker = tracker
 
-    class TimedExecutor(original):  # type: ignore[misc, valid-type]
-        async def run(self, program, tests):
-            tracker.enter()
-            try:
-                return await super().run(program, tests)
-            finally:
-                tracker.exit()
-
-    runner_module.PoolExecutor = TimedExecutor
-    try:
-        yield
-    finally:
-        runner_module.PoolExecutor = original
+    async def arun(self, program, tests):
+        self.tracker.enter()
+        try:
+            return await self.pool.arun(program, tests)
+        finally:
+            self.tracker.exit()
 
 
 def measured_boost(cfg, label: str, server: LatencyServer | None = None) -> dict[str, Any]:
@@ -338,29 +331,29 @@ def measured_boost(cfg, label: str, server: LatencyServer | None = None) -> dict
 
     from bdc_ray.boost.runner import BoostRunner, read_traces
     from bdc_ray.boost.stage import boost_dir, load_stage_problems, start_agents
-    from bdc_ray.eval.runner import make_pool
+    from bdc_ray.sandbox.ray_pool import make_pool
 
     stage = cfg.stages.boost
     problems = load_stage_problems(cfg, stage.problems, stage.format)[: stage.max_problems]
     setup = time.perf_counter()
     agents = start_agents(cfg)  # builds (or reuses) the tiny models, then waits for every actor
-    pool = make_pool(cfg)
+    pool = make_pool(cfg.sandbox, cfg.resources.sandbox.ray_options())
     try:
         sandbox_nodes = ray.get([a.node_id.remote() for a in pool.actors])  # the sandbox actors are up
         setup_s = time.perf_counter() - setup
-        runner = BoostRunner(agents=agents, pool=pool, search=stage.search, out_dir=boost_dir(cfg),
-                             max_concurrent_problems=stage.max_concurrent_problems, max_attempts=stage.max_attempts)
+        sandbox = InFlight()
+        runner = BoostRunner(agents=agents, executor=TimedExecutor(pool, sandbox), search=stage.search,
+                             out_dir=boost_dir(cfg), max_concurrent_problems=stage.max_concurrent_problems,
+                             max_attempts=stage.max_attempts)
         actors = {h.name: h.actors[0] for h in agents}
         before = {n: ray.get(a.stats.remote()) for n, a in actors.items()}
         server_before = server.stats() if server else None
         if server:
             server.reset_peak()
-        sandbox = InFlight()
         load_before = os.getloadavg()[0]
-        with timed_sandbox(sandbox):
-            started = time.perf_counter()
-            summary = runner.run(problems)
-            wall = time.perf_counter() - started
+        started = time.perf_counter()
+        summary = runner.run(problems)
+        wall = time.perf_counter() - started
         after = {n: ray.get(a.stats.remote()) for n, a in actors.items()}
         server_after = server.stats() if server else None
         records = read_traces(runner.traces_dir)

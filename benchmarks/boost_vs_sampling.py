@@ -26,12 +26,10 @@ sys.path.insert(0, str(ROOT))
 from rich.table import Table  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from bdc_ray.boost.interfaces import SearchConfig  # noqa: E402
-from bdc_ray.boost.runner import PoolExecutor  # noqa: E402
 from bdc_ray.boost.search import MCTreeOfAgents  # noqa: E402
 from bdc_ray.boost.stage import start_agents  # noqa: E402
 from bdc_ray.config import load_config  # noqa: E402
-from bdc_ray.eval.runner import make_pool  # noqa: E402
+from bdc_ray.sandbox.ray_pool import make_pool  # noqa: E402
 from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.problems.synth import FAMILIES, SynthConfig, generate_suite  # noqa: E402
 from bdc_ray.ray_session import init_ray  # noqa: E402
@@ -39,7 +37,7 @@ from bdc_ray.ray_session import init_ray  # noqa: E402
 
 async def best_of_n(agent, executor, problem, budget: int):
     programs = await agent.write_code(problem.public_view(), [], budget)
-    results = await asyncio.gather(*(executor.run(p, problem.public_tests) for p in programs))
+    results = await asyncio.gather(*(executor.arun(p, problem.public_tests) for p in programs))
     best = max(range(len(programs)), key=lambda i: results[i].pass_rate)  # first of the best
     return programs[best], results[best].pass_rate, budget, len(programs)
 
@@ -57,7 +55,7 @@ async def run_method(name, solve, problems, executor, concurrency):
     async def one(problem):
         async with gate:
             program, public, spent, programs = await solve(problem)
-            hidden = await executor.run(program, problem.hidden_tests)
+            hidden = await executor.arun(program, problem.hidden_tests)
         bar.update(1)
         rows.append({"id": problem.id, "family": problem.family, "public": public, "hidden_all": hidden.status == "passed", "generations": spent, "programs": programs})
 
@@ -84,8 +82,8 @@ def main() -> None:
     suite = generate_suite(SynthConfig(seed=args.seed, train_per_family=args.per_family, heldout_per_family=0, heldout_comp_per_family=0))
     problems = suite.train
     handles = start_agents(cfg)
-    pool = make_pool(cfg)
-    executor = PoolExecutor(pool)
+    pool = make_pool(cfg.sandbox, cfg.resources.sandbox.ray_options())
+    executor = pool
     first, second = handles[0].agent(), handles[1].agent()
     budgets = [int(b) for b in str(args.budget).split(",")]
     results = {}

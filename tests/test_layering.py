@@ -75,7 +75,6 @@ KNOWN_VIOLATIONS: frozenset[str] = frozenset({
     'serve: in an import cycle',
     'disentangle -> cli_support: not in LAYERS',
     'disentangle -> config: below the top',
-    'eval -> config: below the top',
     'eval -> customize: around its public face',
     'eval -> customize: upwards',
     'eval -> disentangle: around its public face',

@@ -42,7 +42,9 @@ class Agent(Protocol):
 
 
 class Executor(Protocol):
-    async def run(self, program: str, tests: Sequence[Test]) -> RunResult:
+    """Runs programs in the sandbox: the Ray sandbox pool (`SandboxPool.arun`), or a fake."""
+
+    async def arun(self, program: str, tests: Sequence[Test]) -> RunResult:
         """Run `program` on `tests` in the sandbox."""
 
 

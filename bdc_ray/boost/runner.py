@@ -22,16 +22,14 @@ from tqdm.auto import tqdm
 
 from bdc_ray import storage
 from bdc_ray.boost.agents import LLMAgent
-from bdc_ray.boost.interfaces import SearchConfig
+from bdc_ray.boost.interfaces import Executor, SearchConfig
 from bdc_ray.boost.prompts import PromptBook
 from bdc_ray.boost.records import preference_rows, sft_rows, trace_record
 from bdc_ray.boost.search import MCTreeOfAgents
 from bdc_ray.llm.actors import agenerate
 from bdc_ray.llm.base import SamplingParams, Texts
 from bdc_ray.metrics import add, boost_metrics
-from bdc_ray.problems.types import Problem, Test
-from bdc_ray.sandbox import RunResult
-from bdc_ray.sandbox.ray_pool import SandboxPool
+from bdc_ray.problems.types import Problem
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +50,6 @@ class AgentHandle:
 
     def agent(self) -> LLMAgent:
         return LLMAgent(self.name, self.generate, self.book)
-
-
-class PoolExecutor:
-    """`Executor` over the sandbox actors: one program per call, spread round-robin."""
-
-    def __init__(self, pool: SandboxPool):
-        self.pool = pool
-        self._turn = itertools.count()
-
-    async def run(self, program: str, tests: Sequence[Test]) -> RunResult:
-        actor = self.pool.actors[next(self._turn) % len(self.pool.actors)]
-        (result,) = await actor.run_many.remote([(program, list(tests))])
-        return result
 
 
 def trace_path(traces_dir: str, problem_id: str) -> str:
@@ -89,8 +74,11 @@ def finished_ids(traces_dir: str) -> set[str]:
 
 @dataclass
 class BoostRunner:
+    """`executor` runs every program: the sandbox pool (`SandboxPool.arun`), or anything with the
+    same `arun` (a benchmark's timed wrapper of it)."""
+
     agents: list[AgentHandle]
-    pool: SandboxPool
+    executor: Executor
     search: SearchConfig
     out_dir: str
     max_concurrent_problems: int = 8
@@ -108,8 +96,7 @@ class BoostRunner:
         done = finished_ids(self.traces_dir)
         todo = [p for p in problems if p.id not in done]
         log.info("boost: %d problems, %d already finished, %d to search", len(problems), len(done), len(todo))
-        executor = PoolExecutor(self.pool)
-        searcher = MCTreeOfAgents([a.agent() for a in self.agents], executor, self.search)
+        searcher = MCTreeOfAgents([a.agent() for a in self.agents], self.executor, self.search)
         metrics = boost_metrics()
         gate = asyncio.Semaphore(self.max_concurrent_problems)
         bar = tqdm(total=len(todo), desc="boost", unit="problem")
@@ -118,7 +105,7 @@ class BoostRunner:
 
         async def one(problem: Problem) -> None:
             async with gate:
-                record = await self._search_with_retries(searcher, executor, problem)
+                record = await self._search_with_retries(searcher, problem)
             if record is None:
                 return
             storage.write_jsonl_atomic(trace_path(self.traces_dir, problem.id), [record])
@@ -134,12 +121,12 @@ class BoostRunner:
         bar.close()
         return self.export()
 
-    async def _search_with_retries(self, searcher, executor, problem: Problem) -> dict[str, Any] | None:
+    async def _search_with_retries(self, searcher, problem: Problem) -> dict[str, Any] | None:
         for attempt in range(1, self.max_attempts + 1):
             t0 = time.perf_counter()
             try:
                 result = await searcher.search(problem.public_view())
-                hidden = await executor.run(result.best_program, problem.hidden_tests) if problem.hidden_tests else None
+                hidden = await self.executor.arun(result.best_program, problem.hidden_tests) if problem.hidden_tests else None
                 return trace_record(problem, result, hidden, time.perf_counter() - t0)
             except (ray.exceptions.RayError, ConnectionError, TimeoutError) as err:
                 log.warning("boost: %s attempt %d/%d failed: %s", problem.id, attempt, self.max_attempts, err)

@@ -203,7 +203,7 @@ class _Run:
         for (agent, n), programs in zip(asked, codes):
             self.generations[agent.name] += n
             jobs += [(agent.name, prog) for prog in programs[:n]]
-        results = await asyncio.gather(*(self.s.executor.run(prog, self.problem.public_tests) for _, prog in jobs))
+        results = await asyncio.gather(*(self.s.executor.arun(prog, self.problem.public_tests) for _, prog in jobs))
         for (agent_name, prog), res in zip(jobs, results):
             self.sandbox_runs[agent_name] += 1
             reward = res.passed / res.total if res.total else 0.0

@@ -12,7 +12,7 @@ from bdc_ray import storage
 from bdc_ray.boost.prompts import PromptBook
 from bdc_ray.boost.runner import AgentHandle, BoostRunner
 from bdc_ray.config import BDCConfig
-from bdc_ray.eval.runner import make_pool
+from bdc_ray.sandbox.ray_pool import make_pool
 from bdc_ray.llm.actors import start_llm_actor
 from bdc_ray.llm.agent_config import resolve_backends
 from bdc_ray.problems.loaders import load_problems
@@ -105,11 +105,11 @@ def run_boost_stage(cfg: BDCConfig) -> dict[str, Any]:
     problems = first_per_group(load_stage_problems(cfg, stage.problems, stage.format), stage.max_problems)
     claim_traces(boost_dir(cfg), search_settings(cfg))
     agents = start_agents(cfg)
-    pool = make_pool(cfg)
+    pool = make_pool(cfg.sandbox, cfg.resources.sandbox.ray_options())
     try:
         runner = BoostRunner(
             agents=agents,
-            pool=pool,
+            executor=pool,
             search=stage.search,
             out_dir=boost_dir(cfg),
             max_concurrent_problems=stage.max_concurrent_problems,

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from bdc_ray import storage
-from bdc_ray.config import BDCConfig
 from bdc_ray.eval.evaluate import Sample, TestSelection, evaluate_samples, summarize
 from bdc_ray.problems.types import Problem
 from bdc_ray.sandbox.ray_pool import SandboxPool
@@ -18,15 +17,6 @@ class EvalOutcome:
     summary: dict[str, Any]
     records: list[dict[str, Any]]
     errors: list[str] = field(default_factory=list)
-
-
-def make_pool(cfg: BDCConfig) -> SandboxPool:
-    return SandboxPool(
-        workers_per_actor=cfg.sandbox.workers_per_actor,
-        limits=cfg.sandbox.limits,
-        actors=cfg.sandbox.actors,
-        ray_options=cfg.resources.sandbox.ray_options(),
-    )
 
 
 def evaluate_dataset(

@@ -20,7 +20,7 @@ def _write_traces(run_dir: str) -> None:
     for i, steps in enumerate([("double", "add one"), ("square",)]):
         p = problem(steps).model_copy(update={"id": f"fake/{i}", "family": f"fam{i}"})
         result = asyncio.run(search.search(p.public_view()))
-        hidden = asyncio.run(executor.run(result.best_program, p.hidden_tests))
+        hidden = asyncio.run(executor.arun(result.best_program, p.hidden_tests))
         record = trace_record(p, result, hidden, 0.1)
         storage.write_jsonl_atomic(trace_path(storage.join(run_dir, "boost", "traces"), p.id), [record])
 
