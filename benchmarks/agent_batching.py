@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
+import support  # noqa: F401  (first: the repository on the path, offline settings)
 import ray  # noqa: E402
 from rich.table import Table  # noqa: E402
 

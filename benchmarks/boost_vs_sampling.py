@@ -16,12 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from support import ROOT  # first: the repository on the path
 
 from rich.table import Table  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
@@ -29,10 +27,10 @@ from tqdm.auto import tqdm  # noqa: E402
 from bdc_ray.boost.search import MCTreeOfAgents  # noqa: E402
 from bdc_ray.boost.stage import start_agents  # noqa: E402
 from bdc_ray.config import load_config  # noqa: E402
-from bdc_ray.sandbox.ray_pool import make_pool  # noqa: E402
 from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.problems.synth import FAMILIES, SynthConfig, generate_suite  # noqa: E402
 from bdc_ray.ray_session import init_ray  # noqa: E402
+from bdc_ray.sandbox.ray_pool import make_pool  # noqa: E402
 
 
 async def best_of_n(agent, executor, problem, budget: int):
@@ -81,9 +79,8 @@ def main() -> None:
     init_ray(cfg.ray)
     suite = generate_suite(SynthConfig(seed=args.seed, train_per_family=args.per_family, heldout_per_family=0, heldout_comp_per_family=0))
     problems = suite.train
-    handles = start_agents(cfg)
-    pool = make_pool(cfg.sandbox, cfg.resources.sandbox.ray_options())
-    executor = pool
+    handles = start_agents(cfg.models)
+    executor = pool = make_pool(cfg.sandbox, cfg.resources.sandbox.ray_options())
     first, second = handles[0].agent(), handles[1].agent()
     budgets = [int(b) for b in str(args.budget).split(",")]
     results = {}

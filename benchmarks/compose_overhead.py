@@ -27,13 +27,10 @@ import argparse
 import copy
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
+import support  # noqa: F401  (first: the repository on the path, offline settings)
 import torch  # noqa: E402
 from rich.table import Table  # noqa: E402
 

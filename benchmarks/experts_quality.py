@@ -21,16 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from support import ROOT, first_tiny_base  # first: the repository on the path, offline settings
 
 from rich.table import Table  # noqa: E402
 
@@ -38,14 +33,13 @@ from bdc_ray.config import load_config  # noqa: E402
 from bdc_ray.disentangle.clusters import assign, fit_clusters  # noqa: E402
 from bdc_ray.disentangle.embed import embed_texts  # noqa: E402
 from bdc_ray.disentangle.expert_config import ExpertsConfig  # noqa: E402
-from bdc_ray.disentangle.sft_data import problem_rows, prompt_response  # noqa: E402
+from bdc_ray.artifacts.sft import problem_rows, prompt_response  # noqa: E402
 from bdc_ray.console import wide_console  # noqa: E402
-from bdc_ray.llm.tiny import build_tiny  # noqa: E402
 from bdc_ray.training import encode_pairs, model_context, validation_loss  # noqa: E402
 from bdc_ray.problems.synth import generate_suite  # noqa: E402
 
 MAX_NEW_TOKENS = 160
-"""Covers the longest reference program of the suite (as bdc_ray.llm.tiny_eval)."""
+"""Covers the longest reference program of the suite (as bdc_ray.tiny.eval)."""
 
 
 def validation_losses(base: str, adapters: dict[str, str], rows_by_cluster: dict[int, list[dict]]) -> dict:
@@ -120,10 +114,7 @@ def main() -> None:
 
     started = time.monotonic()
     bdc = load_config(args.config)
-    agent = bdc.models.agents[0]
-    if agent.tiny is None:
-        raise SystemExit(f"the first agent ({agent.name}) is not a tiny model")
-    base = str(build_tiny(agent.tiny, bdc.models.build_root))
+    base = first_tiny_base(bdc)
     synth = bdc.data.synthetic.model_copy(
         update={"train_per_family": args.rows_per_family, "heldout_per_family": args.heldout_per_family,
                 "heldout_comp_per_family": 0}

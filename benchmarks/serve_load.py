@@ -17,17 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
-import statistics
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from support import ROOT, free_port  # first: the repository on the path, offline settings
 
 import httpx  # noqa: E402
 import ray  # noqa: E402
@@ -67,12 +60,6 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _one(client: httpx.AsyncClient, url: str, body: dict, retries: int) -> Outcome:
@@ -222,7 +209,7 @@ def main() -> None:
         suite = generate_suite(SynthConfig(seed=7, train_per_family=0, heldout_per_family=2, heldout_comp_per_family=0))
         prompts = [format_prompt(p) for p in suite.heldout]
     else:
-        from bdc_ray.serve.demo import build_demo
+        from bdc_ray.demo import build_demo
 
         demo = build_demo(cli.demo_dir)
         artifacts = {"hypernet": demo.hypernet, "experts": demo.experts}

@@ -45,62 +45,6 @@ TOP = "top"
 
 LAYER_OF = {unit: index for index, (_, units) in enumerate(LAYERS) for unit in units}
 
-KNOWN_VIOLATIONS: frozenset[str] = frozenset({
-    'boost -> config: below the top',
-    'boost <-> config: import each other',
-    'cli -> boost: around its public face',
-    'cli -> cli_support: not in LAYERS',
-    'cli -> customize: around its public face',
-    'cli -> disentangle: around its public face',
-    'cli -> report: around its public face',
-    'cli -> serve: around its public face',
-    'cli_support: not in LAYERS',
-    'config -> boost: around its public face',
-    'config -> customize: around its public face',
-    'config -> disentangle: around its public face',
-    'config -> serve: around its public face',
-    'config <-> customize: import each other',
-    'config <-> disentangle: import each other',
-    'config <-> serve: import each other',
-    'customize -> cli_support: not in LAYERS',
-    'customize -> config: below the top',
-    'customize -> disentangle: around its public face',
-    'boost: in an import cycle',
-    'cli_support: in an import cycle',
-    'config: in an import cycle',
-    'customize: in an import cycle',
-    'disentangle: in an import cycle',
-    'eval: in an import cycle',
-    'llm: in an import cycle',
-    'serve: in an import cycle',
-    'disentangle -> cli_support: not in LAYERS',
-    'disentangle -> config: below the top',
-    'eval -> customize: around its public face',
-    'eval -> customize: upwards',
-    'eval -> disentangle: around its public face',
-    'eval -> disentangle: upwards',
-    'eval -> llm: around its public face',
-    'eval <-> llm: import each other',
-    'jobs -> customize: around its public face',
-    'jobs -> disentangle: around its public face',
-    'jobs -> serve: around its public face',
-    'llm -> eval: around its public face',
-    'pipeline -> boost: around its public face',
-    'pipeline -> customize: around its public face',
-    'pipeline -> disentangle: around its public face',
-    'pipeline -> report: around its public face',
-    'pipeline -> serve: around its public face',
-    'report -> boost: around its public face',
-    'report -> disentangle: around its public face',
-    'serve -> cli_support: not in LAYERS',
-    'serve -> config: below the top',
-    'serve -> customize: around its public face',
-    'serve -> disentangle: around its public face',
-})
-"""Violations the code still has while it is being moved; an entry that no longer occurs fails the
-test too, so this set can only shrink (it is empty when the layout holds)."""
-
-
 @dataclass(frozen=True)
 class Import:
     file: str
@@ -248,12 +192,9 @@ def all_violations() -> dict[str, list[str]]:
     return found
 
 
-def test_the_layer_rules_hold_apart_from_the_known_violations():
+def test_the_layer_rules_hold():
     found = all_violations()
-    new = {k: v for k, v in found.items() if k not in KNOWN_VIOLATIONS}
-    gone = sorted(KNOWN_VIOLATIONS - set(found))
-    assert not new, "imports against the layers:\n" + "\n".join(f"{k}\n    " + "\n    ".join(v) for k, v in new.items())
-    assert not gone, f"fixed, so remove them from KNOWN_VIOLATIONS: {gone}"
+    assert not found, "imports against the layers:\n" + "\n".join(f"{k}\n    " + "\n    ".join(v) for k, v in found.items())
 
 
 def test_every_package_unit_is_placed_once():
@@ -261,8 +202,7 @@ def test_every_package_unit_is_placed_once():
     assert len(units) == len(set(units)), "a unit is listed twice"
     on_disk = {p.name.removesuffix(".py") for p in (ROOT / PACKAGE).iterdir()
                if (p.suffix == ".py" and p.name != "__init__.py") or (p / "__init__.py").is_file()}
-    unplaced = on_disk - set(units)
-    assert unplaced <= {k.split(":")[0] for k in KNOWN_VIOLATIONS}, unplaced
+    assert on_disk <= set(units), on_disk - set(units)
 
 
 def test_docs_list_the_same_layers():

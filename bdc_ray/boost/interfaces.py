@@ -1,4 +1,4 @@
-"""What the tree search needs from the outside world, and how it is configured.
+"""What the tree search needs from the outside world.
 
 Agents and the executor are protocols so the search runs unchanged over deterministic fakes
 (unit tests), local models, or Ray actor handles spread over a cluster. Every method is async:
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol, Sequence
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from bdc_ray.problems.types import Problem, Test
 from bdc_ray.sandbox import RunResult
@@ -46,36 +44,3 @@ class Executor(Protocol):
 
     async def arun(self, program: str, tests: Sequence[Test]) -> RunResult:
         """Run `program` on `tests` in the sandbox."""
-
-
-class SearchConfig(BaseModel):
-    """MC-Tree-of-Agents knobs (DESIGN.md section 2); defaults are the reference code's."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rollouts: int = Field(16, ge=1, description="Select-expand-simulate-backup iterations per problem.")
-    width: int = Field(3, ge=1, description="Thoughts each agent proposes per expansion.")
-    n_sim: int = Field(2, ge=1, description="Programs each agent writes per simulated state.")
-    max_depth: int = Field(4, ge=1, description="Maximum number of thoughts in a state.")
-    c_base: float = Field(10.0, gt=0, description="P-UCB base constant.")
-    c: float = Field(4.0, ge=0, description="P-UCB exploration constant.")
-    discount: float = Field(0.9, gt=0, le=1, description="Discount of returns per level in backup.")
-    default_prior: float = Field(0.5, gt=0, le=1, description="Prior when an agent's confidence is unparsable.")
-    prune_threshold: float = Field(
-        0.0, ge=0, le=1, description="A child whose value is below this, or below its parent's, is pruned (and refined)."
-    )
-    refine: bool = Field(True, description="Ask a pruned child's proposer for a refined thought from the feedback.")
-    dedup_threshold: float = Field(0.9, gt=0, le=1, description="Similarity above which two thoughts are merged as text.")
-    merge_threshold: float | None = Field(
-        None,
-        gt=0,
-        le=1,
-        description="Similarity from which two thoughts (below dedup_threshold) are merged by their first proposer's "
-        "LLM into one; None = off. For instruct agents; completion agents cannot merge and leave both.",
-    )
-    stop_on_solve: bool = Field(True, description="Stop when a program passes every public test.")
-    max_generations: int | None = Field(
-        None, ge=1, description="Budget of LLM generations (samples) per problem; None = rollouts only."
-    )
-    simulate_root: bool = Field(True, description="Simulate the empty-thought root first (a zero-thought baseline).")
-

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from bdc_ray.boost.dedupe import merge_near_duplicates, similar_pairs
-from bdc_ray.boost.interfaces import Agent, Executor, Proposal, SearchConfig
+from bdc_ray.boost.config import SearchConfig
+from bdc_ray.boost.interfaces import Agent, Executor, Proposal
 from bdc_ray.boost.tree import Action, Simulation, State, backup, iter_states, select_leaf
 from bdc_ray.problems.types import Problem
 from bdc_ray.sandbox import RunResult

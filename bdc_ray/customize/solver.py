@@ -24,12 +24,12 @@ import numpy as np
 import torch
 
 from bdc_ray.customize.checkpoint import HypernetMeta, load_checkpoint
-from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.customize.features import Embedder, default_embedder, routing_features
 from bdc_ray.customize.hypernet import HyperNetwork, expert_shares
 from bdc_ray.customize.inject import ComposedLoRA
 from bdc_ray.customize.loading import build_composed
 from bdc_ray.llm.base import GenerationStats, SamplingParams, Texts, generated_length, truncate_at_stop
+from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.threads import configure_torch_threads
 
 

@@ -10,6 +10,9 @@ from bdc_ray.eval.evaluate import Sample, TestSelection, evaluate_samples, summa
 from bdc_ray.problems.types import Problem
 from bdc_ray.sandbox.ray_pool import SandboxPool
 
+RESULTS_FILE = "results.jsonl"
+SUMMARY_FILE = "summary.json"
+
 
 @dataclass
 class EvalOutcome:
@@ -37,6 +40,6 @@ def evaluate_dataset(
     if errors:
         summary["sample_errors"] = errors
     if out_dir:
-        storage.write_jsonl_atomic(storage.join(out_dir, "results.jsonl"), records)
-        storage.write_json_atomic(storage.join(out_dir, "summary.json"), summary)
+        storage.write_jsonl_atomic(storage.join(out_dir, RESULTS_FILE), records)
+        storage.write_json_atomic(storage.join(out_dir, SUMMARY_FILE), summary)
     return EvalOutcome(name, summary, records, errors)

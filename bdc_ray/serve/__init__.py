@@ -3,6 +3,19 @@
 Pure core: config.py (the `serve:` section), api.py (request/response models and limits),
 auth.py (bearer keys), engine.py (requests -> batched forward passes over the CustomizedSolver),
 solve.py (best-of-n verified in the sandbox), deploy_config.py (the Serve config YAML).
-Ray shell: app.py (FastAPI ingress deployment, serve.batch, `build_app`), cli.py (`bdc serve`).
-demo.py builds a small deployable solver from scratch for trying, testing and load-testing.
+Ray shell: app.py (FastAPI ingress deployment, serve.batch, `build_app`), stage.py (what to serve
+from a run folder, writing the Serve config, starting the application).
 """
+
+from bdc_ray.lazy import lazy_face
+
+__all__, __getattr__ = lazy_face(__name__, {
+    "AppArgs": ".deploy_config",
+    "ServeConfig": ".config",
+    "ServeSetupError": ".stage",
+    "bind": ".stage",
+    "resolve_app_args": ".stage",
+    "serve_stage": ".stage",
+    "start_app": ".stage",
+    "write_serve_config": ".stage",
+})

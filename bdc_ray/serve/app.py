@@ -32,9 +32,9 @@ from ray import serve
 from ray.serve import Application
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.llm.base import SamplingParams
 from bdc_ray.metrics import add, sandbox_metrics
+from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.serve.api import (
     APIError,
     Choice,
@@ -106,9 +106,8 @@ def load_engine(args: AppArgs) -> Engine:
     """The solver a user deploys: hypernetwork folder + experts manifest (+ base model override)."""
     import torch
 
-    from bdc_ray.customize.checkpoint import load_meta
-    from bdc_ray.customize.solver import load_customized
-    from bdc_ray.disentangle.manifest import load_manifest
+    from bdc_ray.artifacts.experts import load_manifest
+    from bdc_ray.customize import load_customized, load_meta
 
     settings = args.settings
     base, expert_paths = args.base_model, None

@@ -10,7 +10,8 @@ the ones written in the file.
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
+import os
+from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -150,6 +151,15 @@ class ServeConfig(_Strict):
                 f"solve.max_tokens ({self.solve.max_tokens}) is above limits.max_tokens ({self.limits.max_tokens})"
             )
         return self
+
+    def resolve_paths(self, resolve: Callable[[str], str]) -> None:
+        """Artifact folders and the key file are found relative to the config file's folder."""
+        if self.experts is not None:
+            self.experts = resolve(self.experts)
+        if self.hypernet is not None:
+            self.hypernet = resolve(self.hypernet)
+        if self.auth.api_key_file:
+            self.auth.api_key_file = resolve(os.path.expanduser(self.auth.api_key_file))
 
     @property
     def auth_required(self) -> bool:

@@ -20,10 +20,9 @@ from typing import Any
 
 import torch
 
-from bdc_ray.problems.prompt_format import prompt_text
-from bdc_ray.customize.solver import Completion, CustomizedSolver
+from bdc_ray.customize import Completion, CustomizedSolver
 from bdc_ray.llm.base import SamplingParams
-from bdc_ray.problems.prompt_format import SOLUTION_HEADER, TASK_HEADER
+from bdc_ray.problems.prompt_format import SOLUTION_HEADER, TASK_HEADER, prompt_text
 from bdc_ray.serve.api import APIError, ExpertWeight, RoutingResponse
 
 _SEEDED = itertools.count()

@@ -4,7 +4,8 @@ import math
 import pytest
 
 from bdc_ray.boost.dedupe import merge_near_duplicates
-from bdc_ray.boost.interfaces import Proposal, SearchConfig
+from bdc_ray.boost.config import SearchConfig
+from bdc_ray.boost.interfaces import Proposal
 from bdc_ray.boost.search import HiddenTestsLeak, MCTreeOfAgents
 from bdc_ray.boost.tree import Action, State, backup, p_ucb, select_leaf
 from tests.boost.fakes import FakeAgent, FakeExecutor, problem

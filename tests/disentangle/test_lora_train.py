@@ -15,7 +15,7 @@ from bdc_ray.disentangle.lora_train import (
     train_loop,
     train_plain,
 )
-from bdc_ray.disentangle.sft_data import prompt_response
+from bdc_ray.artifacts.sft import prompt_response
 from bdc_ray.training import encode_pairs, validation_loss
 
 CFG = ExpertsConfig(steps=12, lr=1e-2, warmup=2, micro_batch_tokens=1024)

@@ -1,4 +1,4 @@
-"""What a user deploys, built here: base model + experts manifest + hypernetwork folder (bdc_ray.serve.demo),
+"""What a user deploys, built here: base model + experts manifest + hypernetwork folder (bdc_ray.demo),
 and the Serve application started from it on the session's local Ray cluster, over real HTTP.
 """
 
@@ -29,7 +29,7 @@ def models_root(tmp_path_factory):
 def demo(models_root):
     import torch
 
-    from bdc_ray.serve.demo import build_demo
+    from bdc_ray.demo import build_demo
 
     torch.set_num_threads(1)
     return build_demo(models_root / "serve-demo")

@@ -72,7 +72,7 @@ def test_routing_summaries(engine, demo):
 
 def test_deployed_artifacts_must_match(demo, tmp_path):
     """The experts manifest must name every expert the hypernetwork mixes (a mismatched folder fails at start)."""
-    from bdc_ray.disentangle.manifest import load_manifest, save_manifest
+    from bdc_ray.artifacts.experts import load_manifest, save_manifest
     from bdc_ray.serve.app import load_engine
     from bdc_ray.serve.deploy_config import AppArgs
 

@@ -20,7 +20,7 @@ def pairs(problems) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="session")
 def tokenizer(problems):
-    from bdc_ray.llm.tiny_data import train_tokenizer
+    from bdc_ray.tiny import train_tokenizer
 
     tokenizer = train_tokenizer([training_text(p) for p in problems], vocab_size=400)
     tokenizer.model_max_length = 320

@@ -1,4 +1,7 @@
-"""The `bdc` command line: thin wrappers that parse options, load the config and call a stage."""
+"""The `bdc` app and its small commands: config, data, models, eval, boost, run, report.
+
+The Disentangle, Customize and Serve command groups live beside this module and are mounted here.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from bdc_ray.console import wide_console
-from bdc_ray.cli_support import fail, load_or_exit
-from bdc_ray.config import DEFAULT_CONFIG, BDCConfig, dump_config
-from bdc_ray.customize.cli import app as customize_app
-from bdc_ray.disentangle.cli import app as disentangle_app
-from bdc_ray.serve.cli import app as serve_app
+from bdc_ray.cli.customize import app as customize_app
+from bdc_ray.cli.disentangle import app as disentangle_app
+from bdc_ray.cli.serve import app as serve_app
+from bdc_ray.cli.support import ConfigOpt, console, err_console, fail, load_or_exit
+from bdc_ray.config import BDCConfig, dump_config
 
 app = typer.Typer(help="BDC (Boost, Disentangle, Customize) for code generation on Ray.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect and validate ray_config.yaml.", no_args_is_help=True)
@@ -27,12 +28,6 @@ app.add_typer(models_app, name="models")
 app.add_typer(disentangle_app, name="disentangle", help="Disentangle: clusters of the SFT data and one LoRA expert per cluster.")
 app.add_typer(customize_app, name="customize", help="Customize: the input-aware hypernetwork over the experts (train, tune).")
 app.add_typer(serve_app, name="serve", help="Serve: the customized solver behind an OpenAI-compatible HTTP API (Ray Serve).")
-
-console = wide_console()
-err_console = Console(stderr=True)
-
-ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="ray_config.yaml to use.")
-
 
 def _load(path: Path, **overrides) -> BDCConfig:
     return load_or_exit(path, {k: v for k, v in overrides.items() if v is not None} or None)
@@ -67,12 +62,11 @@ def data_synth(
     seed: Optional[int] = typer.Option(None, help="Override data.synthetic.seed."),
 ) -> None:
     """Generate the synthetic heterogeneous task suite."""
-    from bdc_ray import storage
-    from bdc_ray.problems.suite_files import write_suite
+    from bdc_ray.problems.suite_files import SuiteFolder
 
     overrides = {"data": {"synthetic": {"seed": seed}}} if seed is not None else {}
     cfg = _load(config, **overrides)
-    splits = write_suite(cfg.data.synthetic, str(out.resolve()) if out else storage.join(cfg.run_dir, "data"))
+    splits = (SuiteFolder(cfg.data.synthetic, str(out.resolve())) if out else cfg.suite).write()
     for name, problems in splits.items():
         console.print(f"{name}: {len(problems)} problems")
 
@@ -147,7 +141,7 @@ def models_build_tiny(
     """Train a tokenizer and a small Llama from scratch on the synthetic suite; save in HF format."""
     from pydantic import ValidationError
 
-    from bdc_ray.llm.tiny import TinyModelConfig, build_tiny, load_build_info
+    from bdc_ray.tiny import TinyModelConfig, build_tiny, load_build_info
 
     fields = {"seed": seed, "layers": layers, "hidden": hidden, "budget_s": budget_s, "name": name}
     if steps is not None:
@@ -171,16 +165,18 @@ def boost_cmd(
     max_problems: Optional[int] = typer.Option(None, help="Override stages.boost.max_problems."),
 ) -> None:
     """MC-Tree-of-Agents over the configured problems; traces, sft.jsonl, preferences.jsonl."""
-    from bdc_ray.boost.stage import StaleTracesError, boost_dir, run_boost_stage
+    from bdc_ray.boost import StaleTracesError, run_boost_stage
+    from bdc_ray.ray_session import init_ray
 
     overrides = {"stages": {"boost": {"max_problems": max_problems}}} if max_problems else {}
     cfg = _load(config, run_name=run_name, **overrides)
+    init_ray(cfg.ray)
     try:
-        summary = run_boost_stage(cfg)
+        summary = run_boost_stage(cfg.layout, cfg.stages.boost, cfg.models, cfg.sandbox, cfg.resources.sandbox, cfg.suite)
     except StaleTracesError as err:
         fail(str(err))
     console.print_json(data=summary)
-    console.print(f"artifacts: {boost_dir(cfg)}")
+    console.print(f"artifacts: {cfg.layout.boost_dir}")
 
 
 @app.command("run")
@@ -191,7 +187,7 @@ def run_cmd(
     start: Optional[str] = typer.Option(None, "--from", help="Run this stage and every later one."),
 ) -> None:
     """Run the pipeline on the config (README's main command); every stage resumes."""
-    from bdc_ray.boost.stage import StaleTracesError
+    from bdc_ray.boost import StaleTracesError
     from bdc_ray.pipeline import STAGE_NAMES, run_pipeline, select_stages
 
     chosen = [s.strip() for s in only.split(",") if s.strip()] if only else None
@@ -210,12 +206,9 @@ def run_cmd(
 def report_cmd(run_dir: str = typer.Argument(..., help="A run folder (local path or s3:// / gs:// URI).")) -> None:
     """Rebuild report.md and its plots from a run folder's artifacts."""
     from bdc_ray import storage
-    from bdc_ray.report.build import build_report
+    from bdc_ray.artifacts.layout import RunLayout
+    from bdc_ray.report import build_report
 
     if not storage.exists(run_dir):
         fail(f"no such run folder: {run_dir}")
-    console.print(f"report: {build_report(run_dir)}")
-
-
-if __name__ == "__main__":
-    app()
+    console.print(f"report: {build_report(RunLayout(run_dir))}")

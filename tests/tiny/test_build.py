@@ -15,32 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from bdc_ray.llm import tiny
-from bdc_ray.llm.tiny import TinyModelConfig, build_dir, build_tiny, config_hash, load_build_info
-from bdc_ray.llm.tiny_data import select_problems
-from bdc_ray.llm.tiny_eval import evaluate_tiny, tiny_prompt
-from bdc_ray.problems.synth import SynthConfig, format_prompt, generate_suite, training_text
-
-SMALL = TinyModelConfig(
-    layers=2,
-    hidden=64,
-    vocab_size=512,
-    steps=60,
-    warmup=10,
-    tokens_per_step=1024,
-    synth=SynthConfig(train_per_family=30, heldout_per_family=1, heldout_comp_per_family=0),
-)
+from bdc_ray.problems.synth import SynthConfig, format_prompt, generate_suite
+from bdc_ray.tiny import TinyModelConfig, build_dir, build_tiny, config_hash, load_build_info
+from bdc_ray.tiny import build as tiny
+from tests.tiny.conftest import SMALL
 
 
 def _weights(folder: Path) -> dict:
     from safetensors.torch import load_file
 
     return load_file(folder / "model.safetensors")
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny(SMALL, tmp_path_factory.mktemp("tiny-a"), progress=False)
 
 
 def test_same_seed_same_model_other_seed_differs(built: Path, tmp_path: Path) -> None:
@@ -118,14 +102,6 @@ def test_budget_cut_build_is_saved_flagged_and_warned(tmp_path: Path) -> None:
     assert build_dir(SMALL, tmp_path) == path  # the same hash: a call with more time would rebuild it
 
 
-def test_subsets_are_per_family_and_seeded() -> None:
-    train = generate_suite(SMALL.synth).train
-    half = select_problems(train, ["arith", "io"], 0.5, seed=0)
-    assert sorted({p.family for p in half}) == ["arith", "io"] and len(half) == 30
-    assert [p.id for p in half] == [p.id for p in select_problems(train, ["arith", "io"], 0.5, seed=0)]
-    assert {p.id for p in half} != {p.id for p in select_problems(train, ["arith", "io"], 0.5, seed=1)}
-
-
 def test_config_is_validated() -> None:
     with pytest.raises(ValueError, match="divide"):
         TinyModelConfig(hidden=100, heads=3)
@@ -135,20 +111,3 @@ def test_config_is_validated() -> None:
         TinyModelConfig(stepz=10)
     assert config_hash(SMALL) != config_hash(SMALL.model_copy(update={"lr": 1e-3}))
     assert config_hash(SMALL) == config_hash(SMALL.model_copy(update={"name": "agent-a"}))
-
-
-def test_evaluate_tiny_scores_per_family(built: Path) -> None:
-    problems = generate_suite(SMALL.synth.model_copy(update={"families": ["arith", "io"]})).heldout
-    result = evaluate_tiny(built, problems, samples=2, max_new_tokens=48)
-    assert result.k == 2 and set(result.by_family) == {"arith", "io"}
-    assert result.overall.problems == 2 and result.generated_tokens > 0
-    for scores in [result.overall, *result.by_family.values()]:
-        assert 0 <= scores.greedy_pass_at_1 <= 1 and 0 <= scores.pass_at_k <= 1
-
-
-def test_prompt_with_thoughts_is_a_prefix_of_the_training_text() -> None:
-    problem = generate_suite(SMALL.synth).train[0]
-    assert tiny_prompt(problem) == format_prompt(problem)
-    with_thoughts = tiny_prompt(problem, with_thoughts=True)
-    assert with_thoughts.endswith("\n# " + problem.thoughts[-1] + "\n")
-    assert training_text(problem).startswith(with_thoughts)

@@ -11,6 +11,10 @@ and load-tested without running Boost, Disentangle and Customize first:
 - hypernetwork: the Customize stage's own network and checkpoint format, untrained, with its
   zero-initialised heads replaced by random ones so that different problems get visibly
   different routing weights (an untrained network would route every problem uniformly).
+
+It makes every stage's artifacts, so it sits on top of them all: it trains with the training kit
+(`collate`, `masked_loss`) and writes through the stages' own writers (the experts manifest,
+the hypernetwork checkpoint).
 """
 
 from __future__ import annotations
@@ -71,12 +75,10 @@ def build_demo(folder: str | Path, *, seed: int = 0, base_steps: int = 130, expe
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
-    from bdc_ray.customize.checkpoint import ExpertRef, HypernetMeta, save_checkpoint
-    from bdc_ray.customize.hypernet import HyperNetArch, HyperNetwork
-    from bdc_ray.customize.train import build_composed
-    from bdc_ray.disentangle.embed import DEFAULT_EMBEDDER, embed_texts
-    from bdc_ray.disentangle.manifest import ExpertEntry, ExpertManifest, LoraShape, expert_name, save_manifest
-    from bdc_ray.llm.tiny_data import encode, train_tokenizer
+    from bdc_ray.artifacts.experts import ExpertEntry, ExpertManifest, LoraShape, expert_name, save_manifest
+    from bdc_ray.customize import ExpertRef, HyperNetArch, HyperNetwork, HypernetMeta, build_composed, save_checkpoint
+    from bdc_ray.disentangle import DEFAULT_EMBEDDER, embed_texts
+    from bdc_ray.tiny import encode, train_tokenizer
 
     root = Path(folder)
     problems = demo_problems(seed=seed)

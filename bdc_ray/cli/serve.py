@@ -1,4 +1,4 @@
-"""`bdc serve`: write the Serve config YAML, or run the application.
+"""`bdc serve config | run`: write the Serve config YAML, or run the application.
 
     bdc serve config --config ray_config.yaml          # -> <run>/serve/serve_config.yaml
     serve run <run>/serve/serve_config.yaml           # Ray Serve's own CLI accepts the file
@@ -17,17 +17,14 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from bdc_ray.cli_support import fail, load_or_exit
-from bdc_ray.config import DEFAULT_CONFIG, BDCConfig
-from bdc_ray.serve.deploy_config import AppArgs
-from bdc_ray.serve.stage import CONFIG_FILE, ServeSetupError, resolve_app_args, start_app, write_serve_config
+from bdc_ray import storage
+from bdc_ray.cli.support import ConfigOpt, console, fail, load_or_exit
+from bdc_ray.config import BDCConfig
+from bdc_ray.serve import AppArgs, ServeSetupError, bind, resolve_app_args, start_app, write_serve_config
 
 app = typer.Typer(help="Serve the customized solver over HTTP (Ray Serve).", no_args_is_help=True)
-console = Console()
 
-ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="ray_config.yaml to use.")
 DemoOpt = typer.Option(False, "--demo", help="Serve a tiny solver built on first use instead of the run's artifacts.")
 HypernetOpt = typer.Option(None, "--hypernet", help="Hypernetwork folder (default: serve.hypernet or the run's).")
 ExpertsOpt = typer.Option(None, "--experts", help="Experts folder with manifest.json (default: serve.experts or the run's).")
@@ -36,12 +33,17 @@ HostOpt = typer.Option(None, "--host", help="Override serve.host (a non-loopback
 PortOpt = typer.Option(None, "--port", help="Override serve.port.")
 
 
-def _setup(config: Path, **options) -> tuple[BDCConfig, AppArgs]:
+def _setup(config: Path, demo: bool, **options) -> tuple[BDCConfig, AppArgs]:
     cfg = load_or_exit(config)
-    if options.get("demo"):
-        console.print("the demo solver: built on first use (about 20-40 s), then reused")
     try:
-        return cfg, resolve_app_args(cfg, **options)
+        if not demo:
+            return cfg, resolve_app_args(cfg.layout, cfg.serve, **options)
+        settings = bind(cfg.serve, options["host"], options["port"])
+        console.print("the demo solver: built on first use (about 20-40 s), then reused")
+        from bdc_ray.demo import build_demo
+
+        built = build_demo(storage.join(cfg.models.build_root, "serve-demo"))
+        return cfg, AppArgs(hypernet=built.hypernet, experts=built.experts, settings=settings)
     except ServeSetupError as err:
         fail(f"cannot serve {err}")
 
@@ -49,7 +51,7 @@ def _setup(config: Path, **options) -> tuple[BDCConfig, AppArgs]:
 @app.command("config")
 def config_cmd(
     config: Path = ConfigOpt,
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help=f"Where to write it (default: <run>/serve/{CONFIG_FILE})."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write it (default: <run>/serve/serve_config.yaml)."),
     demo: bool = DemoOpt,
     hypernet: Optional[str] = HypernetOpt,
     experts: Optional[str] = ExpertsOpt,
@@ -58,8 +60,8 @@ def config_cmd(
     port: Optional[int] = PortOpt,
 ) -> None:
     """Write the Serve config YAML that `serve run` and `serve deploy` accept (validated by Ray Serve's schema)."""
-    cfg, args = _setup(config, demo=demo, hypernet=hypernet, experts=experts, base_model=base_model, host=host, port=port)
-    target = write_serve_config(cfg, args, str(out.resolve()) if out else None)
+    cfg, args = _setup(config, demo, hypernet=hypernet, experts=experts, base_model=base_model, host=host, port=port)
+    target = write_serve_config(args, str(out.resolve()) if out else cfg.layout.serve_config, cfg.ray.runtime_env)
     console.print(f"{target}\nrun it with:  serve run {target}")
 
 
@@ -80,7 +82,7 @@ def run_cmd(
 
     from bdc_ray.ray_session import init_ray
 
-    cfg, args = _setup(config, demo=demo, hypernet=hypernet, experts=experts, base_model=base_model, host=host, port=port)
+    cfg, args = _setup(config, demo, hypernet=hypernet, experts=experts, base_model=base_model, host=host, port=port)
     init_ray(cfg.ray)
     url = start_app(args)
     console.print(f"serving {args.settings.model_name!r} at {url}  (GET {url}/healthz, POST {url}/v1/completions, "

@@ -1,24 +1,22 @@
-"""Configured agents: which model each one runs, how it is prompted, where its actors live.
+"""The `models:` section: where tiny models are built, and the agents (which model each one runs,
+how it is prompted, where its actors live).
 
 A tiny model is named by its build recipe (`tiny:`) instead of a path: it is trained on first use
-(one Ray task per agent, in parallel) into `models.build_root` and reused afterwards, so the
-embedded default runs on a fresh machine with nothing downloaded. Real models are named by path
-or hub name (`model:`), or reached over HTTP (`backend: openai`).
+(resolve.py: one Ray task per agent, in parallel) into `models.build_root` and reused afterwards,
+so the embedded default runs on a fresh machine with nothing downloaded. Real models are named by
+path or hub name (`model:`), or reached over HTTP (`backend: openai`).
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Literal
+import os
+from typing import Callable, Literal
 
-import ray
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bdc_ray.llm.spec import BackendSpec
-from bdc_ray.llm.tiny import TinyModelConfig, build_tiny
 from bdc_ray.resources import ResourceSpec
-
-log = logging.getLogger(__name__)
+from bdc_ray.tiny import TinyModelConfig
 
 
 class PromptSettings(BaseModel):
@@ -56,25 +54,24 @@ class AgentConfig(BaseModel):
         return self
 
 
-def _threads(agent: AgentConfig) -> int:
-    return max(1, int(agent.resources.num_cpus))
+class ModelsSection(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
+    build_root: str = Field("./runs/models", description="Where tiny models are built and cached (shared by runs).")
+    agents: list[AgentConfig] = Field(default_factory=list, description="Boost's agents; two or more for mutual boosting.")
 
-def resolve_backends(agents: list[AgentConfig], build_root: str) -> dict[str, BackendSpec]:
-    """The backend of every agent; tiny models missing from `build_root` are built in parallel Ray tasks."""
-    build = ray.remote(build_tiny)
-    pending = {
-        a.name: build.options(num_cpus=_threads(a), max_retries=1).remote(a.tiny, build_root, threads=None, progress=False)
-        for a in agents
-        if a.tiny is not None
-    }
-    if pending:
-        log.info("tiny models for %s: building or reusing under %s", ", ".join(pending), build_root)
-    paths = dict(zip(pending, ray.get(list(pending.values()))))
-    specs = {}
-    for a in agents:
-        if a.model is not None:
-            specs[a.name] = a.model.model_copy(update={"name": a.model.name or a.name})
-        else:
-            specs[a.name] = BackendSpec(backend="transformers", path=str(paths[a.name]), name=a.name, threads=_threads(a))
-    return specs
+    @field_validator("agents")
+    @classmethod
+    def _unique_names(cls, value: list[AgentConfig]) -> list[AgentConfig]:
+        names = [a.name for a in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"agent names must be unique, repeated: {dupes}")
+        return value
+
+    def resolve_paths(self, resolve: Callable[[str], str]) -> None:
+        """Relative paths against the config file's folder (local model folders, `~` expanded)."""
+        self.build_root = resolve(self.build_root)
+        for agent in self.agents:
+            if agent.model is not None and agent.model.path.startswith((".", "~")):
+                agent.model.path = resolve(os.path.expanduser(agent.model.path))

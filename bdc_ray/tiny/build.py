@@ -36,10 +36,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bdc_ray.threads import configure_torch_threads
-from bdc_ray.llm.tiny_data import encode, select_problems, train_tokenizer
-from bdc_ray.llm.tiny_train import train
 from bdc_ray.problems.synth import FAMILIES, SynthConfig, generate_suite, training_text
+from bdc_ray.threads import configure_torch_threads
+from bdc_ray.tiny.data import encode, select_problems, train_tokenizer
+from bdc_ray.tiny.train import train
 from bdc_ray.training import Schedule
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,13 @@ from typing import Any, Literal, Sequence
 import ray
 
 from bdc_ray import storage
+from bdc_ray.artifacts.experts import load_manifest
+from bdc_ray.artifacts.hypernet import hypernet_identity
+from bdc_ray.artifacts.layout import RunLayout
 from bdc_ray.eval.evaluate import Sample
-from bdc_ray.eval.runner import EvalOutcome, evaluate_dataset
+from bdc_ray.eval.runner import SUMMARY_FILE, EvalOutcome, evaluate_dataset
 from bdc_ray.llm.base import SamplingParams
+from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.problems.types import Problem
 from bdc_ray.sandbox.ray_pool import SandboxPool
 
@@ -30,28 +34,23 @@ SolverKind = Literal["base", "all_data", "customized"]
 SOLVER_KINDS: tuple[SolverKind, ...] = ("base", "all_data", "customized")
 
 
-def solver_sources(run_dir: str) -> dict[SolverKind, dict[str, str]]:
+def solver_sources(layout: RunLayout) -> dict[SolverKind, dict[str, str]]:
     """Where each solver's weights are in a run folder: what the experts manifest and the
     customize stage recorded (a solver whose stage has not run is absent). Each source also
-    names the weights' identity (the adapter's fingerprint, the hypernetwork's metadata digest):
-    a summary is reused only for the weights it was measured on."""
-    from bdc_ray.customize.checkpoint import META_FILE, is_complete
-    from bdc_ray.customize.stage import hypernet_dir
-    from bdc_ray.disentangle.manifest import experts_dir, load_manifest
-
+    names the weights' identity (the adapter's fingerprint, the hypernetwork's digest): a summary
+    is reused only for the weights it was measured on."""
     sources: dict[SolverKind, dict[str, str]] = {}
     try:
-        manifest = load_manifest(experts_dir(run_dir))
+        manifest = load_manifest(layout.experts_dir)
     except FileNotFoundError:
         return sources
     sources["base"] = {"base_model": manifest.base_model}
     if manifest.all_data is not None:
         sources["all_data"] = {"base_model": manifest.base_model, "adapter": manifest.all_data.path,
                                "fingerprint": manifest.all_data.fingerprint}
-    hypernet = hypernet_dir(run_dir)
-    if is_complete(hypernet):
-        meta = storage.read_text(storage.join(hypernet, META_FILE))
-        sources["customized"] = {"hypernet": hypernet, "fingerprint": hashlib.sha256(meta.encode()).hexdigest()}
+    hypernet = hypernet_identity(layout.hypernet_dir)
+    if hypernet.complete:
+        sources["customized"] = {"hypernet": hypernet.folder, "fingerprint": hypernet.digest}
     return sources
 
 
@@ -74,10 +73,9 @@ def generate_completions(
     kind: SolverKind, source: dict[str, str], problems: Sequence[str], sampling: SamplingParams, threads: int | None = None
 ) -> list[list[str]]:
     """`sampling.n` completions per problem statement from one solver, in the training prompt format."""
-    from bdc_ray.problems.prompt_format import prompt_text
 
     if kind == "customized":
-        from bdc_ray.customize.solver import load_customized
+        from bdc_ray.customize import load_customized
 
         return load_customized(source["hypernet"], threads=threads).generate(list(problems), sampling)
     from bdc_ray.llm.hf_backend import TransformersLLM
@@ -89,7 +87,7 @@ def generate_completions(
 
 
 def evaluate_solvers(
-    run_dir: str,
+    layout: RunLayout,
     splits: dict[str, list[Problem]],
     kinds: Sequence[SolverKind],
     sampling: SamplingParams,
@@ -99,19 +97,18 @@ def evaluate_solvers(
     tests: str = "all",
 ) -> list[dict[str, Any]]:
     """Summaries (one per solver and split, with per-family groups) under `<run>/eval/heldout/`."""
-    sources = solver_sources(run_dir)
+    sources = solver_sources(layout)
     missing = [k for k in kinds if k not in sources]
     if missing:
         raise FileNotFoundError(
-            f"no weights for solver(s) {missing} in {run_dir}: run the disentangle and customize stages first"
+            f"no weights for solver(s) {missing} in {layout.root}: run the disentangle and customize stages first"
         )
-    out_root = storage.join(run_dir, "eval", "heldout")
     keys = {
         (kind, split): measurement_key(sources[kind], problems, sampling, ks, tests)
         for kind in kinds
         for split, problems in splits.items()
     }
-    stored = {key: _stored_summary(storage.join(out_root, *key, "summary.json"), k) for key, k in keys.items()}
+    stored = {key: _stored_summary(storage.join(layout.heldout_dir(*key), SUMMARY_FILE), k) for key, k in keys.items()}
     todo = {(kind, split): splits[split] for (kind, split), summary in stored.items() if summary is None}
     task = ray.remote(generate_completions).options(**ray_options)
     threads = max(1, int(ray_options.get("num_cpus", 1)))
@@ -122,7 +119,7 @@ def evaluate_solvers(
     summaries = []
     for kind in kinds:
         for split, problems in splits.items():
-            out_dir = storage.join(out_root, kind, split)
+            out_dir = layout.heldout_dir(kind, split)
             if (kind, split) not in pending:
                 summaries.append(stored[(kind, split)])
                 continue
@@ -133,19 +130,5 @@ def evaluate_solvers(
                 pool, f"{kind} / {split}", problems, samples, ks, tests=tests, out_dir=out_dir, group_by="family"
             )
             summaries.append({**outcome.summary, "solver": kind, "split": split, "key": keys[(kind, split)]})
-            storage.write_json_atomic(storage.join(out_dir, "summary.json"), summaries[-1])
+            storage.write_json_atomic(storage.join(out_dir, SUMMARY_FILE), summaries[-1])
     return summaries
-
-
-def family_table(summaries: Sequence[dict[str, Any]], metric: str = "pass@1") -> tuple[list[str], list[list[str]]]:
-    """(header, rows): one row per solver and split, the metric overall and per family, in %."""
-    families = sorted({f for s in summaries for f in s.get("by_family", {})})
-    header = ["solver", "split", "problems", metric, *families]
-    rows = []
-    for s in summaries:
-        fam = s.get("by_family", {})
-        rows.append(
-            [s["solver"], s["split"], str(s["n_problems"]), f"{100 * s.get(metric, 0.0):.1f}",
-             *(f"{100 * fam[f].get(metric, 0.0):.0f}" if f in fam else "-" for f in families)]
-        )
-    return header, rows

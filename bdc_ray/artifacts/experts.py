@@ -1,6 +1,6 @@
 """`<run>/disentangle/experts/manifest.json`: which adapters exist, what each was trained on, how it went.
 
-The manifest is the experts stage's only contract with its consumers (Customize, Serve, eval):
+The manifest is the experts stage's only contract with its consumers (Customize, Serve, heldout):
 they find every adapter folder, its cluster and centroid, and the LoRA shape they all share here,
 without reading training internals. An entry is added only after its adapter folder is
 complete, so "folder and entry present" is what marks a finished expert on re-run.
@@ -89,11 +89,6 @@ class ExpertManifest(BaseModel):
             self.experts = sorted([e for e in self.experts if e.name != entry.name] + [entry], key=lambda e: e.cluster)
         else:
             self.all_data = entry
-
-
-def experts_dir(run_dir: str) -> str:
-    """A run folder's experts folder (the manifest and one peft folder per adapter)."""
-    return storage.join(run_dir, "disentangle", "experts")
 
 
 def manifest_path(out_dir: str) -> str:

@@ -1,4 +1,5 @@
-"""What every `bdc` sub-command shares: one way to refuse (red message, exit 2) and to load the config."""
+"""What every `bdc` sub-command shares: the --config option, one way to refuse (red message,
+exit 2) and to load the config, and the console tables are printed on."""
 
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from bdc_ray.config import BDCConfig, ConfigError, load_config
+from bdc_ray.config import DEFAULT_CONFIG, BDCConfig, ConfigError, load_config
+from bdc_ray.console import wide_console
 
+console = wide_console()
 err_console = Console(stderr=True)
+
+ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="ray_config.yaml to use.")
+RunNameOpt = typer.Option(None, "--run-name", help="Override run_name.")
 
 
 def fail(message: str) -> NoReturn:

@@ -4,25 +4,26 @@ problems and settings (the generation itself runs on Ray in the pipeline and job
 from __future__ import annotations
 
 from bdc_ray import storage
-from bdc_ray.customize.checkpoint import META_FILE
-from bdc_ray.disentangle.manifest import ExpertManifest, TrainedAdapter, experts_dir, save_manifest
-from bdc_ray.eval.heldout import measurement_key, solver_sources
+from bdc_ray.artifacts.experts import ExpertManifest, TrainedAdapter, save_manifest
+from bdc_ray.artifacts.hypernet import META_FILE
+from bdc_ray.artifacts.layout import RunLayout
+from bdc_ray.heldout.solvers import measurement_key, solver_sources
 from bdc_ray.llm.base import SamplingParams
 from bdc_ray.problems.synth import SynthConfig, generate_suite
 
 LORA = {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["q_proj"]}
 
 
-def _manifest(run_dir: str, fingerprint: str) -> None:
+def _manifest(run: RunLayout, fingerprint: str) -> None:
     all_data = TrainedAdapter(name="all_data", path="/a", size=3, final_loss=0.1, steps=4, fingerprint=fingerprint)
-    save_manifest(ExpertManifest(base_model="/base", lora=LORA, all_data=all_data), experts_dir(run_dir))
+    save_manifest(ExpertManifest(base_model="/base", lora=LORA, all_data=all_data), run.experts_dir)
 
 
 def test_a_summary_is_reused_only_for_the_weights_problems_and_settings_it_measured(tmp_path):
-    run = str(tmp_path / "run")
+    run = RunLayout(str(tmp_path / "run"))
     assert solver_sources(run) == {}  # no experts stage yet: no solver to evaluate
     _manifest(run, "first")
-    hypernet = storage.join(run, "customize", "hypernet")
+    hypernet = run.hypernet_dir
     storage.write_text_atomic(storage.join(hypernet, META_FILE), '{"trained": 1}')
     sources = solver_sources(run)
     assert set(sources) == {"base", "all_data", "customized"}

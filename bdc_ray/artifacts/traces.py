@@ -1,0 +1,94 @@
+"""Trace records (`boost/traces/<hash>.jsonl`): one finished Boost search per problem.
+
+A record holds what the search found (best program, its thoughts and agent, every evaluated
+program, step preference pairs, tree statistics, who did what) and what trusted code measured
+afterwards: the best program's HIDDEN-test result, which the search itself never saw. One file
+per problem, written atomically once: resuming is "skip the ids that have a file".
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel, ConfigDict
+
+from bdc_ray import storage
+
+
+class Evaluation(BaseModel):
+    """One program simulated from a state, and its public-test reward."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    thoughts: list[str]
+    agent: str
+    program: str
+    reward: float
+    status: str
+
+
+class PreferencePair(BaseModel):
+    """At one state, a child whose value rose over the state's beats one whose value fell."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    thoughts: list[str]
+    chosen: str
+    rejected: str
+    chosen_value: float
+    rejected_value: float
+    chosen_agent: str
+    rejected_agent: str
+
+
+class TraceRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    problem_id: str
+    source: str
+    family: str | None
+    difficulty: str | None
+    prompt: str
+    public_pass_rate: float
+    hidden_pass_rate: float
+    hidden_passed_all: bool
+    hidden_status: str | None
+    wall_s: float
+    best_program: str
+    best_reward: float
+    best_thoughts: list[str]
+    best_agent: str | None
+    evaluations: list[Evaluation]
+    preferences: list[PreferencePair]
+    tree_size: int
+    tree_depth: int
+    rollouts: int
+    llm_generations: dict[str, int]
+    sandbox_runs: dict[str, int]
+    solved_public: bool
+    thoughts_by_agent: dict[str, int] = {}
+
+
+def trace_path(traces_dir: str, problem_id: str) -> str:
+    """One file per problem, named by a hash so any id (slashes, spaces) is a safe name."""
+    digest = hashlib.sha256(problem_id.encode()).hexdigest()[:24]
+    return storage.join(traces_dir, f"{digest}.jsonl")
+
+
+def write_trace(traces_dir: str, record: TraceRecord) -> None:
+    storage.write_jsonl_atomic(trace_path(traces_dir, record.problem_id), [record.model_dump(mode="json")])
+
+
+def read_traces(traces_dir: str) -> list[TraceRecord]:
+    """Every record under `traces_dir`, ordered by problem id (none when the folder is absent)."""
+    fs, root = storage.filesystem(traces_dir)
+    if not fs.exists(root):
+        return []
+    records = []
+    for path in sorted(fs.glob(f"{root}/*.jsonl")):
+        records += [TraceRecord.model_validate(r) for r in storage.read_jsonl(fs.unstrip_protocol(path))]
+    return sorted(records, key=lambda r: r.problem_id)
+
+
+def finished_ids(traces_dir: str) -> set[str]:
+    return {r.problem_id for r in read_traces(traces_dir)}
