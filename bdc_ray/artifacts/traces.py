@@ -41,19 +41,12 @@ class PreferencePair(BaseModel):
     rejected_agent: str
 
 
-class TraceRecord(BaseModel):
+class SearchResult(BaseModel):
+    """What one MC-Tree-of-Agents search found, on public tests only (boost/search.py makes it)."""
+
     model_config = ConfigDict(extra="forbid")
 
     problem_id: str
-    source: str
-    family: str | None
-    difficulty: str | None
-    prompt: str
-    public_pass_rate: float
-    hidden_pass_rate: float
-    hidden_passed_all: bool
-    hidden_status: str | None
-    wall_s: float
     best_program: str
     best_reward: float
     best_thoughts: list[str]
@@ -67,6 +60,20 @@ class TraceRecord(BaseModel):
     sandbox_runs: dict[str, int]
     solved_public: bool
     thoughts_by_agent: dict[str, int] = {}
+
+
+class TraceRecord(SearchResult):
+    """A search's result, the problem it was about, and its best program's hidden-test result."""
+
+    source: str
+    family: str | None
+    difficulty: str | None
+    prompt: str
+    public_pass_rate: float
+    hidden_pass_rate: float
+    hidden_passed_all: bool
+    hidden_status: str | None
+    wall_s: float
 
 
 def trace_path(traces_dir: str, problem_id: str) -> str:

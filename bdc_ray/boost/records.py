@@ -7,12 +7,10 @@ test contribute SFT rows.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any, Iterable, Iterator
 
 from bdc_ray.artifacts.sft import SFTRow
-from bdc_ray.artifacts.traces import TraceRecord
-from bdc_ray.boost.search import SearchResult
+from bdc_ray.artifacts.traces import SearchResult, TraceRecord
 from bdc_ray.problems.types import Problem
 from bdc_ray.sandbox import RunResult
 
@@ -20,7 +18,7 @@ from bdc_ray.sandbox import RunResult
 def trace_record(problem: Problem, result: SearchResult, hidden: RunResult | None, wall_s: float) -> TraceRecord:
     hidden_rate = hidden.passed / hidden.total if hidden and hidden.total else 0.0
     return TraceRecord(
-        problem_id=problem.id,
+        **dict(result),
         source=problem.source,
         family=problem.family,
         difficulty=problem.difficulty,
@@ -30,7 +28,6 @@ def trace_record(problem: Problem, result: SearchResult, hidden: RunResult | Non
         hidden_passed_all=bool(hidden and hidden.total and hidden.passed == hidden.total),
         hidden_status=hidden.status if hidden else None,
         wall_s=round(wall_s, 3),
-        **{f.name: getattr(result, f.name) for f in fields(result) if f.name != "problem_id"},
     )
 
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
-from bdc_ray.boost.dedupe import merge_near_duplicates, similar_pairs
+from bdc_ray.artifacts.traces import Evaluation, PreferencePair, SearchResult
 from bdc_ray.boost.config import SearchConfig
+from bdc_ray.boost.dedupe import merge_near_duplicates, similar_pairs
 from bdc_ray.boost.interfaces import Agent, Executor, Proposal
 from bdc_ray.boost.tree import Action, Simulation, State, backup, iter_states, select_leaf
 from bdc_ray.problems.types import Problem
@@ -48,24 +49,6 @@ class Budget:
     @property
     def spent(self) -> bool:
         return self.remaining is not None and self.remaining <= 0
-
-
-@dataclass
-class SearchResult:
-    problem_id: str
-    best_program: str
-    best_reward: float
-    best_thoughts: list[str]
-    best_agent: str | None
-    evaluations: list[dict[str, Any]]
-    preferences: list[dict[str, Any]]
-    tree_size: int
-    tree_depth: int
-    rollouts: int
-    llm_generations: dict[str, int]
-    sandbox_runs: dict[str, int]
-    solved_public: bool
-    thoughts_by_agent: dict[str, int] = field(default_factory=dict)
 
 
 def feedback_text(result: RunResult, limit: int = 400) -> str:
@@ -262,7 +245,7 @@ class _Run:
                 if best_sim is None or sim.reward > best_sim.reward:
                     best_state, best_sim = st, sim
         evaluations = [
-            {"thoughts": list(st.thoughts), "agent": sim.agent, "program": sim.program, "reward": sim.reward, "status": sim.status}
+            Evaluation(thoughts=list(st.thoughts), agent=sim.agent, program=sim.program, reward=sim.reward, status=sim.status)
             for st in states
             for sim in st.simulations
         ]
@@ -284,7 +267,7 @@ class _Run:
         )
 
 
-def step_preferences(states: Sequence[State]) -> list[dict[str, Any]]:
+def step_preferences(states: Sequence[State]) -> list[PreferencePair]:
     """Step-level pairs: a child whose value rose over its parent's beats one whose value fell."""
     pairs = []
     for st in states:
@@ -296,14 +279,14 @@ def step_preferences(states: Sequence[State]) -> list[dict[str, Any]]:
         for good in better:
             for bad in worse:
                 pairs.append(
-                    {
-                        "thoughts": list(st.thoughts),
-                        "chosen": good.thought,
-                        "rejected": bad.thought,
-                        "chosen_value": good.child.value,  # type: ignore[union-attr]
-                        "rejected_value": bad.child.value,  # type: ignore[union-attr]
-                        "chosen_agent": good.agent,
-                        "rejected_agent": bad.agent,
-                    }
+                    PreferencePair(
+                        thoughts=list(st.thoughts),
+                        chosen=good.thought,
+                        rejected=bad.thought,
+                        chosen_value=good.child.value,  # type: ignore[union-attr]
+                        rejected_value=bad.child.value,  # type: ignore[union-attr]
+                        chosen_agent=good.agent,
+                        rejected_agent=bad.agent,
+                    )
                 )
     return pairs
