@@ -2,19 +2,17 @@
 
 Scenarios run one after the other in ONE invocation (compare ratios, not absolute numbers: the
 machine is shared), each on a fresh local `ray.cluster_utils.Cluster` and a fresh run name:
-
   A  one node (2 CPUs): two tiny agents (1 CPU each, `tiny:` recipes built once into
      runs/benchmarks/models) and the sandbox pool (one actor per node).
-  B  two nodes (2 CPUs each) on the SAME 2 physical cores: each agent lands on its own node and
-     the pool has an actor per node. B cannot be faster in raw compute here; it shows the run
-     spreading and staying correct. A and B take turns (--repeats) so load hits both alike.
-  C  both agents `backend: openai` against an OpenAI-compatible server of tiny agent A that
-     sleeps a fixed latency before every request (benchmarks/support.py): many problems in flight
-     with the latency, one in flight with it, many in flight without it.
-
-Busy fraction = the agent actor's `stats()['busy_s']` (time inside backend calls) / the Boost
-run's wall; rollouts/s = the traces' rollouts / wall; sandbox busy = wall with a program running,
-timed by wrapping the pool in the executor the runner is given.
+  B  two nodes (2 CPUs each) on the SAME 2 physical cores: each agent on its own node, a sandbox
+     actor per node. B cannot be faster in raw compute here; it shows the run spreading and
+     staying correct. A and B take turns (--repeats) so load from other processes hits both alike.
+  C  both agents `backend: openai` against an OpenAI-compatible server of tiny agent A that sleeps
+     a fixed latency before every request (benchmarks/support.py): many problems in flight with
+     the latency, one in flight with it, many in flight without it.
+Busy fraction = the agent actor's `stats()['busy_s']` / the Boost run's wall; rollouts/s = the
+traces' rollouts / wall; sandbox busy = wall with a program running, timed by the executor the
+runner is given (support.TimedExecutor).
 
     .venv/bin/python benchmarks/boost_throughput.py            # ~8 min on 2 quiet cores (+1 min to build the models once)
     .venv/bin/python benchmarks/boost_throughput.py --quick    # fewer problems, one round: ~3 min
@@ -184,48 +182,52 @@ def scenario_openai(args, stamp: str, out_dir: Path) -> list[dict[str, Any]]:
     return results
 
 
-def rate(runs: list[dict[str, Any]]) -> float:
-    return sum(r["rollouts"] for r in runs) / sum(r["wall_s"] for r in runs)
-
-
 def report(results: list[dict[str, Any]]) -> list[str]:
     """The tables, and the notes that read the ratios out of them."""
     from rich.table import Table
 
     from bdc_ray.console import wide_console
 
-    names = list(dict.fromkeys(n for r in results for n in r["agents"]))
-    main = Table(title="Boost throughput, one run side by side (ratio: rollouts/s vs the first row of its group)")
-    for col in ("scenario", "in flight", "problems", "rollouts", "wall s", "rollouts/s", "ratio", "problems/s",
-                *(f"{n} busy (node)" for n in names), "sandbox busy", "tokens/s", "agent calls", "requests/call", "s/call",
-                "LLM gens", "sandbox runs", "solved", "load 1m"):
-        main.add_column(col, justify="left" if col == "scenario" else "right", no_wrap=True)
+    names, console = list(dict.fromkeys(n for r in results for n in r["agents"])), wide_console()
+    rate = lambda runs: sum(r["rollouts"] for r in runs) / sum(r["wall_s"] for r in runs)  # noqa: E731
+
+    def show(title: str, columns: tuple[str, ...], rows: list[list[str]]) -> None:
+        table = Table(title=title)
+        for col in columns:
+            table.add_column(col, justify="left" if col == "scenario" else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+
+    speed, where = [], []
     for group in ([r for r in results if not r["label"].startswith("C")], [r for r in results if r["label"].startswith("C")]):
         for r in group:
             busy = [f"{r['agents'][n]['busy_fraction']:.0%} ({r['agents'][n]['node']})" if n in r["agents"] else "-" for n in names]
+            speed.append([r["label"], str(r["in_flight"]), f"{r['problems']}/{r['problems_asked']}" + ("" if r["complete"] else " !"),
+                          str(r["rollouts"]), f"{r['wall_s']:.1f}", f"{r['rollouts_per_s']:.2f}",
+                          f"{r['rollouts_per_s'] / group[0]['rollouts_per_s']:.2f}x" if group[0]["rollouts_per_s"] else "-",
+                          f"{r['problems_per_s']:.3f}", *busy])
             calls, reqs, busy_s = (sum(d[k] for d in r["agents"].values()) for k in ("backend_calls", "requests", "busy_s"))
-            main.add_row(r["label"], str(r["in_flight"]), f"{r['problems']}/{r['problems_asked']}" + ("" if r["complete"] else " !"),
-                         str(r["rollouts"]), f"{r['wall_s']:.1f}", f"{r['rollouts_per_s']:.2f}",
-                         f"{r['rollouts_per_s'] / group[0]['rollouts_per_s']:.2f}x" if group[0]["rollouts_per_s"] else "-",
-                         f"{r['problems_per_s']:.3f}", *busy, f"{r['sandbox_busy_fraction']:.0%}", f"{r['tokens_per_s']:.0f}",
-                         str(calls), f"{reqs / calls:.1f}" if calls else "-", f"{busy_s / calls:.2f}" if calls else "-",
-                         str(r["llm_generations"]), str(r["sandbox_runs"]), str(r["solved_hidden"]),
-                         "{:.1f} -> {:.1f}".format(*r["loadavg_1m"]))
-    console = wide_console()
-    console.print(main)
+            where.append([r["label"], str(r["in_flight"]), f"{r['tokens_per_s']:.0f}", f"{r['sandbox_busy_fraction']:.0%}",
+                          str(calls), f"{reqs / calls:.1f}" if calls else "-", f"{busy_s / calls:.2f}" if calls else "-",
+                          str(r["llm_generations"]), str(r["sandbox_runs"]), str(r["solved_hidden"]),
+                          "{:.1f} -> {:.1f}".format(*r["loadavg_1m"])])
+    show("Boost throughput, one run side by side (ratio: rollouts/s vs the first row of its group)",
+         ("scenario", "in flight", "problems", "rollouts", "wall s", "rollouts/s", "ratio", "problems/s",
+          *(f"{n} busy (node)" for n in names)), speed)
+    show("Where the time went (agent calls are the Batcher's backend calls; sandbox: wall with a program running)",
+         ("scenario", "in flight", "tokens/s", "sandbox busy", "agent calls", "requests/call", "s/call", "LLM gens",
+          "sandbox runs", "solved", "load 1m"), where)
     served = [r for r in results if "server" in r]
     if served:
-        view = Table(title="Scenario C: the latency server's view")
-        for col in ("scenario", "in flight", "latency s", "HTTP requests", "mean HTTP in flight", "peak", "server compute busy",
-                    "agent busy in sleep", "agent wall in sleep", f"agent busy >= {BUSY_TARGET:.0%}"):
-            view.add_column(col, justify="left" if col == "scenario" else "right")
-        for r in served:
-            s = r["server"]
-            view.add_row(r["label"], str(r["in_flight"]), f"{s['latency_s']:g}", str(s["requests"]), f"{s['mean_in_flight']:.2f}",
-                         str(s["peak_in_flight"]), f"{s['compute_busy_fraction']:.0%}", f"{s['latency_share_of_agent_busy']:.0%}",
-                         ", ".join(f"{v:.0%}" for v in s["agent_wall_in_latency"].values()),
-                         "yes" if all(d["busy_fraction"] >= BUSY_TARGET for d in r["agents"].values()) else "NO")
-        console.print(view)
+        show("Scenario C: the latency server's view",
+             ("scenario", "in flight", "latency s", "HTTP requests", "mean HTTP in flight", "peak", "server compute busy",
+              "agent busy in sleep", "agent wall in sleep", f"agent busy >= {BUSY_TARGET:.0%}"),
+             [[r["label"], str(r["in_flight"]), f"{s['latency_s']:g}", str(s["requests"]), f"{s['mean_in_flight']:.2f}",
+               str(s["peak_in_flight"]), f"{s['compute_busy_fraction']:.0%}", f"{s['latency_share_of_agent_busy']:.0%}",
+               ", ".join(f"{v:.0%}" for v in s["agent_wall_in_latency"].values()),
+               "yes" if all(d["busy_fraction"] >= BUSY_TARGET for d in r["agents"].values()) else "NO"]
+              for r, s in ((r, r["server"]) for r in served)])
     notes = ["Busy fraction = actor busy_s / Boost wall; the Batcher runs one backend call per agent at a time, so it "
              "says an agent always had a call in flight, not how many prompts, nor whether it computed or waited."]
     a_runs, b_runs = [r for r in results if r["label"].startswith("A")], [r for r in results if r["label"].startswith("B")]
