@@ -34,17 +34,8 @@ import numpy as np
 
 from bdc_ray import storage
 from bdc_ray.artifacts.clustering import load_clustering
-from bdc_ray.artifacts.experts import (
-    ALL_DATA,
-    ExpertEntry,
-    ExpertManifest,
-    LoraShape,
-    TrainedAdapter,
-    expert_name,
-    load_manifest,
-    manifest_path,
-    save_manifest,
-)
+from bdc_ray.artifacts.experts import ALL_DATA, ExpertEntry, ExpertManifest, LoraShape, TrainedAdapter, expert_name
+from bdc_ray.artifacts.experts import load_manifest, manifest_path, save_manifest
 from bdc_ray.artifacts.layout import RunLayout
 from bdc_ray.artifacts.sft import SFTRow, prompt_response, read_sft_rows, training_rows
 from bdc_ray.disentangle.expert_config import ExpertsConfig, ScalingSection

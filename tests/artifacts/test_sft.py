@@ -5,15 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bdc_ray.artifacts.sft import (
-    SFTRow,
-    problem_rows,
-    prompt_response,
-    read_sft_problems,
-    read_sft_rows,
-    training_rows,
-    write_sft_rows,
-)
+from bdc_ray.artifacts.sft import SFTRow, problem_rows, prompt_response, read_sft_problems, read_sft_rows
+from bdc_ray.artifacts.sft import training_rows, write_sft_rows
 from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.problems.synth import SynthConfig, format_prompt, format_target, generate_suite
 from bdc_ray.tiny import tiny_prompt
