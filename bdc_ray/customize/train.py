@@ -21,13 +21,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from bdc_ray import training
 from bdc_ray.customize.checkpoint import ExpertRef, HypernetMeta
 from bdc_ray.customize.config import HyperNetSection, TrainSection
 from bdc_ray.customize.data import RoutedExample, TrainingData, encode_rows
 from bdc_ray.customize.hypernet import HyperNetArch, HyperNetwork
 from bdc_ray.customize.inject import ComposedLoRA
 from bdc_ray.customize.loading import build_composed
-from bdc_ray import training
 from bdc_ray.training import Schedule, collate, epoch_batches, learning_rate, masked_loss, model_context
 
 _CLIP_NORM = 1.0
