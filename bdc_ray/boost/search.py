@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from bdc_ray.boost.dedupe import merge_near_duplicates, similar_pairs
 from bdc_ray.boost.interfaces import Agent, Executor, Proposal, SearchConfig
-from bdc_ray.boost.tree import Action, Simulation, State, backup, iter_states, select_leaf
+from bdc_ray.boost.tree import Action, Simulation, State, backup, iter_states, select_leaf, tree_record
 from bdc_ray.problems.types import Problem
 from bdc_ray.sandbox import RunResult
 
@@ -65,6 +65,7 @@ class SearchResult:
     sandbox_runs: dict[str, int]
     solved_public: bool
     thoughts_by_agent: dict[str, int] = field(default_factory=dict)
+    tree: dict[str, Any] | None = None  # tree.tree_record: the searched tree, for the explorer
 
 
 def feedback_text(result: RunResult, limit: int = 400) -> str:
@@ -249,6 +250,7 @@ class _Run:
         if any(prop.text == a.thought for a in leaf.children):
             return None
         new = self._attach(leaf, prop, agent.name, "refine", refined_from=action)
+        new.feedback = feedback
         await self._simulate(new.child)  # type: ignore[arg-type]
         self._score(new)
         return new
@@ -280,6 +282,7 @@ class _Run:
             sandbox_runs=dict(self.sandbox_runs),
             solved_public=bool(best_sim and best_sim.reward >= 1.0),
             thoughts_by_agent=dict(self.proposed),
+            tree=tree_record(self.root, best_state),
         )
 
 

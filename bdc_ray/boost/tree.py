@@ -8,8 +8,8 @@ exploits. Plain data and pure functions, so selection and backup are tested in i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 ActionType = Literal["detail", "refine"]
 
@@ -58,6 +58,8 @@ class Action:
     returns: list[float] = field(default_factory=list)
     pruned: bool = False
     refined_from: "Action | None" = None
+    feedback: str | None = None
+    """For a refinement: the execution feedback its proposer was asked to correct."""
 
     @property
     def q(self) -> float:
@@ -102,3 +104,47 @@ def iter_states(root: State):
         node = stack.pop()
         yield node
         stack.extend(a.child for a in reversed(node.children) if a.child is not None)
+
+
+TREE_FORMAT = 1
+
+
+def tree_nodes(root: State) -> list[dict[str, Any]]:
+    """The tree as flat JSON-ready rows, one per state, ids in `iter_states` order (root = 0).
+
+    A row holds what the action into the state carried (thought, proposer, prior, detail or
+    refine, the feedback a refinement answered, pruned, q) and what the state found (visits,
+    value, every simulated program with its public-test result), with parents and refinement
+    sources as ids: no thought chain is repeated per node, so a trace stays linear in the tree.
+    """
+    states = list(iter_states(root))
+    ids = {id(state): i for i, state in enumerate(states)}
+    rows = []
+    for i, state in enumerate(states):
+        action = state.parent
+        source = action.refined_from if action else None
+        rows.append(
+            {
+                "id": i,
+                "parent": ids[id(action.parent)] if action else None,
+                "thought": action.thought if action else None,
+                "agent": action.agent if action else None,
+                "prior": action.prior if action else None,
+                "kind": action.kind if action else "root",
+                "refined_from": ids.get(id(source.child)) if source and source.child else None,
+                "feedback": action.feedback if action else None,
+                "pruned": action.pruned if action else False,
+                "visits": state.visits,
+                "value": state.value,
+                "q": action.q if action else None,
+                "simulations": [asdict(sim) for sim in state.simulations],
+            }
+        )
+    return rows
+
+
+def tree_record(root: State, best: State | None) -> dict[str, Any]:
+    """What a trace keeps of the searched tree: its rows and the id of the best program's state."""
+    nodes = tree_nodes(root)
+    best_id = next((i for i, state in enumerate(iter_states(root)) if state is best), None)
+    return {"format": TREE_FORMAT, "best": best_id, "nodes": nodes}
