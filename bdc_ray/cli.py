@@ -163,13 +163,23 @@ def models_build_tiny(
     )
 
 
-@app.command("boost")
+boost_app = typer.Typer(
+    help="Boost: MC-Tree-of-Agents over the configured problems; `bdc boost show TRACE` draws a trace's tree.",
+    invoke_without_command=True,
+)
+app.add_typer(boost_app, name="boost")
+
+
+@boost_app.callback()
 def boost_cmd(
+    ctx: typer.Context,
     config: Path = ConfigOpt,
     run_name: Optional[str] = typer.Option(None, help="Override run_name."),
     max_problems: Optional[int] = typer.Option(None, help="Override stages.boost.max_problems."),
 ) -> None:
     """MC-Tree-of-Agents over the configured problems; traces, sft.jsonl, preferences.jsonl."""
+    if ctx.invoked_subcommand is not None:
+        return
     from bdc_ray.boost.stage import StaleTracesError, boost_dir, run_boost_stage
 
     overrides = {"stages": {"boost": {"max_problems": max_problems}}} if max_problems else {}
@@ -180,6 +190,26 @@ def boost_cmd(
         fail(str(err))
     console.print_json(data=summary)
     console.print(f"artifacts: {boost_dir(cfg)}")
+
+
+@boost_app.command("show")
+def boost_show(
+    trace: str = typer.Argument(..., help="A trace file (boost/traces/*.jsonl; local path or s3:// / gs:// URI)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="The HTML to write (default: beside the trace, .html)."),
+    open_page: bool = typer.Option(False, "--open", help="Open the page in the default web browser."),
+) -> None:
+    """Write the tree explorer page of one trace file (self-contained HTML) and print its path."""
+    import webbrowser
+
+    from bdc_ray.report.explorer import write_trace_page
+
+    try:
+        page = write_trace_page(trace, out)
+    except (OSError, ValueError) as err:
+        fail(f"cannot show {trace}: {err}")
+    typer.echo(page)
+    if open_page:
+        webbrowser.open(page if "://" in page else Path(page).as_uri())
 
 
 @app.command("run")

@@ -11,7 +11,7 @@ import platform
 from typing import Any, Callable
 
 from bdc_ray import storage
-from bdc_ray.report import plots
+from bdc_ray.report import explorer, plots
 
 PACKAGES = ("bdc-ray", "ray", "torch", "transformers", "peft", "deepspeed", "scikit-learn", "sentence-transformers")
 
@@ -66,7 +66,10 @@ def boost_section(run_dir: str, report_dir: str) -> str:
     families = plots.by_family([{**r, "v": r["hidden_passed_all"]} for r in traces], "v")
     fam = markdown_table(["family", *families], [["verified", *(pct(v) for v in families.values())]])
     plots.boost_figure(traces, storage.join(report_dir, "boost_tree.png"))
-    return f"## Boost: MC-Tree-of-Agents\n\n{table}\n{agents}\n{fam}\n![tree statistics](boost_tree.png)\n"
+    title = f"Boost search trees: {run_dir.rstrip('/').rsplit('/', 1)[-1]}"
+    explorer.write_explorer(traces, storage.join(report_dir, explorer.PAGE), title, report_link="report.md")
+    page = f"[every problem's search tree, one page]({explorer.PAGE})"
+    return f"## Boost: MC-Tree-of-Agents\n\n{table}\n{agents}\n{fam}\n[![tree statistics](boost_tree.png)]({explorer.PAGE})\n\n{page}\n"
 
 
 def disentangle_section(run_dir: str, report_dir: str) -> str:

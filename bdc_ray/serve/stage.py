@@ -49,7 +49,7 @@ def resolve_app_args(
         from bdc_ray.serve.demo import build_demo
 
         built = build_demo(storage.join(cfg.models.build_root, "serve-demo"))
-        return AppArgs(hypernet=built.hypernet, experts=built.experts, settings=settings)
+        return AppArgs(hypernet=built.hypernet, experts=built.experts, runs=cfg.storage_path, settings=settings)
     hypernet = hypernet or settings.hypernet or hypernet_dir(cfg.run_dir)
     if not is_complete(hypernet):
         raise ServeSetupError(f"no hypernetwork checkpoint at {hypernet}: run the Customize stage, give its folder, "
@@ -57,7 +57,7 @@ def resolve_app_args(
     experts = experts or settings.experts
     if experts is None and storage.exists(manifest_path(experts_dir(cfg.run_dir))):
         experts = experts_dir(cfg.run_dir)
-    return AppArgs(hypernet=hypernet, experts=experts, base_model=base_model, settings=settings)
+    return AppArgs(hypernet=hypernet, experts=experts, base_model=base_model, runs=cfg.storage_path, settings=settings)
 
 
 def write_serve_config(cfg: BDCConfig, args: AppArgs, out: str | None = None) -> str:
