@@ -49,7 +49,7 @@ def problem_entry(record: dict[str, Any]) -> dict[str, Any]:
     entry = {
         key: record.get(key)
         for key in ("problem_id", "family", "source", "difficulty", "prompt", "public_pass_rate", "hidden_pass_rate",
-                    "hidden_status", "best_agent", "best_program", "best_thoughts", "rollouts", "tree_size",
+                    "hidden_status", "best_agent", "best_program", "rollouts", "tree_size",
                     "tree_depth", "llm_generations")
     }
     entry["id"] = entry.pop("problem_id")

@@ -125,11 +125,12 @@
     const facts = [
       `${OUTCOME_LABEL[p.outcome]}`,
       `family ${p.family || "-"}`,
-      `source ${p.source}`,
+      `source ${p.source}${p.difficulty ? " (" + p.difficulty + ")" : ""}`,
       `public ${pct(p.public_pass_rate)}`,
-      `hidden ${pct(p.hidden_pass_rate)}${p.verified ? " (verified)" : ""}`,
+      `hidden ${pct(p.hidden_pass_rate)} (${p.verified ? "verified" : p.hidden_status || "not run"})`,
       `best program by ${p.best_agent || "-"}`,
       `${p.rollouts} rollouts`,
+      `generations ${Object.entries(p.llm_generations || {}).map(([a, n]) => `${a} ${n}`).join(", ") || "-"}`,
       p.tree ? `${p.tree.nodes.length} nodes, depth ${p.tree_depth}` : "tree not recorded",
     ];
     if (p.tree && p.extends_other_agent !== null) {
@@ -429,7 +430,6 @@
   }
 
   function start() {
-    document.title = DATA.title;
     const counts = { root: 0, tree: 0, unsolved: 0 };
     for (const p of DATA.problems) counts[p.outcome]++;
     $("run-counts").textContent = `${DATA.problems.length} problems: ${counts.root} solved at the root, ${counts.tree} by the tree, ${counts.unsolved} unsolved`;
