@@ -2,7 +2,7 @@
 
 `fake_records`: over the `ops:` fakes of tests/boost, no sandbox (unit tests). `write_run`: over
 deterministic agents that write real Python, every program run in the real sandbox, written
-where Boost writes its traces (the browser and Serve tests).
+where Boost writes its traces (the browser test).
 
 The agents know different steps (A doubles and negates, B adds and triples...), so some answers
 need a thought of one agent extended by the other's: what the explorer is for.
@@ -123,14 +123,17 @@ async def _search_all(sandbox: Sandbox, jobs) -> list[dict[str, Any]]:
     return records
 
 
-def write_run(run_dir: str, sandbox: Sandbox, big: bool = True) -> list[dict[str, Any]]:
-    """Search the small problems (and the 200-node one) and write their traces under `run_dir`."""
-    small = SearchConfig(rollouts=6, width=3, n_sim=1, max_depth=3)
-    jobs = [(make_problem(pid, fam, steps), small) for pid, fam, steps in SMALL]
-    if big:
-        wide = SearchConfig(rollouts=56, width=4, n_sim=1, max_depth=4, stop_on_solve=False, simulate_root=True)
-        jobs.append((make_problem(*BIG), wide))
-    records = asyncio.run(_search_all(sandbox, jobs))
+def write_traces(run_dir: str, records: Sequence[dict[str, Any]]) -> None:
+    """Each record as its own trace file, where the Boost stage writes them."""
     for record in records:
         storage.write_jsonl_atomic(trace_path(storage.join(run_dir, "boost", "traces"), record["problem_id"]), [record])
+
+
+def write_run(run_dir: str, sandbox: Sandbox) -> list[dict[str, Any]]:
+    """Search the small problems and the 200-node one and write their traces under `run_dir`."""
+    small = SearchConfig(rollouts=6, width=3, n_sim=1, max_depth=3)
+    wide = SearchConfig(rollouts=56, width=4, n_sim=1, max_depth=4, stop_on_solve=False)
+    jobs = [*((make_problem(pid, fam, steps), small) for pid, fam, steps in SMALL), (make_problem(*BIG), wide)]
+    records = asyncio.run(_search_all(sandbox, jobs))
+    write_traces(run_dir, records)
     return records

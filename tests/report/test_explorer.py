@@ -6,10 +6,9 @@ import re
 import pytest
 
 from bdc_ray import storage
-from bdc_ray.boost.runner import trace_path
 from bdc_ray.report.build import build_report
 from bdc_ray.report.explorer import embed_json, explorer_data, explorer_html, outcome, write_trace_page
-from tests.report.explorer_runs import HOSTILE, fake_records
+from tests.report.explorer_runs import HOSTILE, fake_records, write_traces
 
 def test_page_data_classifies_problems_and_keeps_each_tree():
     records = fake_records()
@@ -51,8 +50,7 @@ def test_html_is_self_contained_and_embeds_hostile_text_inertly():
 
 def test_report_links_its_boost_plot_to_the_explorer_and_back(tmp_path):
     run_dir = str(tmp_path / "run")
-    for record in fake_records():
-        storage.write_jsonl_atomic(trace_path(storage.join(run_dir, "boost", "traces"), record["problem_id"]), [record])
+    write_traces(run_dir, fake_records())
     text = storage.read_text(build_report(run_dir))
     assert "[![tree statistics](boost_tree.png)](explorer.html)" in text
     page = (tmp_path / "run" / "report" / "explorer.html").read_text()

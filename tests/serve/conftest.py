@@ -89,12 +89,10 @@ def runs_root(tmp_path_factory) -> str:
     """A storage_path with one reported run (`explored`: Boost traces, report.md, the explorer) and
     one run folder without a report (`unreported`)."""
     from bdc_ray.report.build import build_report
-    from bdc_ray.sandbox import Sandbox
-    from tests.report.explorer_runs import write_run
+    from tests.report.explorer_runs import fake_records, write_traces
 
     root = tmp_path_factory.mktemp("runs")
-    with Sandbox(workers=1) as sandbox:
-        write_run(str(root / "explored"), sandbox, big=False)
+    write_traces(str(root / "explored"), fake_records())
     build_report(str(root / "explored"))
     (root / "unreported" / "boost").mkdir(parents=True)
     return str(root)

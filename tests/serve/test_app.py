@@ -260,7 +260,7 @@ def test_run_report_files_behind_the_key(served):
     page = httpx.get(page_url, headers=served.headers, timeout=30)
     assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
     assert page.text == (Path(served.runs) / "explored" / "report" / "explorer.html").read_text()
-    assert "demo/double-then-add" in page.text and "Content-Security-Policy" in page.text
+    assert "p/tree" in page.text and "Content-Security-Policy" in page.text
     report = httpx.get(f"{served.url}/runs/explored/report.md", headers=served.headers, timeout=30)
     assert report.headers["content-type"].startswith("text/markdown") and "(explorer.html)" in report.text
     plot = httpx.get(f"{served.url}/runs/explored/boost_tree.png", headers=served.headers, timeout=30)
