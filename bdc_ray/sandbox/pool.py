@@ -22,7 +22,7 @@ from bdc_ray.sandbox.judge import describe_input, verdict
 from bdc_ray.sandbox.limits import SandboxLimits
 from bdc_ray.sandbox.messages import Job
 from bdc_ray.sandbox.results import RunResult, TestOutcome, trim
-from bdc_ray.sandbox.source import marshalled_assert_test
+from bdc_ray.sandbox.source import WRAPPING_SOURCES, marshalled_assert_test
 from bdc_ray.sandbox.uids import UidLease
 
 _TESTS = TypeAdapter(list[Test])
@@ -99,7 +99,8 @@ class Sandbox:
                 if remaining <= 0.01:
                     outcome = _not_run(index, test, limits)
                 else:
-                    outcome = self._run_one(handle, index, program, test, limits, min(limits.time_s, remaining))
+                    limit = limits.time_for(test.source)
+                    outcome = self._run_one(handle, index, program, test, limits, limit, min(limit, remaining))
                 outcomes.append(outcome)
                 if stop_on_first_failure and outcome.status != "passed":
                     break
@@ -147,7 +148,14 @@ class Sandbox:
         self.close()
 
     def _run_one(
-        self, handle: WorkerHandle, index: int, program: str, test: Test, limits: SandboxLimits, wall_s: float
+        self,
+        handle: WorkerHandle,
+        index: int,
+        program: str,
+        test: Test,
+        limits: SandboxLimits,
+        limit_s: float,
+        wall_s: float,
     ) -> TestOutcome:
         try:
             job = _job(program, test, limits, wall_s)
@@ -158,7 +166,7 @@ class Sandbox:
             execution = handle.execute(job)
         except WorkerLost as e:
             return TestOutcome(index=index, kind=test.kind, status="error", time_s=0.0, detail=str(e))
-        return verdict(index, test, job, execution, limits.float_tol, budget_cut=wall_s < limits.time_s)
+        return verdict(index, test, job, execution, limits.float_tol, budget_cut=wall_s < limit_s)
 
     def _acquire(self) -> WorkerHandle:
         if self._closed:
@@ -202,7 +210,7 @@ def _job(program: str, test: Test, limits: SandboxLimits, wall_s: float) -> Job:
         output_bytes=limits.output_bytes,
     )
     if isinstance(test, StdioTest):
-        return Job(kind="stdio", stdin=test.input.encode("utf-8"), **common)
+        return Job(kind="stdio", stdin=test.input.encode("utf-8"), wrap=test.source in WRAPPING_SOURCES, **common)
     if isinstance(test, CallTest):
         return Job(kind="call", fn_name=test.fn_name, args=list(test.args), **common)
     assert isinstance(test, AssertTest)
