@@ -54,7 +54,6 @@ class Stage:
 
     def __init__(self, header: dict[str, Any]):
         self.call_main = _new_main(header)
-        self.plain_main = _new_main(None)
         # The worker's interpreter was started like `python3` (same locale, no -X/-E
         # surprises): its stdio encoding and error handler are what a script would get.
         reference = sys.__stdout__ or sys.__stdin__
@@ -70,10 +69,10 @@ def run(job: Job, nonce: bytes, stage: Stage) -> NoReturn:
     sys.stdin, sys.stdout, sys.stderr = streams
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams
     sys.argv = [PROGRAM_FILE]
-    # The module becomes sys.modules' alone, as a script's `__main__` is, so that shutting
-    # down can destroy it (stage.call_main holds the import header for call-based tests).
-    sys.modules["__main__"] = stage.call_main if job.kind == "call" else stage.plain_main
-    stage.call_main = stage.plain_main = None  # type: ignore[assignment]
+    # A script's `__main__` is made per test, so that the garbage collector (which skips
+    # what the worker froze) can destroy it at shutdown; call tests reuse the staged module
+    # with the import header.
+    sys.modules["__main__"] = stage.call_main if job.kind == "call" else _new_main(None)
     status = 70
     try:
         if job.kind == "stdio":
@@ -118,7 +117,7 @@ def _run_call(job: Job, emit: Emit, namespace: dict[str, Any]) -> int:
         phase = "program"
         exec(program, namespace)
         phase = "call"
-        value = _resolve(namespace, job.fn_name)(*job.args)
+        value = resolve(namespace, job.fn_name)(*job.args)
         phase = "return"
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * values.MAX_DEPTH))
         tagged = values.encode(value)
@@ -168,7 +167,7 @@ def _reset_runtime(namespace: dict[str, Any]) -> None:
     namespace[CALLEE_HELPER] = values.vet_callee
 
 
-def _resolve(namespace: dict[str, Any], fn_name: str) -> Callable[..., Any]:
+def resolve(namespace: dict[str, Any], fn_name: str) -> Callable[..., Any]:
     """LeetCode style `Solution().fn_name` when the program defines it, else a function."""
     solution = namespace.get("Solution")
     if isinstance(solution, type) and hasattr(solution, fn_name):

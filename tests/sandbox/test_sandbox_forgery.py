@@ -6,7 +6,7 @@ import pytest
 
 from bdc_ray.problems.types import AssertTest, CallTest, StdioTest
 from bdc_ray.sandbox.evidence import PREFIX
-from bdc_ray.sandbox.pool import _job
+from bdc_ray.sandbox.runs import make_job
 from tests.sandbox.support import LIMITS, run_assert, run_call, run_stdio
 
 ASSERT_FAILS = "def f():\n    return 1\n"
@@ -144,7 +144,7 @@ def test_list_subclass_and_foreign_containers_are_rejected(sandbox):
 def test_expected_outputs_never_reach_the_untrusted_process(sandbox):
     marker = "expected-only-7f3a91c2"
     for test in (StdioTest(input="", output=marker), CallTest(fn_name="f", args=[], expected=marker)):
-        assert marker not in repr(_job("pass", test, LIMITS, 1.0))
+        assert marker not in repr(make_job("pass", test, LIMITS, 1.0))
     # And behaviourally: the program scans all of its own memory for the expected output.
     program = """
         import ctypes
@@ -178,4 +178,4 @@ def test_a_forged_record_without_the_nonce_is_no_evidence(sandbox):
         """
     assert run_assert(sandbox, program, "assert False").status == "error"
     for test in (AssertTest(code="assert False"),):
-        assert "nonce" not in repr(_job("pass", test, LIMITS, 1.0))
+        assert "nonce" not in repr(make_job("pass", test, LIMITS, 1.0))
