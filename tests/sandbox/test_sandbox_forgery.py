@@ -235,7 +235,7 @@ def test_lying_objects_fail_wherever_trusted_code_would_use_them(sandbox, check)
 
 
 def test_program_objects_as_call_arguments_are_allowed(sandbox):
-    program = LIAR + "    def total(pairs, scale=1):\n        return sum(p.a + p.b for p in pairs) * scale\n"
+    program = LIAR.rstrip() + "\n    def total(pairs, scale=1):\n        return sum(p.a + p.b for p in pairs) * scale\n"
     checks = "assert count([Pair(5, 24), Pair(15, 25)]) == 2\nassert total(pairs=[Pair(1, 2)], scale=Pair(0, 0).a + 2) == 6"
     result = run_assert(sandbox, program, checks)
     assert result.status == "passed", result.first_failure
