@@ -132,6 +132,7 @@ def differential(console, data: Path, limits, workers: int, per_problem: int | N
             differ = [(j, a, b) for j, a, b in zip(jobs, plain, boxed) if a.status != b.status]
             disagreements += [(name, *d) for d in differ]
             rows.append((name, len(problems), len(jobs), counts, differ, plain_s, boxed_s))
+            console.print(f"{name}: {len(jobs)} solutions, {len(differ)} disagreements ({plain_s:.0f} s / {boxed_s:.0f} s)")
     table = Table(title=f"Reference solutions: plain python3 vs the bdc sandbox ({time.monotonic() - started:.0f} s)")
     for column in ("dataset", "problems", "solutions", "plain python: passed", "sandbox: passed", "plain python: other",
                    "sandbox: other", "disagree", "limit-only", "plain s", "sandbox s"):
