@@ -12,7 +12,9 @@ in nothing but the execution. Never run generated code here: use `Sandbox`.
 
 Known limit differences: as root, RLIMIT_NPROC binds nobody, so `max_processes` is not
 enforced here; the address-space limit covers a fresh interpreter here but a fork of a
-worker that pre-imported the header modules in the sandbox.
+worker that pre-imported the header modules in the sandbox; the sandboxed program runs 9
+frames deeper (the worker's own stack), so a recursion that ends within 9 frames of its limit
+differs.
 """
 
 from __future__ import annotations
