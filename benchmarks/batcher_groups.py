@@ -3,12 +3,13 @@
 Boost sends every agent requests with several sampling settings at once (thoughts: n=width,
 short, stop at the newline; programs and continuations: n=n_sim, long), and each setting is a
 separate batching group. `Batcher(max_concurrent_calls=1)` runs one backend call at a time, as
-the batcher did before groups got their own tasks; `max_concurrent_calls=4` runs up to 4 calls at
-once (the Batcher's default follows the backend: 1 for transformers, the declared `max_concurrency`
-of an OpenAI-compatible backend). Both serve the same closed-loop workload side by side (rounds alternate, so load from other
-processes hits both alike): `--callers` callers each send `--requests` requests, cycling through
-the groups, each waiting for its answer and then pausing (`--think`, its programs running in the
-sandbox) before sending the next, as a tree search does.
+the batcher did before groups got their own tasks; `--concurrent` (4) runs that many calls at
+once (the Batcher's default follows the backend: 1 for transformers, the declared
+`max_concurrency` of an OpenAI-compatible backend). Both serve the same closed-loop workload
+side by side (rounds alternate, so load from other processes hits both alike): `--callers`
+callers each send `--requests` requests, cycling through the groups, each waiting for its answer
+and then pausing (`--think`, its programs running in the sandbox) before sending the next, as a
+tree search does.
 
 Two backends:
   latency  a backend whose every call waits `--latency` seconds and computes nothing: the round
@@ -17,7 +18,7 @@ Two backends:
            on synthetic-suite prompts: compute-bound, where concurrency can only let groups queue.
 
     .venv/bin/python benchmarks/batcher_groups.py --model runs/models/tiny-a-<hash>
-    .venv/bin/python benchmarks/batcher_groups.py --backends latency --latency 0.3
+    .venv/bin/python benchmarks/batcher_groups.py --backends latency --latency 0.3 --concurrent 8
 """
 
 from __future__ import annotations
@@ -40,8 +41,6 @@ sys.path.insert(0, str(ROOT))
 
 from bdc_ray.llm.base import BaseLLM, GenerationStats, SamplingParams, Texts  # noqa: E402
 from bdc_ray.llm.batcher import Batcher  # noqa: E402
-
-CONCURRENT = 4  # calls in flight of the concurrent mode
 
 
 class LatencyLLM(BaseLLM):
@@ -120,6 +119,7 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=0.1,
                         help="Mean seconds a caller pauses between requests (exponential; its programs run in the sandbox).")
     parser.add_argument("--groups", type=int, default=3, choices=[1, 2, 3, 4], help="Distinct sampling settings.")
+    parser.add_argument("--concurrent", type=int, default=4, help="max_concurrent_calls of the concurrent mode.")
     parser.add_argument("--rounds", type=int, default=2, help="Alternating rounds of serial and concurrent.")
     parser.add_argument("--width", type=int, default=2)
     parser.add_argument("--n-sim", type=int, default=2)
@@ -145,7 +145,7 @@ def main() -> None:
     rows = []
     for name, llm in backends.items():
         for r in range(args.rounds):
-            for label, calls in (("one call at a time", 1), (f"groups concurrent (<= {CONCURRENT})", CONCURRENT)):
+            for label, calls in (("one call at a time", 1), (f"groups concurrent (<= {args.concurrent})", args.concurrent)):
                 result = measure(llm, prompts, args, calls)
                 rows.append({"backend": name, "round": r + 1, "mode": label, "max_concurrent_calls": calls, **result})
                 print(f"[{name} #{r + 1}] {label}: {result['requests_per_s']:.2f} requests/s, "
@@ -164,12 +164,12 @@ def main() -> None:
     for name in backends:
         mine = [r for r in rows if r["backend"] == name]
         rate = {}
-        for calls in (1, CONCURRENT):
+        for calls in (1, args.concurrent):
             runs = [r for r in mine if r["max_concurrent_calls"] == calls]
             rate[calls] = sum(r["requests"] for r in runs) / sum(r["wall_s"] for r in runs)
-        summary[name] = {"serial_requests_per_s": rate[1], "concurrent_requests_per_s": rate[CONCURRENT],
-                         "ratio": rate[CONCURRENT] / rate[1]}
-        for calls in (1, CONCURRENT):
+        summary[name] = {"serial_requests_per_s": rate[1], "concurrent_requests_per_s": rate[args.concurrent],
+                         "ratio": rate[args.concurrent] / rate[1]}
+        for calls in (1, args.concurrent):
             runs = [r for r in mine if r["max_concurrent_calls"] == calls]
             table.add_row(name, runs[0]["mode"], f"{rate[calls]:.2f}", f"{rate[calls] / rate[1]:.2f}x",
                           f"{sum(r['requests_per_call'] for r in runs) / len(runs):.1f}",

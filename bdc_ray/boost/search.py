@@ -368,7 +368,7 @@ class ProblemSearch:
         weak = [a for a in children if self._weak(leaf, a)]
         for a in weak:
             a.pruned = True
-        if self.cfg.refine and weak:
+        if self.cfg.refine and weak and not (self.cfg.stop_on_solve and self.solved):
             refined = await asyncio.gather(*(self._refine(leaf, a) for a in weak))
             for a in refined:
                 if a is not None and self._weak(leaf, a):

@@ -126,6 +126,18 @@ def test_weak_children_are_pruned_and_refined_from_feedback():
     assert result.best_thoughts == ["double"] and result.solved_public
 
 
+def test_no_refinement_is_paid_for_once_a_program_passed_and_the_search_stops():
+    def agent():
+        return FakeAgent("A", [("double", 0.9), ("negate", 0.5)], refinements={"negate": "square"})
+
+    prob = problem(steps=("double",))
+    kwargs = dict(rollouts=1, simulate_root=False, width=2, n_sim=1, prune_threshold=0.5)
+    stopping, _ = search([a := agent()], prob, **kwargs)
+    assert stopping.solved_public and a.calls["refine"] == 0 and "refine" not in stopping.generations_by_kind
+    going, _ = search([b := agent()], prob, stop_on_solve=False, **kwargs)
+    assert b.calls["refine"] == 1 and going.generations_by_kind["refine"] == 1
+
+
 def test_a_child_worse_than_its_parent_is_pruned_even_above_the_threshold():
     agent = FakeAgent("A", [("add one", 0.9)], refinements={"add one": "double"})
     prob = problem(steps=("double",), xs_public=(0, 5, 6))  # root passes x=0: value 1/3
