@@ -19,13 +19,13 @@ def _attach(parent: State, thought: str, agent: str, **fields) -> Action:
 
 def test_rows_of_a_hand_built_tree():
     root = State((), visits=3, value=0.0)
-    root.simulations.append(Simulation("A", "ops:", 0.0, "failed", "Status: failed."))
+    root.simulations.append(Simulation("A", "ops:", 0.0, "failed", "Status: failed.", 1, 0))
     weak = _attach(root, "negate", "A", pruned=True, visits=1, returns=[0.0])
     weak.child.value, weak.child.visits = 0.0, 1
     good = _attach(root, "double", "B", kind="refine", refined_from=weak, feedback="Expected: 2", visits=2,
                    returns=[1.0, 0.9])
     good.child.value, good.child.visits = 1.0, 2
-    good.child.simulations.append(Simulation("B", "ops:double", 1.0, "passed", "All public tests passed."))
+    good.child.simulations.append(Simulation("B", "ops:double", 1.0, "passed", "All public tests passed.", 2, 1))
     _attach(good.child, "add one", "A")  # never simulated: no value, no simulations
 
     rows = tree_nodes(root)
@@ -36,7 +36,7 @@ def test_rows_of_a_hand_built_tree():
         "id": 0, "parent": None, "thought": None, "agent": None, "prior": None, "kind": "root",
         "refined_from": None, "feedback": None, "pruned": False, "visits": 3, "value": 0.0, "q": None,
         "simulations": [{"agent": "A", "program": "ops:", "reward": 0.0, "status": "failed",
-                         "feedback": "Status: failed."}],
+                         "feedback": "Status: failed.", "generation": 1, "prefix_depth": 0}],
     }
     assert rows[1]["pruned"] and rows[1]["kind"] == "detail" and rows[1]["q"] == 0.0
     assert rows[2]["kind"] == "refine" and rows[2]["refined_from"] == 1 and rows[2]["feedback"] == "Expected: 2"
