@@ -37,6 +37,11 @@ class RunLayout:
     root: str
     """The run folder: a local path or an s3:// / gs:// URI (`<storage_path>/<run_name>`)."""
 
+    @property
+    def runs_root(self) -> str:
+        """The `storage_path` holding this run folder beside the other runs."""
+        return self.root.rstrip("/").rsplit("/", 1)[0]
+
     def _at(self, *parts: str) -> str:
         return storage.join(self.root, *parts)
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from bdc_ray import storage
 
@@ -41,6 +43,20 @@ class PreferencePair(BaseModel):
     rejected_agent: str
 
 
+class AnytimePoint(BaseModel):
+    """A change of the chosen program (best public reward so far, ties to the earliest) and the
+    generation count at which it happened: the chosen program after g generations is the last point
+    with `generations <= g`, so one search at budget B gives its result at every b <= B."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    generations: int
+    reward: float
+    agent: str
+    prefix_depth: int = Field(description="Thoughts in the prompt the program was written from (0: a plain sample).")
+    program: str
+
+
 class SearchResult(BaseModel):
     """What one MC-Tree-of-Agents search found, on public tests only (boost/search.py makes it)."""
 
@@ -60,6 +76,20 @@ class SearchResult(BaseModel):
     sandbox_runs: dict[str, int]
     solved_public: bool
     thoughts_by_agent: dict[str, int] = {}
+    generations_by_kind: dict[str, int] = Field(
+        default_factory=dict, description="thought, continuation, program, refine, merge: what the budget was spent on."
+    )
+    best_generation: int | None = Field(None, description="The generation number of the best program (ties: earliest).")
+    best_thought_agents: list[str] = Field(
+        default_factory=list, description="The proposer of each of best_thoughts: with best_agent, who built the answer."
+    )
+    solved_by: Literal["root", "tree"] | None = Field(
+        None,
+        description="For a public-solved problem: 'root' when the best program was a plain sample (a prompt without "
+        "thoughts, what best-of-N draws too), 'tree' when it was written from a thought chain the tree chose.",
+    )
+    anytime: list[AnytimePoint] = Field(default_factory=list)
+    tree: dict[str, Any] | None = Field(None, description="boost.tree.tree_record: the searched tree, for the explorer.")
 
 
 class TraceRecord(SearchResult):

@@ -158,13 +158,23 @@ def models_build_tiny(
     )
 
 
-@app.command("boost")
+boost_app = typer.Typer(
+    help="Boost: MC-Tree-of-Agents over the configured problems; `bdc boost show TRACE` draws a trace's tree.",
+    invoke_without_command=True,
+)
+app.add_typer(boost_app, name="boost")
+
+
+@boost_app.callback()
 def boost_cmd(
+    ctx: typer.Context,
     config: Path = ConfigOpt,
     run_name: Optional[str] = typer.Option(None, help="Override run_name."),
     max_problems: Optional[int] = typer.Option(None, help="Override stages.boost.max_problems."),
 ) -> None:
     """MC-Tree-of-Agents over the configured problems; traces, sft.jsonl, preferences.jsonl."""
+    if ctx.invoked_subcommand is not None:
+        return
     from bdc_ray.boost import StaleTracesError, run_boost_stage
     from bdc_ray.ray_session import init_ray
 
@@ -177,6 +187,26 @@ def boost_cmd(
         fail(str(err))
     console.print_json(data=summary)
     console.print(f"artifacts: {cfg.layout.boost_dir}")
+
+
+@boost_app.command("show")
+def boost_show(
+    trace: str = typer.Argument(..., help="A trace file (boost/traces/*.jsonl; local path or s3:// / gs:// URI)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="The HTML to write (default: beside the trace, .html)."),
+    open_page: bool = typer.Option(False, "--open", help="Open the page in the default web browser."),
+) -> None:
+    """Write the tree explorer page of one trace file (self-contained HTML) and print its path."""
+    import webbrowser
+
+    from bdc_ray.report import write_trace_page
+
+    try:
+        page = write_trace_page(trace, out)
+    except (OSError, ValueError) as err:
+        fail(f"cannot show {trace}: {err}")
+    typer.echo(page)
+    if open_page:
+        webbrowser.open(page if "://" in page else Path(page).as_uri())
 
 
 @app.command("run")

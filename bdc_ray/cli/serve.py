@@ -43,7 +43,7 @@ def _setup(config: Path, demo: bool, **options) -> tuple[BDCConfig, AppArgs]:
         from bdc_ray.demo import build_demo
 
         built = build_demo(storage.join(cfg.models.build_root, "serve-demo"))
-        return cfg, AppArgs(hypernet=built.hypernet, experts=built.experts, settings=settings)
+        return cfg, AppArgs(hypernet=built.hypernet, experts=built.experts, runs=cfg.storage_path, settings=settings)
     except ServeSetupError as err:
         fail(f"cannot serve {err}")
 

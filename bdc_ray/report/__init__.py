@@ -7,4 +7,4 @@ laptop or against object storage, long after the cluster that produced it is gon
 
 from bdc_ray.lazy import lazy_face
 
-__all__, __getattr__ = lazy_face(__name__, {"build_report": ".build"})
+__all__, __getattr__ = lazy_face(__name__, {"build_report": ".build", "write_trace_page": ".explorer"})

@@ -16,7 +16,7 @@ from bdc_ray.artifacts.experts import load_manifest
 from bdc_ray.artifacts.layout import RunLayout
 from bdc_ray.artifacts.traces import read_traces
 from bdc_ray.console import markdown_table
-from bdc_ray.report import plots
+from bdc_ray.report import explorer, plots
 
 PACKAGES = ("bdc-ray", "ray", "torch", "transformers", "peft", "deepspeed", "scikit-learn", "sentence-transformers")
 
@@ -63,7 +63,11 @@ def boost_section(layout: RunLayout, report_dir: str) -> str:
     families = plots.by_family([(r.family, float(r.hidden_passed_all)) for r in traces])
     fam = markdown_table(["family", *families], [["verified", *(pct(v) for v in families.values())]])
     plots.boost_figure(traces, storage.join(report_dir, "boost_tree.png"))
-    return f"## Boost: MC-Tree-of-Agents\n\n{table}\n{agents}\n{fam}\n![tree statistics](boost_tree.png)\n"
+    title = f"Boost search trees: {layout.root.rstrip('/').rsplit('/', 1)[-1]}"
+    explorer.write_explorer([r.model_dump(mode="json") for r in traces], storage.join(report_dir, explorer.PAGE), title,
+                            report_link="report.md")
+    page = f"[every problem's search tree, one page]({explorer.PAGE})"
+    return f"## Boost: MC-Tree-of-Agents\n\n{table}\n{agents}\n{fam}\n[![tree statistics](boost_tree.png)]({explorer.PAGE})\n\n{page}\n"
 
 
 def disentangle_section(layout: RunLayout, report_dir: str) -> str:

@@ -9,6 +9,7 @@ Routes (relative to the route prefix):
 - POST /v1/completions   OpenAI-compatible completions; each prompt routed by its own problem statement
 - POST /solve            problem (+ tests) -> program; candidates verified in the replica's sandbox
 - GET|POST /v1/routing   the expert weights the hypernetwork gives a problem
+- GET  /runs/<run>/<file> a run's report files: explorer.html (Boost's trees), report.md, plots
 
 Every request is authenticated (when a key is configured), size-capped while its body is
 read, validated, and checked against the limits before it can reach the model or the sandbox;
@@ -26,7 +27,7 @@ import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from ray import serve
 from ray.serve import Application
@@ -55,6 +56,7 @@ from bdc_ray.serve.auth import make_auth
 from bdc_ray.serve.deploy_config import AppArgs, deployment_options
 from bdc_ray.serve.engine import Engine, GenJob, GenOutput, job_rows, routing_text_of
 from bdc_ray.serve.metrics import serve_metrics
+from bdc_ray.serve.run_files import run_file
 from bdc_ray.serve.solve import solve
 
 log = logging.getLogger(__name__)
@@ -265,6 +267,12 @@ class SolverDeployment:
     async def routing_post(self, request: Request) -> RoutingResponse:
         body: RoutingRequest = await self._read(request, RoutingRequest)
         return await self._routed(body.problem)
+
+    @fastapi_app.get("/runs/{run}/{name}")
+    async def run_file_route(self, run: str, name: str, request: Request) -> Response:
+        self.auth.check(request.headers.get("authorization"))
+        body, headers = await asyncio.to_thread(run_file, self.args.runs, run, name)
+        return Response(body, headers=headers)
 
     async def _routed(self, problem: str) -> RoutingResponse:
         check_text("problem", problem, self.settings.limits.max_prompt_chars)

@@ -47,7 +47,7 @@ def resolve_app_args(
     experts = experts or settings.experts
     if experts is None and storage.exists(manifest_path(layout.experts_dir)):
         experts = layout.experts_dir
-    return AppArgs(hypernet=hypernet, experts=experts, base_model=base_model, settings=settings)
+    return AppArgs(hypernet=hypernet, experts=experts, base_model=base_model, runs=layout.runs_root, settings=settings)
 
 
 def write_serve_config(args: AppArgs, path: str, runtime_env: dict[str, Any] | None = None) -> str:

@@ -45,6 +45,11 @@ def test_two_tiny_agents_search_and_resume(ray_local, overrides):
     for r in records:
         assert set(r.llm_generations) == {"tiny-a", "tiny-b"}  # both agents worked on every problem
         assert r.evaluations and 0.0 <= r.public_pass_rate <= 1.0
+        # completion agents expand by continuations that carry their programs; the anytime list ends at the answer
+        assert r.generations_by_kind["continuation"] > 0 and "thought" not in r.generations_by_kind
+        assert sum(r.generations_by_kind.values()) == sum(r.llm_generations.values())
+        assert r.anytime[-1].program == r.best_program and r.anytime[-1].reward == r.public_pass_rate
+        assert r.solved_by in (("root", "tree") if r.solved_public else (None,))
         assert r.hidden_status is not None
     sft = [json.loads(line) for line in (out / "sft.jsonl").read_text().splitlines()]
     solved = {r.problem_id for r in records if r.hidden_passed_all}

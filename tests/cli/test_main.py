@@ -74,3 +74,24 @@ def test_report_rebuilds_from_a_run_folder(tmp_path):
     # a message is printed as it is, even when it looks like console markup
     odd = runner.invoke(app, ["report", str(tmp_path / "[/red]")])
     assert odd.exit_code == 2 and "[/red]" in odd.output
+
+
+def test_boost_show_writes_the_page_of_one_trace(tmp_path):
+    from tests.report.explorer_runs import fake_records
+
+    trace = tmp_path / "t.jsonl"
+    trace.write_text(json.dumps(fake_records()[1]) + "\n")
+    shown = runner.invoke(app, ["boost", "show", str(trace)])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.strip() == str(tmp_path / "t.html") and "p/tree" in (tmp_path / "t.html").read_text()
+    elsewhere = runner.invoke(app, ["boost", "show", str(trace), "--out", str(tmp_path / "x" / "page.html")])
+    assert elsewhere.exit_code == 0 and (tmp_path / "x" / "page.html").is_file()
+    missing = runner.invoke(app, ["boost", "show", str(tmp_path / "nope.jsonl")])
+    assert missing.exit_code == 2 and "cannot show" in missing.output
+
+
+def test_boost_without_a_subcommand_runs_the_stage(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages:\n  boost:\n    nope: 1\n")
+    result = runner.invoke(app, ["boost", "--config", str(bad)])
+    assert result.exit_code == 2 and "stages.boost.nope: unknown key" in result.output  # the stage's own config load

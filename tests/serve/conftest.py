@@ -55,20 +55,21 @@ class Served:
     url: str
     key: str
     settings: dict[str, Any]
+    runs: str  # the storage_path whose runs' report files it serves
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
 
 
-def start_app(demo, key_file: str, settings: dict[str, Any], port: int) -> None:
+def start_app(demo, key_file: str, settings: dict[str, Any], port: int, runs: str | None = None) -> None:
     """serve.start + serve.run from the arguments the generated Serve config YAML carries."""
     from ray import serve
 
     from bdc_ray.serve.app import build_app
     from bdc_ray.serve.deploy_config import AppArgs, serve_deploy_config
 
-    args = AppArgs(hypernet=demo.hypernet, experts=demo.experts,
+    args = AppArgs(hypernet=demo.hypernet, experts=demo.experts, runs=runs,
                    settings={**settings, "port": port, "auth": {"api_key_file": key_file}})
     app_config = serve_deploy_config(args)["applications"][0]
     serve.start(http_options={"host": "127.0.0.1", "port": port})
@@ -84,7 +85,21 @@ def ensure_ray() -> None:
 
 
 @pytest.fixture(scope="module")
-def served(_ray_session, demo, tmp_path_factory) -> Iterator[Served]:
+def runs_root(tmp_path_factory) -> str:
+    """A storage_path with one reported run (`explored`: Boost traces, report.md, the explorer) and
+    one run folder without a report (`unreported`)."""
+    from bdc_ray.report.build import build_report
+    from tests.report.explorer_runs import fake_records, write_traces
+
+    root = tmp_path_factory.mktemp("runs")
+    write_traces(str(root / "explored"), fake_records())
+    build_report(str(root / "explored"))
+    (root / "unreported" / "boost").mkdir(parents=True)
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def served(_ray_session, demo, runs_root, tmp_path_factory) -> Iterator[Served]:
     """One replica (so /healthz reports the replica that served everything), batching on, auth on."""
     from ray import serve
 
@@ -100,8 +115,8 @@ def served(_ray_session, demo, tmp_path_factory) -> Iterator[Served]:
                    "max_tests": 5, "max_test_chars": 500},
         "solve": {"max_tokens": 200, "sandbox_workers": 1, "sandbox_limits": {"time_s": 2.0, "program_time_s": 8.0}},
     }
-    start_app(demo, str(key_file), settings, port)
+    start_app(demo, str(key_file), settings, port, runs_root)
     try:
-        yield Served(url=f"http://127.0.0.1:{port}", key=API_KEY, settings=settings)
+        yield Served(url=f"http://127.0.0.1:{port}", key=API_KEY, settings=settings, runs=runs_root)
     finally:
         serve.shutdown()

@@ -248,3 +248,26 @@ def test_concurrent_heterogeneous_requests_equal_one_by_one(served, demo):
     grown = {int(rows): n - before["rows_histogram"].get(rows, 0) for rows, n in after["rows_histogram"].items()}
     assert any(rows >= 5 and n > 0 for rows, n in grown.items()), (before, after)
     assert after["calls"] - before["calls"] < len(calls)
+
+
+def test_run_report_files_behind_the_key(served):
+    """The tree explorer and report of a run folder on storage the replica reads, under /runs/, with the API key."""
+    from pathlib import Path
+
+    page_url = f"{served.url}/runs/explored/explorer.html"
+    for headers in ({}, {"Authorization": "Bearer wrong-key-0123456789"}):
+        assert "API key" in _error(httpx.get(page_url, headers=headers, timeout=30), 401)
+    page = httpx.get(page_url, headers=served.headers, timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.text == (Path(served.runs) / "explored" / "report" / "explorer.html").read_text()
+    assert "p/tree" in page.text and "Content-Security-Policy" in page.text
+    report = httpx.get(f"{served.url}/runs/explored/report.md", headers=served.headers, timeout=30)
+    assert report.headers["content-type"].startswith("text/markdown") and "(explorer.html)" in report.text
+    plot = httpx.get(f"{served.url}/runs/explored/boost_tree.png", headers=served.headers, timeout=30)
+    assert plot.headers["content-type"] == "image/png" and plot.content.startswith(b"\x89PNG")
+    get = lambda path: httpx.get(served.url + path, headers=served.headers, timeout=30)  # noqa: E731
+    assert "is not readable from this replica" in _error(get("/runs/elsewhere/explorer.html"), 404)
+    assert "bdc report" in _error(get("/runs/unreported/explorer.html"), 404)
+    for path in ("/runs/%2e%2e/explorer.html", "/runs/explored/.explorer.html", "/runs/explored/summary.json"):
+        assert "no such run file" in _error(get(path), 404), path
+    assert _error(get("/runs/explored/..%2Fconfig.yaml"), 404)  # a decoded slash matches no route at all

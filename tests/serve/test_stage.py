@@ -26,6 +26,7 @@ def test_the_run_folder_artifacts_are_served_by_default(run_cfg):
     assert args.hypernet == f"{run_cfg.run_dir}/customize/hypernet"
     assert args.experts == f"{run_cfg.run_dir}/disentangle/experts"
     assert args.settings == run_cfg.serve
+    assert args.runs == run_cfg.storage_path  # /runs/<run>/ serves the run folders' reports
     assert (args.settings.model_name, args.settings.port, args.settings.limits.max_n) == ("my-solver", 9100, 4)
     explicit = resolve_app_args(run_cfg.layout, run_cfg.serve, experts="/elsewhere", base_model="/base", host="0.0.0.0",
                                 port=9000)

@@ -62,8 +62,10 @@ def _tests(io: dict[str, Any], fn_name: str | None) -> list[CallTest | StdioTest
             raise BadRecord("input_output fn_name must be a string")
         if not all(isinstance(args, list) for args in inputs):
             raise BadRecord("call-based inputs must be argument lists")
-        return [CallTest(fn_name=fn_name, args=args, expected=out) for args, out in zip(inputs, outputs)]
-    return [StdioTest(input=_stdio(i, "input"), output=_stdio(o, "output")) for i, o in zip(inputs, outputs)]
+        return [CallTest(fn_name=fn_name, args=args, expected=out, source=NAME) for args, out in zip(inputs, outputs)]
+    return [
+        StdioTest(input=_stdio(i, "input"), output=_stdio(o, "output"), source=NAME) for i, o in zip(inputs, outputs)
+    ]
 
 
 def _stdio(value: Any, what: str) -> str:

@@ -70,7 +70,7 @@ def _tests(record: dict[str, Any], key: str) -> list[StdioTest]:
     outputs = strings(tests.get("output", []), f"{key}.output")
     if len(inputs) != len(outputs):
         raise BadRecord(f"{key} has {len(inputs)} inputs but {len(outputs)} outputs")
-    return [StdioTest(input=i, output=o) for i, o in zip(inputs, outputs)]
+    return [StdioTest(input=i, output=o, source=NAME) for i, o in zip(inputs, outputs)]
 
 
 def _python3_solutions(value: Any) -> list[str]:

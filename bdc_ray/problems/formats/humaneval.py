@@ -24,7 +24,7 @@ def to_problem(record: dict[str, Any]) -> Problem:
     require(record, *KEYS)
     task_id = str(record["task_id"])
     entry_point = text(record, "entry_point")
-    test = AssertTest(code=text(record, "test") + f"\ncheck({entry_point})\n")
+    test = AssertTest(code=text(record, "test") + f"\ncheck({entry_point})\n", source=NAME)
     public, hidden = split_tests(task_id, [test])
     return Problem(
         id=task_id,

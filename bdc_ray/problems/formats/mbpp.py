@@ -34,7 +34,7 @@ def to_problem(record: dict[str, Any]) -> Problem:
         raise BadRecord("no tests: test_list is empty")
     setup = _setup(record)
     entry_point = _entry_point(code, asserts)
-    public, hidden = split_tests(task_id, [AssertTest(code=a, setup=setup) for a in asserts])
+    public, hidden = split_tests(task_id, [AssertTest(code=a, setup=setup, source=NAME) for a in asserts])
     if public:
         prompt = f"{task}\nYour code should pass this test:\n\n{public[0].code}\n"
     else:
