@@ -88,12 +88,13 @@ def ensure_ray() -> None:
 def runs_root(tmp_path_factory) -> str:
     """A storage_path with one reported run (`explored`: Boost traces, report.md, the explorer) and
     one run folder without a report (`unreported`)."""
-    from bdc_ray.report.build import build_report
+    from bdc_ray.artifacts.layout import RunLayout
+    from bdc_ray.report import build_report
     from tests.report.explorer_runs import fake_records, write_traces
 
     root = tmp_path_factory.mktemp("runs")
     write_traces(str(root / "explored"), fake_records())
-    build_report(str(root / "explored"))
+    build_report(RunLayout(str(root / "explored")))
     (root / "unreported" / "boost").mkdir(parents=True)
     return str(root)
 
