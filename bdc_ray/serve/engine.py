@@ -1,78 +1,102 @@
 """Requests to forward passes: the pure core between the HTTP layer and the customized solver.
 
-A request becomes one `GenJob` per prompt. A batch of jobs (what serve.batch hands over) is
-grouped by sampling settings, and each group is ONE `CustomizedSolver.complete_prompts` call:
-every row carries its own problem's routing weights through the same forward passes, so
-different problems never wait for each other. Rows are prompts x samples; a greedy job is one
-row whatever its `n` (greedy samples are identical), a sampled job is `n` rows of the same
-prompt, so jobs with different `n` still share a pass. No Ray here: tests drive it directly.
+A request becomes one `GenJob` per prompt. A batch of jobs (what serve.batch hands over) is ONE
+decode (decode.py): every row of every job, whatever its settings, goes through the same forward
+passes with its own problem's routing weights, and leaves the batch when it ends or its client
+goes away. Rows are prompts x samples; a greedy job is one row whatever its `n` (greedy samples
+are identical), a sampled job is `n` rows of the same prompt. Each step's new text reaches the
+caller as it is decoded (`stream`, `astream`); `run` collects whole samples. No Ray here: tests
+drive it directly.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
-import itertools
 import threading
-from collections import defaultdict
-from collections.abc import Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
 from bdc_ray.customize.data import prompt_of
-from bdc_ray.customize.solver import Completion, CustomizedSolver
+from bdc_ray.customize.solver import Completion, CustomizedSolver, TokenLogprob
 from bdc_ray.llm.base import SamplingParams
 from bdc_ray.problems.synth import SOLUTION_HEADER, TASK_HEADER
-from bdc_ray.serve.api import APIError, ExpertWeight, RoutingResponse
+from bdc_ray.serve.api import APIError, ChatMessage, ExpertWeight, RoutingResponse
+from bdc_ray.serve.chat import chat_prompt
+from bdc_ray.serve.decode import Cancel, DecodeStats, Decoder, RowSpec, RowUpdate
 
-_SEEDED = itertools.count()
+RECENT_CANCELLED = 32
 
 
 @dataclass(frozen=True)
 class GenJob:
     """One prompt's samples, all decoded with the same settings.
 
-    `sampling.n` is always 1: the job's own `n` says how many samples it wants, so jobs that
-    differ only in n group together. A seeded job gets a group of its own, so that its samples
-    depend on its seed and not on what else arrived in the same batch.
+    `sampling.n` is always 1: the job's own `n` says how many samples it wants. `first_sample`
+    numbers the samples of a part of a larger job (`split`), so that seeds and choice indices stay
+    those of the whole job. `cancel` is set when the client goes away: its rows leave the batch.
     """
 
     prompt: str
     routing_text: str
     n: int
     sampling: SamplingParams
-    solo: int | None = None
+    specials: bool = True
+    """Whether the tokenizer adds its special tokens (BOS) to the prompt: not to a rendered chat
+    template, which carries its own."""
+    logprobs: int | None = None
+    first_sample: int = 0
+    request_id: str = ""
+    cancel: Cancel = field(default_factory=Cancel, compare=False)
 
     @classmethod
-    def make(cls, prompt: str, routing_text: str, n: int, sampling: SamplingParams) -> GenJob:
-        sampling = sampling.model_copy(update={"n": 1})
-        return cls(prompt, routing_text, n, sampling, next(_SEEDED) if sampling.seed is not None else None)
+    def make(cls, prompt: str, routing_text: str, n: int, sampling: SamplingParams, **options: Any) -> GenJob:
+        return cls(prompt, routing_text, n, sampling.model_copy(update={"n": 1}), **options)
 
     @classmethod
-    def for_problem(cls, problem: str, n: int, sampling: SamplingParams) -> GenJob:
+    def for_problem(cls, problem: str, n: int, sampling: SamplingParams, **options: Any) -> GenJob:
         """A problem statement, prompted in the format the experts and the hypernetwork were trained on."""
-        return cls.make(prompt_of(problem), problem, n, sampling)
+        return cls.make(prompt_of(problem), problem, n, sampling, **options)
 
     @property
     def rows(self) -> int:
         return 1 if self.sampling.greedy else self.n
-
-    @property
-    def group(self) -> tuple[str, int | None]:
-        return self.sampling.model_dump_json(), self.solo
 
     def split(self, max_rows: int) -> list[GenJob]:
         """Jobs of at most `max_rows` rows with the same samples in total (a batch must fit one job)."""
         if self.rows <= max_rows:
             return [self]
         sizes = [max_rows] * (self.n // max_rows) + ([self.n % max_rows] if self.n % max_rows else [])
-        return [replace(self, n=size) for size in sizes]
+        starts = [self.first_sample + sum(sizes[:i]) for i in range(len(sizes))]
+        return [replace(self, n=size, first_sample=start) for size, start in zip(sizes, starts)]
+
+    def choices(self, sample: int) -> range:
+        """The job's samples that a decoded row stands for: all n of a greedy job, else itself."""
+        return range(self.first_sample, self.first_sample + self.n) if self.sampling.greedy else range(sample, sample + 1)
+
+    def row_seed(self, sample: int) -> int | None:
+        """Sample `sample`'s own seed: a function of the request's seed and the sample's index only."""
+        seed = self.sampling.seed
+        return None if seed is None else (seed * 1_000_003 + sample) % 2**63
 
 
 def job_rows(jobs: list[GenJob]) -> int:
     """Rows of a batch (serve.batch's batch_size_fn)."""
     return sum(job.rows for job in jobs)
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """What a decode step added to one sample of a job (`sample` counts from the job's first)."""
+
+    sample: int
+    text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
+    done: Completion | None = None
 
 
 @dataclass(frozen=True)
@@ -96,20 +120,37 @@ class GenOutput:
 
 @dataclass
 class BatchStats:
-    """Forward-pass groups run by this engine: how many, and how full (reported by /healthz)."""
+    """Decodes run by this engine: how many, how full, and what cancelled rows cost (/healthz)."""
 
     jobs: int = 0
     calls: int = 0
     rows: int = 0
     max_rows: int = 0
     rows_histogram: dict[int, int] = field(default_factory=dict)
+    steps: int = 0
+    row_steps: int = 0
+    cancelled_rows: int = 0
+    tokens_after_cancel: int = 0
+    recent_cancelled: deque = field(default_factory=lambda: deque(maxlen=RECENT_CANCELLED))
 
-    def record(self, jobs: int, rows: int) -> None:
-        self.jobs += jobs
+    def record(self, jobs: list[GenJob], owners: list[tuple[int, int]], decoded: DecodeStats) -> None:
+        rows = decoded.rows
+        self.jobs += len(jobs)
         self.calls += 1
         self.rows += rows
         self.max_rows = max(self.max_rows, rows)
         self.rows_histogram[rows] = self.rows_histogram.get(rows, 0) + 1
+        self.steps += decoded.steps
+        self.row_steps += decoded.row_steps
+        for c in decoded.cancelled:
+            job, sample = owners[c.row]
+            self.cancelled_rows += 1
+            self.tokens_after_cancel += c.tokens_after_cancel
+            self.recent_cancelled.append({
+                "request": jobs[job].request_id, "sample": sample, "tokens": c.tokens,
+                "tokens_after_cancel": c.tokens_after_cancel, "batch_rows": rows,
+                "batch_rows_cancelled": len(decoded.cancelled),
+            })
 
 
 def routing_text_of(prompt: str) -> str:
@@ -122,19 +163,24 @@ def routing_text_of(prompt: str) -> str:
     return prompt
 
 
+_END = object()
+
+
 class Engine:
-    """The solver behind a replica. `run` blocks (a model forward); callers move it off the event loop."""
+    """The solver behind a replica. `stream` and `run` block (model forwards): callers move them off
+    the event loop, or use `astream`."""
 
     def __init__(self, solver: CustomizedSolver, on_group: Callable[[int], None] | None = None) -> None:
         self.solver = solver
         self.stats = BatchStats()
         self._on_group = on_group
         self._stats_lock = threading.Lock()
-        # One solver call at a time: routing embeds with a tokenizer that two threads must not share,
+        # One decode at a time: routing embeds with a tokenizer that two threads must not share,
         # and the composed model's routing weights are state of the one shared model.
         self._solver_lock = threading.Lock()
-        # A private tokenizer for counting: the solver's is in use by generate on another thread,
-        # and a fast tokenizer must not be entered by two threads at once.
+        self.decoder = Decoder(solver.composed, solver.tokenizer, solver.stop_ids)
+        # A private tokenizer for counting and chat templates: the solver's is in use by the decode
+        # on another thread, and a fast tokenizer must not be entered by two threads at once.
         self._tokenizer = copy.deepcopy(solver.tokenizer)
         self._tokenizer_lock = threading.Lock()
         config = solver.composed.model.config
@@ -146,43 +192,102 @@ class Engine:
     def expert_names(self) -> list[str]:
         return self.solver.expert_names
 
+    def stream(self, jobs: list[GenJob], on_events: Callable[[list[tuple[int, JobEvent]]], None]) -> None:
+        """Decode every row of every job in one batch; `on_events` gets (job index, event) pairs as
+        each step produces them, the last event of each sample carrying the finished sample."""
+        owners = [(j, job.first_sample + s) for j, job in enumerate(jobs) for s in range(job.rows)]
+        if not owners:
+            return
+        with self._solver_lock:
+            tokenizer = self.solver.tokenizer
+            prompt_ids = [tokenizer(job.prompt, add_special_tokens=job.specials)["input_ids"] for job in jobs]
+            per_job = self.solver.routing([job.routing_text for job in jobs])
+            weights = per_job[torch.tensor([j for j, _ in owners], device=per_job.device)]
+            rows = [
+                RowSpec(prompt_ids[j], jobs[j].sampling.max_new_tokens, jobs[j].sampling.temperature,
+                        jobs[j].sampling.top_p, tuple(jobs[j].sampling.stop), jobs[j].row_seed(sample),
+                        jobs[j].logprobs, jobs[j].cancel)
+                for j, sample in owners
+            ]
+
+            def tagged(updates: list[RowUpdate]) -> None:
+                on_events([(owners[u.row][0], JobEvent(owners[u.row][1], u.text, u.logprobs, u.done)) for u in updates])
+
+            decoded = self.decoder.run(rows, weights, tagged)
+        with self._stats_lock:
+            self.stats.record(jobs, owners, decoded)
+        if self._on_group is not None:
+            self._on_group(len(rows))
+
     def run(self, jobs: list[GenJob]) -> list[GenOutput]:
-        """Every job's samples; one solver call (one batched forward per token) per sampling group."""
-        groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
-        for i, job in enumerate(jobs):
-            groups[job.group].append(i)
-        outputs: list[GenOutput | None] = [None] * len(jobs)
-        for members in groups.values():
-            prompts: list[str] = []
-            routes: list[str] = []
-            for i in members:
-                prompts += [jobs[i].prompt] * jobs[i].rows
-                routes += [jobs[i].routing_text] * jobs[i].rows
-            with self._solver_lock:
-                completions, _ = self.solver.complete_prompts(prompts, routes, jobs[members[0]].sampling)
-            with self._stats_lock:
-                self.stats.record(len(members), len(prompts))
-            if self._on_group is not None:
-                self._on_group(len(prompts))
-            offset = 0
-            for i in members:
-                job = jobs[i]
-                mine = [c for per_row in completions[offset : offset + job.rows] for c in per_row]
-                offset += job.rows
-                samples = mine * job.n if job.sampling.greedy else mine
-                outputs[i] = GenOutput(samples, prompt_tokens=self.count_tokens(job.prompt, True))
-        return outputs  # type: ignore[return-value]
+        """Every job's samples, decoded together in one batch."""
+        done: list[dict[int, Completion]] = [{} for _ in jobs]
 
-    def room(self, prompt: str) -> int | None:
+        def collect(events: list[tuple[int, JobEvent]]) -> None:
+            for j, event in events:
+                if event.done is not None:
+                    done[j][event.sample] = event.done
+
+        self.stream(jobs, collect)
+        return [self.output(job, done[j]) for j, job in enumerate(jobs)]
+
+    def output(self, job: GenJob, finished: dict[int, Completion]) -> GenOutput:
+        """A job's samples in order (a greedy row stands for all n), with its prompt's token count."""
+        samples = [finished[s] for s in sorted(finished) for _ in job.choices(s)]
+        return GenOutput(samples, prompt_tokens=self.count_tokens(job.prompt, job.specials))
+
+    async def astream(self, jobs: list[GenJob]) -> AsyncIterator[list[Any]]:
+        """`stream` on a worker thread, as serve.batch's generator protocol wants it: each item has
+        one entry per job, the events since the last item, or StopIteration once the job has ended.
+        Events that queued up while the loop was busy come out merged in one item."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def work() -> None:
+            try:
+                self.stream(jobs, lambda events: loop.call_soon_threadsafe(queue.put_nowait, events))
+                loop.call_soon_threadsafe(queue.put_nowait, _END)
+            except BaseException as err:  # noqa: BLE001 - handed to the awaiting side, raised there
+                loop.call_soon_threadsafe(queue.put_nowait, err)
+
+        worker = asyncio.ensure_future(asyncio.to_thread(work))
+        left = [job.rows for job in jobs]
+        ended = [False] * len(jobs)
+        try:
+            while True:
+                items = [await queue.get()]
+                while not queue.empty():
+                    items.append(queue.get_nowait())
+                per_job: list[Any] = [StopIteration if e else [] for e in ended]
+                finished = False
+                for item in items:
+                    if item is _END:
+                        finished = True
+                    elif isinstance(item, BaseException):
+                        raise item
+                    else:
+                        for j, event in item:
+                            per_job[j].append(event)
+                            left[j] -= event.done is not None
+                yield per_job
+                ended = [e or n == 0 for e, n in zip(ended, left)]
+                if finished:
+                    return
+        finally:
+            if not worker.done():  # abandoned (the batch task was cancelled): stop decoding for nobody
+                for job in jobs:
+                    job.cancel.set()
+
+    def room(self, prompt: str, specials: bool = True) -> int | None:
         """New tokens that fit after `prompt` in the model's context (None: no known limit)."""
-        return None if self.context is None else self.context - self.count_tokens(prompt, True)
+        return None if self.context is None else self.context - self.count_tokens(prompt, specials)
 
-    def check_fits(self, prompt: str, max_tokens: int) -> None:
+    def check_fits(self, prompt: str, max_tokens: int, specials: bool = True) -> None:
         """A prompt that cannot fit the model's context is the client's error (400), found before it
         joins a batch, where a failing forward would fail every request batched with it."""
         if self.context is None:
             return
-        tokens = self.count_tokens(prompt, True)
+        tokens = self.count_tokens(prompt, specials)
         if tokens + max_tokens > self.context:
             raise APIError(
                 400,
@@ -195,6 +300,11 @@ class Engine:
         """Tokens of `text` (a prompt's usage figure and context check)."""
         with self._tokenizer_lock:
             return len(self._tokenizer(text, add_special_tokens=specials)["input_ids"])
+
+    def render_chat(self, messages: list[ChatMessage]) -> tuple[str, bool]:
+        """The prompt of a conversation (chat.py) and whether the tokenizer adds special tokens to it."""
+        with self._tokenizer_lock:
+            return chat_prompt(messages, self._tokenizer)
 
     def routing(self, problems: list[str]) -> list[RoutingResponse]:
         """Each problem's expert shares, overall and per adapted module (for inspection)."""
@@ -218,7 +328,9 @@ class Engine:
         with self._stats_lock:
             s = self.stats
             return {"jobs": s.jobs, "calls": s.calls, "rows": s.rows, "max_rows": s.max_rows,
-                    "rows_histogram": dict(sorted(s.rows_histogram.items()))}
+                    "rows_histogram": dict(sorted(s.rows_histogram.items())), "steps": s.steps,
+                    "row_steps": s.row_steps, "cancelled_rows": s.cancelled_rows,
+                    "tokens_after_cancel": s.tokens_after_cancel, "recent_cancelled": list(s.recent_cancelled)}
 
 
 def _floats(t: torch.Tensor) -> list[float]:
