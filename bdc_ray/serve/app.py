@@ -194,19 +194,23 @@ class SolverDeployment:
         self.auth = make_auth(self.settings)  # before the model: a misconfigured key fails fast
         self.engine = load_engine(self.args)
         self.sandbox = Sandbox(workers=self.settings.solve.sandbox_workers, limits=self.settings.solve.sandbox_limits)
-        self._batched.set_max_batch_size(self.settings.batching.max_batch_size)
-        self._batched.set_batch_wait_timeout_s(self.settings.batching.batch_wait_timeout_s)
+        batching = self.settings.batching
+
+        async def decode_batch(jobs: list[GenJob]) -> AsyncIterator[list[Any]]:
+            """One decode for the whole batch; each item hands every request the events of its rows."""
+            async for per_job in self.engine.astream(jobs):
+                yield per_job
+
+        # Built here, not as a decorated method, so that every knob comes from the config.
+        self._batched = serve.batch(max_batch_size=batching.max_batch_size,
+                                    batch_wait_timeout_s=batching.batch_wait_timeout_s,
+                                    max_concurrent_batches=batching.max_concurrent_batches,
+                                    batch_size_fn=job_rows)(decode_batch)
         self.replica = serve.get_replica_context().replica_tag
         log.info("replica %s ready: experts %s, auth %s", self.replica, self.engine.expert_names,
                  "on" if self.auth.enabled else "off")
 
     # -- generation -------------------------------------------------------------------------
-
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02, batch_size_fn=job_rows)
-    async def _batched(self, jobs: list[GenJob]) -> AsyncIterator[list[Any]]:
-        """One decode for the whole batch; each item hands every request the events of its rows."""
-        async for per_job in self.engine.astream(jobs):
-            yield per_job
 
     async def _alone(self, job: GenJob) -> AsyncIterator[list[JobEvent]]:
         async for (events,) in self.engine.astream([job]):

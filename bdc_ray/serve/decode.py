@@ -21,6 +21,7 @@ its logits, before temperature and top_p), as vLLM reports them by default.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
 import time
@@ -235,11 +236,14 @@ class Decoder:
             self._pieces[token] = self.tokenizer.decode([token], skip_special_tokens=False)
         return self._pieces[token]
 
-    def run(self, rows: Sequence[RowSpec], weights: torch.Tensor, on_step: Callable[[list[RowUpdate]], None]) -> DecodeStats:
+    def run(self, rows: Sequence[RowSpec], weights: torch.Tensor, on_step: Callable[[list[RowUpdate]], None],
+            step_lock: threading.Lock | None = None) -> DecodeStats:
         """Decode every row to its end; `on_step` gets each step's updates as they happen.
 
         `weights` [len(rows), M, E*r] are the rows' routing weights. A row whose `cancel` is set
-        leaves before the next forward (its last update says "cancelled").
+        leaves before the next forward (its last update says "cancelled"). `step_lock` is held
+        for each step's use of the model and the tokenizer (a forward, then choosing and decoding
+        the tokens), and released between steps: two runs on two threads take turns step by step.
         """
         if weights.shape[0] != len(rows):
             raise ValueError(f"{weights.shape[0]} weight rows for {len(rows)} rows")
@@ -259,20 +263,23 @@ class Decoder:
         from transformers import DynamicCache
 
         cache = DynamicCache(config=self.model.config)
+        lock = step_lock if step_lock is not None else contextlib.nullcontext()
         with torch.inference_mode():
-            logits = self._forward(ids, mask, positions, cache, weights)
+            with lock:
+                logits = self._forward(ids, mask, positions, cache, weights)
             while True:
                 stats.steps += 1
                 stats.row_steps += len(alive)
                 ended = time.monotonic()
                 updates, staying = [], []
-                for k, row in enumerate(alive):
-                    token, logprob = self._choose(logits[k], row)
-                    update = row.advance(token, logprob, self.stop_ids, ended)
-                    if update is not None:
-                        updates.append(update)
-                    if update is None or update.done is None:
-                        staying.append(k)
+                with lock:
+                    for k, row in enumerate(alive):
+                        token, logprob = self._choose(logits[k], row)
+                        update = row.advance(token, logprob, self.stop_ids, ended)
+                        if update is not None:
+                            updates.append(update)
+                        if update is None or update.done is None:
+                            staying.append(k)
                 if updates:
                     on_step(updates)
                 gone = [k for k in staying if alive[k].spec.cancel is not None and alive[k].spec.cancel.is_set()]
@@ -289,7 +296,8 @@ class Decoder:
                 ids = torch.tensor([[row.last] for row in alive], device=device)
                 mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
                 positions = positions[:, -1:] + 1
-                logits = self._forward(ids, mask, positions, cache, weights)
+                with lock:
+                    logits = self._forward(ids, mask, positions, cache, weights)
 
     def _cancelled(self, row: _Row, stats: DecodeStats) -> RowUpdate:
         stats.cancelled.append(CancelledRow(row.index, row.tokens, row.after_cancel))

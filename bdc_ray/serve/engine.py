@@ -175,8 +175,9 @@ class Engine:
         self.stats = BatchStats()
         self._on_group = on_group
         self._stats_lock = threading.Lock()
-        # One decode at a time: routing embeds with a tokenizer that two threads must not share,
-        # and the composed model's routing weights are state of the one shared model.
+        # One forward (or routing, or tokenization) at a time: routing embeds with a tokenizer that
+        # two threads must not share, and the composed model's routing weights are state of the one
+        # shared model. Decodes hold it a step at a time, so concurrent batches interleave.
         self._solver_lock = threading.Lock()
         self.decoder = Decoder(solver.composed, solver.tokenizer, solver.stop_ids)
         # A private tokenizer for counting and chat templates: the solver's is in use by the decode
@@ -202,18 +203,18 @@ class Engine:
             tokenizer = self.solver.tokenizer
             prompt_ids = [tokenizer(job.prompt, add_special_tokens=job.specials)["input_ids"] for job in jobs]
             per_job = self.solver.routing([job.routing_text for job in jobs])
-            weights = per_job[torch.tensor([j for j, _ in owners], device=per_job.device)]
-            rows = [
-                RowSpec(prompt_ids[j], jobs[j].sampling.max_new_tokens, jobs[j].sampling.temperature,
-                        jobs[j].sampling.top_p, tuple(jobs[j].sampling.stop), jobs[j].row_seed(sample),
-                        jobs[j].logprobs, jobs[j].cancel)
-                for j, sample in owners
-            ]
+        weights = per_job[torch.tensor([j for j, _ in owners], device=per_job.device)]
+        rows = [
+            RowSpec(prompt_ids[j], jobs[j].sampling.max_new_tokens, jobs[j].sampling.temperature, jobs[j].sampling.top_p,
+                    tuple(jobs[j].sampling.stop), jobs[j].row_seed(sample), jobs[j].logprobs, jobs[j].cancel)
+            for j, sample in owners
+        ]
 
-            def tagged(updates: list[RowUpdate]) -> None:
-                on_events([(owners[u.row][0], JobEvent(owners[u.row][1], u.text, u.logprobs, u.done)) for u in updates])
+        def tagged(updates: list[RowUpdate]) -> None:
+            on_events([(owners[u.row][0], JobEvent(owners[u.row][1], u.text, u.logprobs, u.done)) for u in updates])
 
-            decoded = self.decoder.run(rows, weights, tagged)
+        # The lock is held step by step: decodes of concurrent batches take turns, one forward each.
+        decoded = self.decoder.run(rows, weights, tagged, step_lock=self._solver_lock)
         with self._stats_lock:
             self.stats.record(jobs, owners, decoded)
         if self._on_group is not None:

@@ -147,7 +147,8 @@ def test_solve_returns_the_best_verified_program_with_its_results(served, demo):
     arg = arith.public_tests[0].args[0]
     tests = [t.model_dump() for t in arith.public_tests[:2]]
     tests.append(AssertTest(code=f"assert {entry}({arg}) == {arith.public_tests[0].expected!r}").model_dump())
-    reply = _post(served, "/solve", {"problem": arith.prompt, "tests": tests, "n": 3, "temperature": 1.0})
+    # Seeded: unseeded, all three samples fail now and then (each passes about half the time).
+    reply = _post(served, "/solve", {"problem": arith.prompt, "tests": tests, "n": 3, "temperature": 1.0, "seed": 1})
     assert reply.status_code == 200, reply.text
     answer = reply.json()
     assert answer["verified"] is True and answer["test_results"]["status"] == "passed"
