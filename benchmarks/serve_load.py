@@ -4,10 +4,9 @@ Part 1 (batching), one replica: for 1, 8 and 32 concurrent clients, a fixed numb
 completion requests over different problems (so every batch mixes routing weights); throughput
 and p50/p99 latency with serve.batch on and off (`serve.batching.enabled`), side by side.
 
-Part 2 (streaming), one replica, batching on, one batch decoding at a time and then two
-(`serve.batching.max_concurrent_batches`): the same requests with `stream: true`, for each number
-of clients: time to the first token (the first chunk with text) and time to the whole answer, and
-the same requests unstreamed right after, so the figures are side by side.
+Part 2 (streaming), one replica, batching on: the same requests with `stream: true`, for each
+number of clients: time to the first token (the first chunk with text) and time to the whole
+answer, and the same requests unstreamed right after, so the figures are side by side.
 
 Part 3 (kill), two replicas, batching on: clients keep sending while one replica actor (found through
 ray.util.state) is killed with ray.kill. Every request that failed is reported with its status
@@ -185,27 +184,23 @@ def part_batching(artifacts: dict, base: dict, url: str, prompts: list[str], cli
 
 
 def part_streaming(artifacts: dict, base: dict, url: str, prompts: list[str], cli) -> list[tuple]:
-    """Per number of concurrent batches and of clients: streamed first-token and whole-answer times, then
-    the same requests unstreamed."""
+    """Per number of clients: streamed first-token and whole-answer times, then the same requests unstreamed."""
+    app_args = AppArgs(**artifacts, settings=settings(base, autoscaling={"min_replicas": 1, "max_replicas": 1}))
+    deploy(app_args, url)
+    asyncio.run(load(url, prompts, 8, 4, cli.max_tokens, stream=True))  # warm-up
     rows = []
-    for concurrent in (1, 2):
-        app_args = AppArgs(**artifacts, settings=settings(base, autoscaling={"min_replicas": 1, "max_replicas": 1},
-                                                          batching={"max_concurrent_batches": concurrent}))
-        deploy(app_args, url)
-        asyncio.run(load(url, prompts, 8, 4, cli.max_tokens, stream=True))  # warm-up
-        for clients in cli.clients:
-            streamed = asyncio.run(load(url, prompts, cli.requests, clients, cli.max_tokens, stream=True))
-            plain = asyncio.run(load(url, prompts, cli.requests, clients, cli.max_tokens))
-            ok = [o for o in streamed.outcomes if o.status == 200 and o.first_token is not None]
-            ttft = sorted(o.first_token - o.started for o in ok)
-            whole = sorted(o.ended - o.started for o in ok)
-            ratios = sorted((o.first_token - o.started) / (o.ended - o.started) for o in ok)
-            rows.append((concurrent, clients, len(ok), len(streamed.outcomes) - len(ok), percentile(ttft, 0.5),
-                         percentile(ttft, 0.99), percentile(whole, 0.5), percentile(whole, 0.99),
-                         percentile(ratios, 0.5), len(ok) / streamed.seconds, percentile(plain.latencies(), 0.5),
-                         len(plain.latencies()) / plain.seconds))
-            print(f"streaming, {concurrent} concurrent batches, {clients} clients: {len(ok)} ok in "
-                  f"{streamed.seconds:.1f} s", flush=True)
+    for clients in cli.clients:
+        streamed = asyncio.run(load(url, prompts, cli.requests, clients, cli.max_tokens, stream=True))
+        plain = asyncio.run(load(url, prompts, cli.requests, clients, cli.max_tokens))
+        ok = [o for o in streamed.outcomes if o.status == 200 and o.first_token is not None]
+        ttft = sorted(o.first_token - o.started for o in ok)
+        whole = sorted(o.ended - o.started for o in ok)
+        ratios = sorted((o.first_token - o.started) / (o.ended - o.started) for o in ok)
+        rows.append((clients, len(ok), len(streamed.outcomes) - len(ok), percentile(ttft, 0.5), percentile(ttft, 0.99),
+                     percentile(whole, 0.5), percentile(whole, 0.99), percentile(ratios, 0.5),
+                     len(ok) / streamed.seconds, percentile(plain.latencies(), 0.5),
+                     len(plain.latencies()) / plain.seconds))
+        print(f"streaming, {clients} clients: {len(ok)} ok in {streamed.seconds:.1f} s", flush=True)
     return rows
 
 
@@ -320,12 +315,12 @@ def main() -> None:
         table = Table(title=f"Streaming: {cli.requests} greedy completions per run, max_tokens {cli.max_tokens}, "
                             f"1 replica, max_batch_size {cli.max_batch_size}; first token vs whole answer, then the "
                             "same requests unstreamed")
-        for col in ("concurrent batches", "clients", "ok", "failed", "first token p50 / p99 s",
+        for col in ("clients", "ok", "failed", "first token p50 / p99 s",
                     "whole answer p50 / p99 s", "first / whole (p50)", "streamed req/s", "unstreamed p50 s",
                     "unstreamed req/s"):
             table.add_column(col, justify="right")
-        for concurrent, clients, ok, failed, t50, t99, w50, w99, ratio, rps, plain50, plain_rps in streaming:
-            table.add_row(str(concurrent), str(clients), str(ok), str(failed), f"{t50:.3f} / {t99:.3f}",
+        for clients, ok, failed, t50, t99, w50, w99, ratio, rps, plain50, plain_rps in streaming:
+            table.add_row(str(clients), str(ok), str(failed), f"{t50:.3f} / {t99:.3f}",
                           f"{w50:.3f} / {w99:.3f}", f"{ratio:.2f}", f"{rps:.2f}", f"{plain50:.3f}", f"{plain_rps:.2f}")
         console.print(table)
     if killed is not None:

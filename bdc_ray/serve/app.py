@@ -180,7 +180,8 @@ def load_engine(args: AppArgs) -> Engine:
         args.hypernet, base_model=base, expert_paths=expert_paths, device=device,
         max_batch_size=settings.batching.max_batch_size,
     )
-    return Engine(solver, on_group=lambda rows: serve_metrics()["batch_rows"].observe(rows))
+    return Engine(solver, on_group=lambda rows: serve_metrics()["batch_rows"].observe(rows),
+                  max_rows=settings.batching.max_batch_size, join=settings.batching.enabled)
 
 
 @serve.deployment(name="BDCSolver")
@@ -197,14 +198,18 @@ class SolverDeployment:
         batching = self.settings.batching
 
         async def decode_batch(jobs: list[GenJob]) -> AsyncIterator[list[Any]]:
-            """One decode for the whole batch; each item hands every request the events of its rows."""
+            """The batch joins the engine's running decode; each item hands every request its rows' events."""
             async for per_job in self.engine.astream(jobs):
                 yield per_job
 
-        # Built here, not as a decorated method, so that every knob comes from the config.
+        # Built here, not as a decorated method, so that every knob comes from the config. serve.batch
+        # groups the requests that arrive together (one prefill each); the engine's running decode
+        # takes every group in as soon as it has room, so serve.batch must never hold one back: as
+        # many groups in flight as requests (Serve then warns that max_batch_size x groups exceeds
+        # max_ongoing_requests, which is true and harmless here).
         self._batched = serve.batch(max_batch_size=batching.max_batch_size,
                                     batch_wait_timeout_s=batching.batch_wait_timeout_s,
-                                    max_concurrent_batches=batching.max_concurrent_batches,
+                                    max_concurrent_batches=self.settings.max_ongoing_requests,
                                     batch_size_fn=job_rows)(decode_batch)
         self.replica = serve.get_replica_context().replica_tag
         log.info("replica %s ready: experts %s, auth %s", self.replica, self.engine.expert_names,

@@ -54,16 +54,12 @@ class BatchingSection(_Strict):
         "(the baseline of benchmarks/serve_load.py).",
     )
     max_batch_size: int = Field(
-        8, ge=1, le=1024, description="Rows (prompts x samples) in one forward pass; larger requests are split."
+        8, ge=1, le=1024,
+        description="Rows (prompts x samples) decoding together, in one forward pass per step; larger requests are "
+        "split. Requests that arrive while others decode join them as rows leave.",
     )
     batch_wait_timeout_s: float = Field(
         0.02, ge=0, le=10, description="How long the first request of a batch waits for others to join it."
-    )
-    max_concurrent_batches: int = Field(
-        2, ge=1, le=16,
-        description="Batches decoding at once. A batch's rows are fixed when it starts; a request arriving while it "
-        "decodes starts the next batch at once, and the batches' forward passes take turns step by step, instead of "
-        "waiting for the first batch to end (1: one batch at a time).",
     )
 
 
@@ -148,12 +144,10 @@ class ServeConfig(_Strict):
 
     @model_validator(mode="after")
     def _batches_fit_in_flight(self) -> ServeConfig:
-        in_flight = self.batching.max_batch_size * self.batching.max_concurrent_batches
-        if self.batching.enabled and self.max_ongoing_requests < in_flight:
+        if self.batching.enabled and self.max_ongoing_requests < self.batching.max_batch_size:
             raise ValueError(
                 f"max_ongoing_requests ({self.max_ongoing_requests}) must be >= batching.max_batch_size "
-                f"({self.batching.max_batch_size}) x batching.max_concurrent_batches "
-                f"({self.batching.max_concurrent_batches}), or the batches could never fill"
+                f"({self.batching.max_batch_size}), or no batch could ever fill"
             )
         if self.solve.max_tokens > self.limits.max_tokens:
             raise ValueError(

@@ -4,10 +4,12 @@
 finished, and nothing comes out before. Serving needs more: each row's text as it is produced (SSE
 streaming), each row out of the batch the moment it ends or its client goes away, and every row
 with its own settings (temperature, top_p, max tokens, stop strings, seed, logprobs) in the SAME
-forward pass, its own routing weights riding along as in `ComposedLoRA.generate`. So this is the
-decode loop itself: one prefill of the left-padded prompts into the model's KV cache
-(transformers' DynamicCache), then one forward per step over the rows still alive; when a row
-leaves, the cache, the attention mask and the routing weights are cut down to the others
+forward pass, its own routing weights riding along as in `ComposedLoRA.generate`, and new rows
+joining a batch that is already decoding. So this is the decode loop itself, a `RunningBatch`:
+rows join with one prefill of their left-padded prompts into a KV cache of their own
+(transformers' DynamicCache), which is then merged into the running one (the shorter side
+left-padded, masked); every step is one forward over all rows in the batch; when a row leaves,
+the cache, the attention mask and the routing weights are cut down to the others
 (`Cache.batch_select_indices`). What it adds to the model's own forward is per-row bookkeeping.
 No Ray here: tests drive it directly.
 
@@ -21,7 +23,6 @@ its logits, before temperature and top_p), as vLLM reports them by default.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import threading
 import time
@@ -94,11 +95,22 @@ class CancelledRow:
 @dataclass
 class DecodeStats:
     rows: int = 0
+    """Rows that joined."""
+    prefills: int = 0
+    """Groups of rows that joined (one prefill forward each)."""
+    joined_running: int = 0
+    """Of them, groups that joined a batch already decoding."""
     steps: int = 0
-    """Forward passes, the prefill included."""
+    """Decode steps (one forward each, after the prefills)."""
     row_steps: int = 0
-    """Rows in those passes, summed: the tokens computed."""
+    """Rows in those steps, summed: the tokens decoded."""
+    max_running: int = 0
+    """Most rows decoding together."""
     cancelled: list[CancelledRow] = field(default_factory=list)
+
+
+class Unjoinable(RuntimeError):
+    """The model's cache layers cannot be merged (sliding windows, quantized caches): rows decode apart."""
 
 
 class IncrementalText:
@@ -212,8 +224,7 @@ class _Row:
 
 
 class Decoder:
-    """The decode loop over one composed model. Not thread-safe: the caller runs one `run` at a
-    time (routing weights are state of the shared model)."""
+    """The model-side pieces shared by every batch: forward, token choice, text decoding."""
 
     def __init__(self, composed: ComposedLoRA, tokenizer, stop_ids: set[int]) -> None:
         self.composed = composed
@@ -236,72 +247,19 @@ class Decoder:
             self._pieces[token] = self.tokenizer.decode([token], skip_special_tokens=False)
         return self._pieces[token]
 
-    def run(self, rows: Sequence[RowSpec], weights: torch.Tensor, on_step: Callable[[list[RowUpdate]], None],
-            step_lock: threading.Lock | None = None) -> DecodeStats:
-        """Decode every row to its end; `on_step` gets each step's updates as they happen.
+    def batch(self, stats: DecodeStats | None = None) -> RunningBatch:
+        return RunningBatch(self, stats if stats is not None else DecodeStats())
 
-        `weights` [len(rows), M, E*r] are the rows' routing weights. A row whose `cancel` is set
-        leaves before the next forward (its last update says "cancelled"). `step_lock` is held
-        for each step's use of the model and the tokenizer (a forward, then choosing and decoding
-        the tokens), and released between steps: two runs on two threads take turns step by step.
-        """
-        if weights.shape[0] != len(rows):
-            raise ValueError(f"{weights.shape[0]} weight rows for {len(rows)} rows")
-        stats = DecodeStats(rows=len(rows))
-        device = self.composed.device
-        states = [_Row(i, spec, self._decode, device) for i, spec in enumerate(rows)]
-        gone = [s for s in states if s.spec.cancel is not None and s.spec.cancel.is_set()]
-        if gone:
-            on_step([self._cancelled(s, stats) for s in gone])
-        alive = [s for s in states if s not in gone]
-        if not alive:
-            return stats
-        keep = torch.tensor([s.index for s in alive], device=device)
-        weights = weights.to(device)[keep] if len(alive) < len(rows) else weights.to(device)
-        ids, mask = self._left_padded([s.spec.prompt_ids for s in alive], device)
-        positions = (mask.cumsum(-1) - 1).clamp_min(0)
-        from transformers import DynamicCache
-
-        cache = DynamicCache(config=self.model.config)
-        lock = step_lock if step_lock is not None else contextlib.nullcontext()
-        with torch.inference_mode():
-            with lock:
-                logits = self._forward(ids, mask, positions, cache, weights)
-            while True:
-                stats.steps += 1
-                stats.row_steps += len(alive)
-                ended = time.monotonic()
-                updates, staying = [], []
-                with lock:
-                    for k, row in enumerate(alive):
-                        token, logprob = self._choose(logits[k], row)
-                        update = row.advance(token, logprob, self.stop_ids, ended)
-                        if update is not None:
-                            updates.append(update)
-                        if update is None or update.done is None:
-                            staying.append(k)
-                if updates:
-                    on_step(updates)
-                gone = [k for k in staying if alive[k].spec.cancel is not None and alive[k].spec.cancel.is_set()]
-                if gone:  # clients gone since the last step: out before the next forward
-                    on_step([self._cancelled(alive[k], stats) for k in gone])
-                    staying = [k for k in staying if k not in gone]
-                if not staying:
-                    return stats
-                if len(staying) < len(alive):
-                    keep = torch.tensor(staying, device=device)
-                    cache.batch_select_indices(keep)
-                    mask, positions, weights = mask[keep], positions[keep], weights[keep]
-                    alive = [alive[k] for k in staying]
-                ids = torch.tensor([[row.last] for row in alive], device=device)
-                mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
-                positions = positions[:, -1:] + 1
-                with lock:
-                    logits = self._forward(ids, mask, positions, cache, weights)
-
-    def _cancelled(self, row: _Row, stats: DecodeStats) -> RowUpdate:
-        stats.cancelled.append(CancelledRow(row.index, row.tokens, row.after_cancel))
-        return row.finish("cancelled")
+    def run(self, rows: Sequence[RowSpec], weights: torch.Tensor, on_step: Callable[[list[RowUpdate]], None]) -> DecodeStats:
+        """Decode `rows` (routing weights [len(rows), M, E*r]) to their ends in one batch; `on_step`
+        gets each step's updates as they happen (RowUpdate.row is the index in `rows`)."""
+        batch = self.batch()
+        early = batch.join(list(range(len(rows))), rows, weights)
+        if early:
+            on_step(early)
+        while batch:
+            batch.step(on_step)
+        return batch.stats
 
     def _left_padded(self, prompts: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompts right-aligned, so every row's next token is at the last position."""
@@ -318,7 +276,7 @@ class Decoder:
         kwargs = {self._cache_kw: cache, "use_cache": True}
         if self._keep_last:
             kwargs["logits_to_keep"] = 1
-        with self.composed.routing(weights):
+        with torch.inference_mode(), self.composed.routing(weights):
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, **kwargs)
         return out.logits[:, -1, :].float()
 
@@ -341,3 +299,120 @@ class Decoder:
             (self._piece(int(t)), float(v)) for v, t in zip(top.values, top.indices)
         )
         return token, TokenLogprob(self._piece(token), float(logp[token]), alternatives)
+
+
+def _left_pad(t: torch.Tensor, n: int, dim: int) -> torch.Tensor:
+    if n == 0:
+        return t
+    shape = list(t.shape)
+    shape[dim] = n
+    return torch.cat([t.new_zeros(shape), t], dim=dim)
+
+
+class RunningBatch:
+    """Rows decoding together. Between steps, rows may join (`join`) and leave (they end, or their
+    `cancel` is set). Invariant between calls: every row has the logits of its next token."""
+
+    def __init__(self, decoder: Decoder, stats: DecodeStats) -> None:
+        self.decoder = decoder
+        self.stats = stats
+        self.rows: list[_Row] = []
+        self._cache = None
+        self._mask = self._positions = self._weights = self._logits = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def joinable(self) -> bool:
+        """Whether rows can join now: always when empty; else when every cache layer can be merged."""
+        from transformers.cache_utils import DynamicLayer
+
+        return not self.rows or all(type(layer) is DynamicLayer for layer in self._cache.layers)
+
+    def join(self, ids: list[int], specs: Sequence[RowSpec], weights: torch.Tensor) -> list[RowUpdate]:
+        """Prefill `specs` (their rows are called `ids` in updates) and add them to the batch; rows
+        already cancelled never run (their final updates are returned)."""
+        if weights.shape[0] != len(specs):
+            raise ValueError(f"{weights.shape[0]} weight rows for {len(specs)} rows")
+        decoder, device = self.decoder, self.decoder.composed.device
+        rows = [_Row(i, spec, decoder._decode, device) for i, spec in zip(ids, specs)]
+        gone = [r for r in rows if r.spec.cancel is not None and r.spec.cancel.is_set()]
+        early = [self._cancelled(r) for r in gone]
+        alive = [k for k, r in enumerate(rows) if r not in gone]
+        if not alive:
+            return early
+        if self.rows and not self.joinable:
+            raise Unjoinable("rows cannot join this batch while it decodes: wait until it is empty")
+        keep = torch.tensor(alive, device=device)
+        weights = weights.to(device)[keep]
+        ids_t, mask = decoder._left_padded([rows[k].spec.prompt_ids for k in alive], device)
+        positions = (mask.cumsum(-1) - 1).clamp_min(0)
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=decoder.model.config)
+        logits = decoder._forward(ids_t, mask, positions, cache, weights)
+        self.stats.rows += len(alive)
+        self.stats.prefills += 1
+        if self.rows:
+            self.stats.joined_running += 1
+            self._merge(cache, mask, positions[:, -1:], weights, logits)
+        else:
+            self._cache, self._mask, self._positions, self._weights, self._logits = (
+                cache, mask, positions[:, -1:], weights, logits)
+        self.rows += [rows[k] for k in alive]
+        self.stats.max_running = max(self.stats.max_running, len(self.rows))
+        return early
+
+    def _merge(self, cache, mask, positions, weights, logits) -> None:
+        """Append rows with their own cache: the shorter of the two sequences is left-padded (masked)."""
+        mine, theirs = self._mask.shape[1], mask.shape[1]
+        width = max(mine, theirs)
+        for layer, other in zip(self._cache.layers, cache.layers):
+            layer.keys = torch.cat([_left_pad(layer.keys, width - mine, -2), _left_pad(other.keys, width - theirs, -2)])
+            layer.values = torch.cat([_left_pad(layer.values, width - mine, -2),
+                                      _left_pad(other.values, width - theirs, -2)])
+        self._mask = torch.cat([_left_pad(self._mask, width - mine, 1), _left_pad(mask, width - theirs, 1)])
+        self._positions = torch.cat([self._positions, positions])
+        self._weights = torch.cat([self._weights, weights])
+        self._logits = torch.cat([self._logits, logits])
+
+    def step(self, on_step: Callable[[list[RowUpdate]], None]) -> None:
+        """One token for every row; rows that end, or whose client has gone, leave before the forward
+        that computes the next logits of the others. `on_step` sees the tokens first, so a cancel it
+        sets is honoured before that forward."""
+        decoder = self.decoder
+        self.stats.steps += 1
+        self.stats.row_steps += len(self.rows)
+        ended = time.monotonic()
+        updates, staying = [], []
+        for k, row in enumerate(self.rows):
+            token, logprob = decoder._choose(self._logits[k], row)
+            update = row.advance(token, logprob, decoder.stop_ids, ended)
+            if update is not None:
+                updates.append(update)
+            if update is None or update.done is None:
+                staying.append(k)
+        if updates:
+            on_step(updates)
+        gone = [k for k in staying if self.rows[k].spec.cancel is not None and self.rows[k].spec.cancel.is_set()]
+        if gone:
+            on_step([self._cancelled(self.rows[k]) for k in gone])
+            staying = [k for k in staying if k not in gone]
+        if not staying:
+            self.rows, self._cache = [], None
+            self._mask = self._positions = self._weights = self._logits = None
+            return
+        if len(staying) < len(self.rows):
+            keep = torch.tensor(staying, device=self._mask.device)
+            self._cache.batch_select_indices(keep)
+            self._mask, self._positions, self._weights = self._mask[keep], self._positions[keep], self._weights[keep]
+            self.rows = [self.rows[k] for k in staying]
+        ids = torch.tensor([[row.last] for row in self.rows], device=self._mask.device)
+        self._mask = torch.cat([self._mask, self._mask.new_ones((len(self.rows), 1))], dim=1)
+        self._positions = self._positions + 1
+        self._logits = decoder._forward(ids, self._mask, self._positions, self._cache, self._weights)
+
+    def _cancelled(self, row: _Row) -> RowUpdate:
+        self.stats.cancelled.append(CancelledRow(row.index, row.tokens, row.after_cancel))
+        return row.finish("cancelled")

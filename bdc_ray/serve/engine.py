@@ -1,18 +1,21 @@
 """Requests to forward passes: the pure core between the HTTP layer and the customized solver.
 
-A request becomes one `GenJob` per prompt. A batch of jobs (what serve.batch hands over) is ONE
-decode (decode.py): every row of every job, whatever its settings, goes through the same forward
-passes with its own problem's routing weights, and leaves the batch when it ends or its client
-goes away. Rows are prompts x samples; a greedy job is one row whatever its `n` (greedy samples
-are identical), a sampled job is `n` rows of the same prompt. Each step's new text reaches the
-caller as it is decoded (`stream`, `astream`); `run` collects whole samples. No Ray here: tests
-drive it directly.
+A request becomes one `GenJob` per prompt. A group of jobs (what serve.batch hands over) joins
+the engine's ONE running decode (decode.py `RunningBatch`) with one prefill forward, possibly
+while other groups are decoding: every row of every group, whatever its settings, goes through
+the same per-step forward passes with its own problem's routing weights, and leaves the batch
+when it ends or its client goes away, making room for rows that wait. The decode runs on one
+thread of its own, the only one that touches the model; each step's new text reaches the
+caller as it is decoded (`submit`, `astream`); `run` collects whole samples. Rows are prompts x
+samples; a greedy job is one row whatever its `n` (greedy samples are identical), a sampled job
+is `n` rows of the same prompt. No Ray here: tests drive it directly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -120,37 +123,38 @@ class GenOutput:
 
 @dataclass
 class BatchStats:
-    """Decodes run by this engine: how many, how full, and what cancelled rows cost (/healthz)."""
+    """What this engine decoded: the groups that joined (how many, how large), the steps, and what
+    cancelled rows cost (/healthz)."""
 
     jobs: int = 0
     calls: int = 0
+    """Groups admitted (serve.batch batches), one prefill each."""
     rows: int = 0
     max_rows: int = 0
+    """Largest group."""
     rows_histogram: dict[int, int] = field(default_factory=dict)
-    steps: int = 0
-    row_steps: int = 0
+    """Rows per group -> groups."""
     cancelled_rows: int = 0
     tokens_after_cancel: int = 0
     recent_cancelled: deque = field(default_factory=lambda: deque(maxlen=RECENT_CANCELLED))
 
-    def record(self, jobs: list[GenJob], owners: list[tuple[int, int]], decoded: DecodeStats) -> None:
-        rows = decoded.rows
-        self.jobs += len(jobs)
+    def record_group(self, jobs: int, rows: int) -> None:
+        self.jobs += jobs
         self.calls += 1
         self.rows += rows
         self.max_rows = max(self.max_rows, rows)
         self.rows_histogram[rows] = self.rows_histogram.get(rows, 0) + 1
-        self.steps += decoded.steps
-        self.row_steps += decoded.row_steps
-        for c in decoded.cancelled:
-            job, sample = owners[c.row]
-            self.cancelled_rows += 1
-            self.tokens_after_cancel += c.tokens_after_cancel
-            self.recent_cancelled.append({
-                "request": jobs[job].request_id, "sample": sample, "tokens": c.tokens,
-                "tokens_after_cancel": c.tokens_after_cancel, "batch_rows": rows,
-                "batch_rows_cancelled": len(decoded.cancelled),
-            })
+
+
+@dataclass
+class _Group:
+    """Jobs admitted together, and where their events go."""
+
+    jobs: list[GenJob]
+    on_events: Callable[[list[tuple[int, JobEvent]]], None]
+    on_done: Callable[[BaseException | None], None]
+    left: int = 0
+    """Rows not ended yet."""
 
 
 def routing_text_of(prompt: str) -> str:
@@ -167,21 +171,34 @@ _END = object()
 
 
 class Engine:
-    """The solver behind a replica. `stream` and `run` block (model forwards): callers move them off
-    the event loop, or use `astream`."""
+    """The solver behind a replica, with its decode thread.
 
-    def __init__(self, solver: CustomizedSolver, on_group: Callable[[int], None] | None = None) -> None:
+    `max_rows` bounds the running batch (rows in one forward); groups wait, first come first
+    served, until there is room. `join=False` decodes one group at a time, each to its end (the
+    unbatched baseline). A model whose cache cannot be merged (sliding-window layers) decodes a
+    group at a time whatever `join` says.
+    """
+
+    def __init__(self, solver: CustomizedSolver, on_group: Callable[[int], None] | None = None, *,
+                 max_rows: int = 16, join: bool = True) -> None:
         self.solver = solver
+        self.max_rows = max_rows
+        self.join = join
         self.stats = BatchStats()
         self._on_group = on_group
         self._stats_lock = threading.Lock()
-        # One forward (or routing, or tokenization) at a time: routing embeds with a tokenizer that
-        # two threads must not share, and the composed model's routing weights are state of the one
-        # shared model. Decodes hold it a step at a time, so concurrent batches interleave.
-        self._solver_lock = threading.Lock()
         self.decoder = Decoder(solver.composed, solver.tokenizer, solver.stop_ids)
+        self._decoded = DecodeStats()
+        self._batch = self.decoder.batch(self._decoded)
+        self._owners: dict[int, tuple[_Group, int, int]] = {}
+        """Row id -> (its group, job index in the group, sample)."""
+        self._row_ids = itertools.count()
+        self._seen_cancelled = 0
+        self._pending: deque[_Group] = deque()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
         # A private tokenizer for counting and chat templates: the solver's is in use by the decode
-        # on another thread, and a fast tokenizer must not be entered by two threads at once.
+        # thread, and a fast tokenizer must not be entered by two threads at once.
         self._tokenizer = copy.deepcopy(solver.tokenizer)
         self._tokenizer_lock = threading.Lock()
         config = solver.composed.model.config
@@ -193,35 +210,135 @@ class Engine:
     def expert_names(self) -> list[str]:
         return self.solver.expert_names
 
-    def stream(self, jobs: list[GenJob], on_events: Callable[[list[tuple[int, JobEvent]]], None]) -> None:
-        """Decode every row of every job in one batch; `on_events` gets (job index, event) pairs as
-        each step produces them, the last event of each sample carrying the finished sample."""
-        owners = [(j, job.first_sample + s) for j, job in enumerate(jobs) for s in range(job.rows)]
-        if not owners:
+    # -- the decode thread ------------------------------------------------------------------
+
+    def submit(self, jobs: list[GenJob], on_events: Callable[[list[tuple[int, JobEvent]]], None],
+               on_done: Callable[[BaseException | None], None]) -> None:
+        """Queue a group: `on_events` gets (job index, event) pairs as steps produce them (the last
+        event of each sample carries the finished sample), `on_done` is called once, with the error
+        if the group failed. Both are called on the decode thread."""
+        group = _Group(jobs, on_events, on_done, left=sum(job.rows for job in jobs))
+        if group.left == 0:
+            on_done(None)
             return
-        with self._solver_lock:
-            tokenizer = self.solver.tokenizer
-            prompt_ids = [tokenizer(job.prompt, add_special_tokens=job.specials)["input_ids"] for job in jobs]
+        with self._wake:
+            self._pending.append(group)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="bdc-decode", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def _next_groups(self) -> list[_Group]:
+        """Waiting groups that fit now, in arrival order (a group never overtakes an earlier one)."""
+        if self._batch and not (self.join and self._batch.joinable):
+            return []
+        rows = len(self._batch)
+        admitted: list[_Group] = []
+        while self._pending and (rows == 0 or rows + self._pending[0].left <= self.max_rows):
+            admitted.append(self._pending.popleft())
+            rows += admitted[-1].left
+            if not self.join:
+                break
+        return admitted
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._batch:
+                    self._wake.wait()
+                admitted = self._next_groups()
+            for group in admitted:
+                self._admit(group)
+            if self._batch:
+                try:
+                    self._batch.step(self._dispatch)
+                except Exception as err:  # noqa: BLE001 - every group in the batch fails, the engine goes on
+                    self._fail_batch(err)
+                self._record_cancelled()
+
+    def _admit(self, group: _Group) -> None:
+        jobs = group.jobs
+        try:
+            prompt_ids = [self.solver.tokenizer(job.prompt, add_special_tokens=job.specials)["input_ids"] for job in jobs]
             per_job = self.solver.routing([job.routing_text for job in jobs])
-        weights = per_job[torch.tensor([j for j, _ in owners], device=per_job.device)]
-        rows = [
-            RowSpec(prompt_ids[j], jobs[j].sampling.max_new_tokens, jobs[j].sampling.temperature, jobs[j].sampling.top_p,
-                    tuple(jobs[j].sampling.stop), jobs[j].row_seed(sample), jobs[j].logprobs, jobs[j].cancel)
-            for j, sample in owners
-        ]
+            owners = [(j, job.first_sample + s) for j, job in enumerate(jobs) for s in range(job.rows)]
+            weights = per_job[torch.tensor([j for j, _ in owners], device=per_job.device)]
+            specs = [RowSpec(prompt_ids[j], jobs[j].sampling.max_new_tokens, jobs[j].sampling.temperature,
+                             jobs[j].sampling.top_p, tuple(jobs[j].sampling.stop), jobs[j].row_seed(sample),
+                             jobs[j].logprobs, jobs[j].cancel)
+                     for j, sample in owners]
+            ids = [next(self._row_ids) for _ in owners]
+            for row_id, (j, sample) in zip(ids, owners):
+                self._owners[row_id] = (group, j, sample)
+            with self._stats_lock:
+                self.stats.record_group(len(jobs), len(specs))
+            if self._on_group is not None:
+                self._on_group(len(specs))
+            early = self._batch.join(ids, specs, weights)
+        except Exception as err:  # noqa: BLE001 - this group fails, the running batch goes on
+            for row_id in [r for r, (g, _, _) in self._owners.items() if g is group]:
+                del self._owners[row_id]
+            group.on_done(err)
+            return
+        if early:
+            self._dispatch(early)
+        self._record_cancelled()
 
-        def tagged(updates: list[RowUpdate]) -> None:
-            on_events([(owners[u.row][0], JobEvent(owners[u.row][1], u.text, u.logprobs, u.done)) for u in updates])
+    def _dispatch(self, updates: list[RowUpdate]) -> None:
+        by_group: dict[int, tuple[_Group, list[tuple[int, JobEvent]]]] = {}
+        for u in updates:
+            group, j, sample = self._owners[u.row]
+            by_group.setdefault(id(group), (group, []))[1].append((j, JobEvent(sample, u.text, u.logprobs, u.done)))
+            if u.done is not None:
+                group.left -= 1
+        for group, events in by_group.values():
+            group.on_events(events)
+            if group.left == 0:
+                group.on_done(None)
+        for u in updates:  # ended rows are forgotten only once their cancellations are recorded
+            if u.done is not None and u.done.finish_reason != "cancelled":
+                del self._owners[u.row]
 
-        # The lock is held step by step: decodes of concurrent batches take turns, one forward each.
-        decoded = self.decoder.run(rows, weights, tagged, step_lock=self._solver_lock)
+    def _record_cancelled(self) -> None:
+        fresh = self._decoded.cancelled[self._seen_cancelled :]
+        self._seen_cancelled = len(self._decoded.cancelled)
         with self._stats_lock:
-            self.stats.record(jobs, owners, decoded)
-        if self._on_group is not None:
-            self._on_group(len(rows))
+            for c in fresh:
+                group, _, sample = self._owners.pop(c.row)
+                self.stats.cancelled_rows += 1
+                self.stats.tokens_after_cancel += c.tokens_after_cancel
+                self.stats.recent_cancelled.append({
+                    "request": group.jobs[0].request_id, "sample": sample, "tokens": c.tokens,
+                    "tokens_after_cancel": c.tokens_after_cancel, "group_rows": sum(j.rows for j in group.jobs),
+                    "running_rows": len(self._batch),
+                })
+
+    def _fail_batch(self, err: BaseException) -> None:
+        groups = {id(g): g for g, _, _ in self._owners.values()}
+        self._owners.clear()
+        self._batch = self.decoder.batch(self._decoded)
+        self._seen_cancelled = len(self._decoded.cancelled)
+        for group in groups.values():
+            group.on_done(err)
+
+    # -- callers ----------------------------------------------------------------------------
+
+    def stream(self, jobs: list[GenJob], on_events: Callable[[list[tuple[int, JobEvent]]], None]) -> None:
+        """`submit`, then wait until the group has ended (raising its error)."""
+        finished = threading.Event()
+        outcome: list[BaseException | None] = []
+
+        def done(err: BaseException | None) -> None:
+            outcome.append(err)
+            finished.set()
+
+        self.submit(jobs, on_events, done)
+        finished.wait()
+        if outcome[0] is not None:
+            raise outcome[0]
 
     def run(self, jobs: list[GenJob]) -> list[GenOutput]:
-        """Every job's samples, decoded together in one batch."""
+        """Every job's samples (blocking)."""
         done: list[dict[int, Completion]] = [{} for _ in jobs]
 
         def collect(events: list[tuple[int, JobEvent]]) -> None:
@@ -238,29 +355,25 @@ class Engine:
         return GenOutput(samples, prompt_tokens=self.count_tokens(job.prompt, job.specials))
 
     async def astream(self, jobs: list[GenJob]) -> AsyncIterator[list[Any]]:
-        """`stream` on a worker thread, as serve.batch's generator protocol wants it: each item has
-        one entry per job, the events since the last item, or StopIteration once the job has ended.
-        Events that queued up while the loop was busy come out merged in one item."""
+        """The group's events on the event loop, as serve.batch's generator protocol wants them: each
+        item has one entry per job, the events since the last item, or StopIteration once the job
+        has ended. Events that queued up while the loop was busy come out merged in one item."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
-        def work() -> None:
-            try:
-                self.stream(jobs, lambda events: loop.call_soon_threadsafe(queue.put_nowait, events))
-                loop.call_soon_threadsafe(queue.put_nowait, _END)
-            except BaseException as err:  # noqa: BLE001 - handed to the awaiting side, raised there
-                loop.call_soon_threadsafe(queue.put_nowait, err)
+        def done(err: BaseException | None) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, _END if err is None else err)
 
-        worker = asyncio.ensure_future(asyncio.to_thread(work))
+        self.submit(jobs, lambda events: loop.call_soon_threadsafe(queue.put_nowait, events), done)
         left = [job.rows for job in jobs]
         ended = [False] * len(jobs)
+        finished = False
         try:
-            while True:
+            while not finished:
                 items = [await queue.get()]
                 while not queue.empty():
                     items.append(queue.get_nowait())
                 per_job: list[Any] = [StopIteration if e else [] for e in ended]
-                finished = False
                 for item in items:
                     if item is _END:
                         finished = True
@@ -272,10 +385,8 @@ class Engine:
                             left[j] -= event.done is not None
                 yield per_job
                 ended = [e or n == 0 for e, n in zip(ended, left)]
-                if finished:
-                    return
         finally:
-            if not worker.done():  # abandoned (the batch task was cancelled): stop decoding for nobody
+            if not finished:  # abandoned (the caller went away): stop decoding for nobody
                 for job in jobs:
                     job.cancel.set()
 
@@ -309,8 +420,7 @@ class Engine:
 
     def routing(self, problems: list[str]) -> list[RoutingResponse]:
         """Each problem's expert shares, overall and per adapted module (for inspection)."""
-        with self._solver_lock:
-            weights = self.solver.routing(problems)
+        weights = self.solver.routing(problems)  # the solver's own lock guards its embedder
         n_experts = len(self.expert_names)
         per_module = weights.view(weights.shape[0], weights.shape[1], n_experts, -1).sum(-1)
         per_module = per_module / per_module.sum(-1, keepdim=True).clamp_min(1e-12)
@@ -327,11 +437,13 @@ class Engine:
 
     def stats_snapshot(self) -> dict[str, Any]:
         with self._stats_lock:
-            s = self.stats
+            s, d = self.stats, self._decoded
             return {"jobs": s.jobs, "calls": s.calls, "rows": s.rows, "max_rows": s.max_rows,
-                    "rows_histogram": dict(sorted(s.rows_histogram.items())), "steps": s.steps,
-                    "row_steps": s.row_steps, "cancelled_rows": s.cancelled_rows,
-                    "tokens_after_cancel": s.tokens_after_cancel, "recent_cancelled": list(s.recent_cancelled)}
+                    "rows_histogram": dict(sorted(s.rows_histogram.items())), "steps": d.steps,
+                    "row_steps": d.row_steps, "max_running": d.max_running, "joined_running": d.joined_running,
+                    "running": len(self._batch), "waiting_groups": len(self._pending),
+                    "cancelled_rows": s.cancelled_rows, "tokens_after_cancel": s.tokens_after_cancel,
+                    "recent_cancelled": list(s.recent_cancelled)}
 
 
 def _floats(t: torch.Tensor) -> list[float]:

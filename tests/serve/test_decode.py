@@ -66,7 +66,7 @@ def _rows(solver, problems, **settings):
             for p in problems]
 
 
-def _decode(decoder, solver, rows, problems, on_step=None, step_lock=None):
+def _decode(decoder, solver, rows, problems, on_step=None):
     updates = []
 
     def collect(step):
@@ -74,7 +74,7 @@ def _decode(decoder, solver, rows, problems, on_step=None, step_lock=None):
         if on_step is not None:
             on_step(step)
 
-    stats = decoder.run(rows, solver.routing(problems), collect, step_lock=step_lock)
+    stats = decoder.run(rows, solver.routing(problems), collect)
     done = {u.row: u.done for u in updates if u.done is not None}
     streamed = {i: "".join(u.text for u in updates if u.row == i) for i in done}
     return [done[i] for i in range(len(rows))], streamed, stats
@@ -162,25 +162,19 @@ def test_logprobs_cover_the_text_token_by_token(decoder, solver, demo):
         assert e.top[0] == (e.token, e.logprob)  # greedy: the likeliest token is the one chosen
 
 
-def test_two_decodes_on_two_threads_take_turns_and_equal_each_alone(decoder, solver, demo):
-    import threading
-
+def test_rows_join_a_running_batch_and_decode_as_they_would_alone(decoder, solver, demo):
     problems = [p.prompt for p in demo.problems]
-    first, second = problems[:3], problems[3:]
-    lock, order, results = threading.Lock(), [], {}
-
-    def decode(name, batch):
-        def on_step(step):
-            order.append(name)
-        # One decoder, one step lock: what the engine does for two concurrent serve.batch batches.
-        results[name] = _decode(decoder, solver, _rows(solver, batch), batch, on_step, step_lock=lock)[0]
-
-    threads = [threading.Thread(target=decode, args=(n, b)) for n, b in (("a", first), ("b", second))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results["a"] == _decode(decoder, solver, _rows(solver, first), first)[0]
-    assert results["b"] == _decode(decoder, solver, _rows(solver, second), second)[0]
-    switches = sum(1 for x, y in zip(order, order[1:]) if x != y)
-    assert switches > 10, order  # interleaved step by step, not one decode after the other
+    first, later = problems[:2], problems[2:5]
+    batch = decoder.batch()
+    updates = []
+    batch.join([0, 1], _rows(solver, first), solver.routing(first))
+    for _ in range(7):  # seven tokens in, the other three join
+        batch.step(updates.extend)
+    batch.join([2, 3, 4], _rows(solver, later), solver.routing(later))
+    assert len(batch) == 5
+    while batch:
+        batch.step(updates.extend)
+    done = {u.row: u.done for u in updates if u.done is not None}
+    alone = _decode(decoder, solver, _rows(solver, problems[:5]), problems[:5])[0]
+    assert [done[i] for i in range(5)] == alone
+    assert batch.stats.joined_running == 1 and batch.stats.prefills == 2 and batch.stats.max_running == 5

@@ -1,6 +1,7 @@
 """The engine on the real demo solver, without Ray: batches as one decode, splitting, streaming, routing text."""
 
 import asyncio
+import time
 
 import pytest
 
@@ -72,7 +73,8 @@ def test_astream_hands_each_job_its_events_then_stops_it(engine, demo):
     assert "".join(e.text for e in short) == short[-1].done.text and short[-1].done.tokens == 4
     ended = next(i for i, item in enumerate(items) if item[0] is StopIteration)
     assert all(item[0] is StopIteration for item in items[ended:])  # once ended, a job stays ended
-    assert items[-1][1] is not StopIteration and items[-1][1][-1].done.finish_reason == "stop"
+    long = [e for item in items if item[1] is not StopIteration for e in item[1]]
+    assert long[-1].done.finish_reason == "stop" and "".join(e.text for e in long) == long[-1].done.text
 
 
 def test_a_cancelled_job_is_recorded_with_its_request(engine, demo):
@@ -83,7 +85,54 @@ def test_a_cancelled_job_is_recorded_with_its_request(engine, demo):
     stats = engine.stats_snapshot()
     assert stats["cancelled_rows"] == before + 1
     assert stats["recent_cancelled"][-1] == {"request": "cmpl-test", "sample": 0, "tokens": 0, "tokens_after_cancel": 0,
-                                             "batch_rows": 1, "batch_rows_cancelled": 1}
+                                             "group_rows": 1, "running_rows": 0}
+
+
+def _long_and_short(demo):
+    long = GenJob.make("word " * 20, "word", 1, SamplingParams(max_new_tokens=150))
+    short = GenJob.for_problem(demo.problems[1].prompt, 1, SamplingParams(max_new_tokens=60))
+    return long, short
+
+
+def _submit_second_after_first_tokens(engine, first, second):
+    """`second` is submitted from the decode thread once `first` has produced five tokens."""
+    import threading
+
+    order, finished, seen = [], threading.Event(), {"events": 0}
+
+    def on_first(events):
+        seen["events"] += len(events)
+        if seen["events"] == 5:
+            engine.submit([second], lambda _: None, lambda err: order.append("second"))
+
+    def first_done(err):
+        order.append("first")
+        finished.set()
+
+    engine.submit([first], on_first, first_done)
+    finished.wait(120)
+    return order
+
+
+def test_a_group_arriving_mid_decode_joins_the_running_batch(engine, demo):
+    long, short = _long_and_short(demo)
+    joined = engine.stats_snapshot()["joined_running"]
+    assert _submit_second_after_first_tokens(engine, long, short) == ["second", "first"]  # it did not wait
+    assert engine.stats_snapshot()["joined_running"] == joined + 1
+
+
+def test_without_joining_groups_decode_one_after_the_other(demo):
+    from bdc_ray.customize.solver import load_customized
+    from bdc_ray.serve.engine import Engine
+
+    alone = Engine(load_customized(demo.hypernet, threads=1), join=False)
+    long, short = _long_and_short(demo)
+    order = _submit_second_after_first_tokens(alone, long, short)
+    for _ in range(600):  # the second group starts only now
+        if len(order) == 2:
+            break
+        time.sleep(0.05)
+    assert order == ["first", "second"] and alone.stats_snapshot()["joined_running"] == 0
 
 
 def test_prompts_beyond_the_context_are_refused_before_batching(engine):

@@ -219,6 +219,7 @@ def test_a_client_that_disconnects_stops_its_generation_and_the_batch_finishes(s
     c_alone = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": demo.problems[5].prompt}],
                                              max_tokens=120, temperature=0).choices[0].message.content
 
+    before = httpx.get(served.url + "/healthz", timeout=30).json()["batches"]["cancelled_rows"]
     (rid, received), b_text, c_text = asyncio.run(_disconnect_mid_stream(served, demo, after_chunks=3))
     assert (b_text, c_text) == (b_alone, c_alone)  # the other rows of the batch ran to their ends
 
@@ -232,7 +233,9 @@ def test_a_client_that_disconnects_stops_its_generation_and_the_batch_finishes(s
     cancelled = mine[0]
     print(f"\ndisconnect: the client read {received} chunks and hung up; its row had produced {cancelled['tokens']} "
           f"of the {LONG_TOKENS} tokens of its answer, {cancelled['tokens_after_cancel']} of them after the cancel reached the "
-          f"decode loop; batch of {cancelled['batch_rows']} rows, {cancelled['batch_rows_cancelled']} cancelled")
-    assert cancelled["batch_rows"] == 3 and cancelled["batch_rows_cancelled"] == 1  # one batch, only A left it
+          f"decode loop; it had arrived in a group of {cancelled['group_rows']} rows and left {cancelled['running_rows']} "
+          "rows decoding")
+    assert cancelled["group_rows"] == 3  # the three requests arrived together: one serve.batch batch
+    assert stats["cancelled_rows"] == before + 1  # and only A's row left it early
     assert received <= cancelled["tokens"] < LONG_TOKENS
     assert cancelled["tokens_after_cancel"] <= 1  # at most the forward in flight when the cancel came
