@@ -230,8 +230,8 @@ class SolverDeployment:
                 yield event
 
     async def _events(self, job: GenJob) -> AsyncIterator[JobEvent]:
-        """A job's decode events as they happen: through serve.batch (shared forward passes), or
-        alone when batching is off; a job of more rows than a batch holds runs as several parts."""
+        """A job's decode events as they happen: through serve.batch (its batch joins the running
+        decode), or alone when batching is off; a job of more rows than a batch holds runs as parts."""
         parts = job.split(self.settings.batching.max_batch_size)
         async for _, event in merged([self._part_events(part) for part in parts]):
             yield event
