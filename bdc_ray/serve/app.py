@@ -248,8 +248,14 @@ class SolverDeployment:
 
     async def _generate(self, job: GenJob) -> GenOutput:
         """All of a job's samples, in order."""
-        done = dict([pair async for pair in self._candidates(job)])
-        return GenOutput([done[i] for i in sorted(done)], prompt_tokens=self.engine.count_tokens(job.prompt, job.specials))
+        finished = {}
+        try:
+            async for event in self._events(job):
+                if event.done is not None:
+                    finished[event.sample] = event.done
+        finally:
+            job.cancel.set()
+        return self.engine.output(job, finished)
 
     async def _run_one(self, code: str, tests: list) -> Any:
         result = await asyncio.to_thread(self.sandbox.run, code, tests)

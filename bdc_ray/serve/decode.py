@@ -250,17 +250,6 @@ class Decoder:
     def batch(self, stats: DecodeStats | None = None) -> RunningBatch:
         return RunningBatch(self, stats if stats is not None else DecodeStats())
 
-    def run(self, rows: Sequence[RowSpec], weights: torch.Tensor, on_step: Callable[[list[RowUpdate]], None]) -> DecodeStats:
-        """Decode `rows` (routing weights [len(rows), M, E*r]) to their ends in one batch; `on_step`
-        gets each step's updates as they happen (RowUpdate.row is the index in `rows`)."""
-        batch = self.batch()
-        early = batch.join(list(range(len(rows))), rows, weights)
-        if early:
-            on_step(early)
-        while batch:
-            batch.step(on_step)
-        return batch.stats
-
     def _left_padded(self, prompts: list[list[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompts right-aligned, so every row's next token is at the last position."""
         width = max(len(p) for p in prompts)

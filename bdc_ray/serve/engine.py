@@ -6,7 +6,7 @@ while other groups are decoding: every row of every group, whatever its settings
 the same per-step forward passes with its own problem's routing weights, and leaves the batch
 when it ends or its client goes away, making room for rows that wait. The decode runs on one
 thread of its own, the only one that touches the model; each step's new text reaches the
-caller as it is decoded (`submit`, `astream`); `run` collects whole samples. Rows are prompts x
+caller as it is decoded (`submit`, `astream`; `output` assembles a job's samples). Rows are prompts x
 samples; a greedy job is one row whatever its `n` (greedy samples are identical), a sampled job
 is `n` rows of the same prompt. No Ray here: tests drive it directly.
 """
@@ -254,7 +254,6 @@ class Engine:
                     self._batch.step(self._dispatch)
                 except Exception as err:  # noqa: BLE001 - every group in the batch fails, the engine goes on
                     self._fail_batch(err)
-                self._record_cancelled()
 
     def _admit(self, group: _Group) -> None:
         jobs = group.jobs
@@ -282,9 +281,9 @@ class Engine:
             return
         if early:
             self._dispatch(early)
-        self._record_cancelled()
 
     def _dispatch(self, updates: list[RowUpdate]) -> None:
+        self._record_cancelled()  # before anyone hears that the rows ended
         by_group: dict[int, tuple[_Group, list[tuple[int, JobEvent]]]] = {}
         for u in updates:
             group, j, sample = self._owners[u.row]
@@ -295,22 +294,25 @@ class Engine:
             group.on_events(events)
             if group.left == 0:
                 group.on_done(None)
-        for u in updates:  # ended rows are forgotten only once their cancellations are recorded
-            if u.done is not None and u.done.finish_reason != "cancelled":
+        for u in updates:
+            if u.done is not None:
                 del self._owners[u.row]
 
     def _record_cancelled(self) -> None:
         fresh = self._decoded.cancelled[self._seen_cancelled :]
+        if not fresh:
+            return
         self._seen_cancelled = len(self._decoded.cancelled)
+        going_on = sum(1 for r in self._batch.rows if r.spec.cancel is None or not r.spec.cancel.is_set())
         with self._stats_lock:
             for c in fresh:
-                group, _, sample = self._owners.pop(c.row)
+                group, _, sample = self._owners[c.row]
                 self.stats.cancelled_rows += 1
                 self.stats.tokens_after_cancel += c.tokens_after_cancel
                 self.stats.recent_cancelled.append({
                     "request": group.jobs[0].request_id, "sample": sample, "tokens": c.tokens,
                     "tokens_after_cancel": c.tokens_after_cancel, "group_rows": sum(j.rows for j in group.jobs),
-                    "running_rows": len(self._batch),
+                    "others_running": going_on,
                 })
 
     def _fail_batch(self, err: BaseException) -> None:
@@ -322,32 +324,6 @@ class Engine:
             group.on_done(err)
 
     # -- callers ----------------------------------------------------------------------------
-
-    def stream(self, jobs: list[GenJob], on_events: Callable[[list[tuple[int, JobEvent]]], None]) -> None:
-        """`submit`, then wait until the group has ended (raising its error)."""
-        finished = threading.Event()
-        outcome: list[BaseException | None] = []
-
-        def done(err: BaseException | None) -> None:
-            outcome.append(err)
-            finished.set()
-
-        self.submit(jobs, on_events, done)
-        finished.wait()
-        if outcome[0] is not None:
-            raise outcome[0]
-
-    def run(self, jobs: list[GenJob]) -> list[GenOutput]:
-        """Every job's samples (blocking)."""
-        done: list[dict[int, Completion]] = [{} for _ in jobs]
-
-        def collect(events: list[tuple[int, JobEvent]]) -> None:
-            for j, event in events:
-                if event.done is not None:
-                    done[j][event.sample] = event.done
-
-        self.stream(jobs, collect)
-        return [self.output(job, done[j]) for j, job in enumerate(jobs)]
 
     def output(self, job: GenJob, finished: dict[int, Completion]) -> GenOutput:
         """A job's samples in order (a greedy row stands for all n), with its prompt's token count."""

@@ -45,6 +45,22 @@ def engine(demo):
     return Engine(load_customized(demo.hypernet, threads=1))
 
 
+def run_jobs(engine, jobs) -> list:
+    """Every job's samples through the engine's asynchronous face, as the app reads them."""
+    import asyncio
+
+    async def collect():
+        done = [{} for _ in jobs]
+        async for item in engine.astream(jobs):
+            for j, events in enumerate(item):
+                for event in [] if events is StopIteration else events:
+                    if event.done is not None:
+                        done[j][event.sample] = event.done
+        return [engine.output(job, done[j]) for j, job in enumerate(jobs)]
+
+    return asyncio.run(collect())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

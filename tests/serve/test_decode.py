@@ -74,7 +74,13 @@ def _decode(decoder, solver, rows, problems, on_step=None):
         if on_step is not None:
             on_step(step)
 
-    stats = decoder.run(rows, solver.routing(problems), collect)
+    batch = decoder.batch()
+    early = batch.join(list(range(len(rows))), rows, solver.routing(problems))
+    if early:
+        collect(early)
+    while batch:
+        batch.step(collect)
+    stats = batch.stats
     done = {u.row: u.done for u in updates if u.done is not None}
     streamed = {i: "".join(u.text for u in updates if u.row == i) for i in done}
     return [done[i] for i in range(len(rows))], streamed, stats

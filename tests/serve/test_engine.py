@@ -9,6 +9,7 @@ from bdc_ray.llm.base import SamplingParams
 from bdc_ray.problems.synth import format_prompt, format_target
 from bdc_ray.serve.api import APIError
 from bdc_ray.serve.engine import GenJob, job_rows, routing_text_of
+from tests.serve.conftest import run_jobs
 
 GREEDY = SamplingParams(max_new_tokens=60)
 
@@ -39,10 +40,10 @@ def test_a_batch_of_problems_is_one_decode_and_equals_each_alone(engine, demo):
     jobs = [GenJob.for_problem(p.prompt, n, GREEDY.model_copy(update={"max_new_tokens": 120}))
             for p, n in zip(demo.problems, [1, 2, 1, 3, 1, 1])]
     calls = engine.stats.calls
-    together = engine.run(jobs)
+    together = run_jobs(engine, jobs)
     assert engine.stats.calls == calls + 1 and engine.stats.max_rows >= len(jobs)
     assert [o.texts for o in together] == [[format_target(p)] * n for p, n in zip(demo.problems, [1, 2, 1, 3, 1, 1])]
-    assert [o.texts for o in together] == [engine.run([j])[0].texts for j in jobs]
+    assert [o.texts for o in together] == [run_jobs(engine, [j])[0].texts for j in jobs]
     assert all(o.prompt_tokens > 0 and o.completion_tokens > 0 for o in together)
     assert all(o.finish_reasons == ["stop"] * len(o.texts) for o in together)  # each reached end-of-text
 
@@ -52,7 +53,7 @@ def test_different_settings_share_one_decode(engine, demo):
     long = GenJob.for_problem(demo.problems[1].prompt, 1, SamplingParams(max_new_tokens=50))
     sampled = GenJob.for_problem(demo.problems[2].prompt, 3, SamplingParams(temperature=1.0, max_new_tokens=20))
     calls = engine.stats.calls
-    outputs = engine.run([short, long, sampled])
+    outputs = run_jobs(engine, [short, long, sampled])
     assert engine.stats.calls == calls + 1
     assert len(outputs[2].texts) == 3
     assert engine.count_tokens(outputs[0].texts[0]) <= 5
@@ -81,11 +82,11 @@ def test_a_cancelled_job_is_recorded_with_its_request(engine, demo):
     job = GenJob.for_problem(demo.problems[0].prompt, 1, GREEDY, request_id="cmpl-test")
     job.cancel.set()
     before = engine.stats_snapshot()["cancelled_rows"]
-    assert engine.run([job])[0].finish_reasons == ["cancelled"]
+    assert run_jobs(engine, [job])[0].finish_reasons == ["cancelled"]
     stats = engine.stats_snapshot()
     assert stats["cancelled_rows"] == before + 1
     assert stats["recent_cancelled"][-1] == {"request": "cmpl-test", "sample": 0, "tokens": 0, "tokens_after_cancel": 0,
-                                             "group_rows": 1, "running_rows": 0}
+                                             "group_rows": 1, "others_running": 0}
 
 
 def _long_and_short(demo):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import httpx
 import openai
@@ -228,13 +229,13 @@ def test_a_client_that_disconnects_stops_its_generation_and_the_batch_finishes(s
         mine = [c for c in stats["recent_cancelled"] if c["request"] == rid]
         if mine:
             break
-        asyncio.run(asyncio.sleep(0.1))
+        time.sleep(0.1)
     assert len(mine) == 1, stats["recent_cancelled"]
     cancelled = mine[0]
     print(f"\ndisconnect: the client read {received} chunks and hung up; its row had produced {cancelled['tokens']} "
           f"of the {LONG_TOKENS} tokens of its answer, {cancelled['tokens_after_cancel']} of them after the cancel reached the "
-          f"decode loop; it had arrived in a group of {cancelled['group_rows']} rows and left {cancelled['running_rows']} "
-          "rows decoding")
+          f"decode loop; it had arrived in a group of {cancelled['group_rows']} rows, and {cancelled['others_running']} "
+          "other rows decoded on when it left")
     assert cancelled["group_rows"] == 3  # the three requests arrived together: one serve.batch batch
     assert stats["cancelled_rows"] == before + 1  # and only A's row left it early
     assert received <= cancelled["tokens"] < LONG_TOKENS
