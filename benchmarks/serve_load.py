@@ -25,7 +25,6 @@ import asyncio
 import json
 import os
 import socket
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
