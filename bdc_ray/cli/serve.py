@@ -86,7 +86,7 @@ def run_cmd(
     init_ray(cfg.ray)
     url = start_app(args)
     console.print(f"serving {args.settings.model_name!r} at {url}  (GET {url}/healthz, POST {url}/v1/completions, "
-                  f"POST {url}/solve, GET {url}/v1/routing?problem=...)")
+                  f"POST {url}/v1/chat/completions, POST {url}/solve, GET {url}/v1/routing?problem=...)")
     if not blocking:
         return
     try:

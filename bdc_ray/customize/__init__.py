@@ -8,6 +8,7 @@ train.py, checkpoint.py, solver.py. Ray shell: tune.py (Ray Tune over the traine
 from bdc_ray.lazy import lazy_face
 
 __all__, __getattr__ = lazy_face(__name__, {
+    "ComposedLoRA": ".inject",
     "Completion": ".solver",
     "CustomizeConfig": ".config",
     "CustomizedSolver": ".solver",
@@ -20,6 +21,7 @@ __all__, __getattr__ = lazy_face(__name__, {
     "load_meta": ".checkpoint",
     "run_customize_stage": ".stage",
     "save_checkpoint": ".checkpoint",
+    "TokenLogprob": ".solver",
     "train_stage": ".stage",
     "tune_stage": ".stage",
 })

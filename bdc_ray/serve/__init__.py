@@ -1,7 +1,10 @@
 """Serve: the customized solver on Ray Serve, OpenAI-compatible, batched, autoscaled (DESIGN.md section 5).
 
 Pure core: config.py (the `serve:` section), api.py (request/response models and limits),
-auth.py (bearer keys), engine.py (requests -> batched forward passes over the CustomizedSolver),
+auth.py (bearer keys), decode.py (the incremental decode loop: per-row settings and routing
+weights in one forward per step, rows leaving the batch), engine.py (requests -> one decode per
+batch over the CustomizedSolver, streamed as it goes), chat.py (messages -> prompt),
+streaming.py (SSE in OpenAI's chunk format), test_shapes.py (/solve's tests as users write them),
 solve.py (best-of-n verified in the sandbox), deploy_config.py (the Serve config YAML).
 Ray shell: app.py (FastAPI ingress deployment, serve.batch, `build_app`), stage.py (what to serve
 from a run folder, writing the Serve config, starting the application).

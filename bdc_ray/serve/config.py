@@ -55,7 +55,9 @@ class BatchingSection(_Strict):
         "(the baseline of benchmarks/serve_load.py).",
     )
     max_batch_size: int = Field(
-        8, ge=1, le=1024, description="Rows (prompts x samples) in one forward pass; larger requests are split."
+        8, ge=1, le=1024,
+        description="Rows (prompts x samples) decoding together, in one forward pass per step; larger requests are "
+        "split. Requests that arrive while others decode join them as rows leave.",
     )
     batch_wait_timeout_s: float = Field(
         0.02, ge=0, le=10, description="How long the first request of a batch waits for others to join it."
@@ -72,6 +74,8 @@ class ServeLimits(_Strict):
     max_n: int = Field(16, ge=1, description="Samples per prompt (n).")
     max_stop: int = Field(4, ge=0, description="Stop strings in one request.")
     max_stop_chars: int = Field(64, ge=1, description="Characters of one stop string.")
+    max_messages: int = Field(64, ge=1, description="Messages in one /v1/chat/completions request.")
+    max_logprobs: int = Field(20, ge=0, description="Most alternatives per token (logprobs, top_logprobs).")
     max_tests: int = Field(32, ge=0, description="Tests in one /solve request.")
     max_test_chars: int = Field(20_000, ge=16, description="Size of one test as compact JSON, in characters.")
 
@@ -107,7 +111,7 @@ class SolveSection(_Strict):
 class ServeConfig(_Strict):
     app_name: str = Field("bdc", pattern=r"^[A-Za-z0-9_.-]+$", description="Serve application name.")
     deployment_name: str = Field("BDCSolver", pattern=r"^[A-Za-z0-9_.-]+$", description="Serve deployment name.")
-    model_name: str = Field("bdc-solver", min_length=1, description="Model id of /v1/models and /v1/completions.")
+    model_name: str = Field("bdc-solver", min_length=1, description="Model id of /v1/models and the OpenAI endpoints.")
     route_prefix: str = Field("/", pattern=r"^/", description="HTTP path the application is mounted at.")
     host: str = Field("127.0.0.1", min_length=1, description="Address the HTTP proxy binds (0.0.0.0: every interface).")
     port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP proxy.")
