@@ -75,20 +75,11 @@ def start_app(demo, key_file: str, settings: dict[str, Any], port: int) -> None:
     serve.run(build_app(app_config["args"]), name=app_config["name"], route_prefix=app_config["route_prefix"])
 
 
-def ensure_ray() -> None:
-    """The session's cluster, as tests/conftest.py's `ray_local` starts it (module fixtures cannot use that one)."""
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="bdc-tests", log_to_driver=False)
-
-
 @pytest.fixture(scope="module")
-def served(_ray_session, demo, tmp_path_factory) -> Iterator[Served]:
+def served(ray_local, demo, tmp_path_factory) -> Iterator[Served]:
     """One replica (so /healthz reports the replica that served everything), batching on, auth on."""
     from ray import serve
 
-    ensure_ray()
     key_file = tmp_path_factory.mktemp("serve-key") / "key"
     key_file.write_text(API_KEY + "\n")
     port = free_port()
