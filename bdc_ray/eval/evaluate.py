@@ -31,6 +31,14 @@ FAILURE_LABELS = {
     "memory": "memory limit",
     "output-limit": "output limit",
 }
+MULTIPLE_OUTPUTS_LABEL = "multiple valid outputs possible"
+
+CHECKERLESS_SOURCES = frozenset({"codecontests", "apps"})
+"""Benchmarks whose problems may accept several correct outputs while the data holds one
+expected output and no checker: a wrong answer there may be a correct one."""
+REFERENCE_PROBES = 2
+"""Reference solutions run on the test a wrong answer failed, to tell whether that test
+accepts other outputs."""
 
 
 class Sample(BaseModel):
@@ -106,9 +114,10 @@ def evaluate_samples(
         kept.append((s, problem))
         jobs.append((problem.program_from(s.completion), select_tests(problem, tests)))
     results = execute(jobs)
+    ambiguous = _ambiguous_failures(kept, jobs, results, execute)
     seen: Counter[str] = Counter()
     records = []
-    for (sample, problem), result in zip(kept, results, strict=True):
+    for position, ((sample, problem), result) in enumerate(zip(kept, results, strict=True)):
         index = seen[sample.task_id]
         seen[sample.task_id] += 1
         records.append(
@@ -118,13 +127,52 @@ def evaluate_samples(
                 "difficulty": problem.difficulty,
                 "family": problem.family,
                 **result.model_dump(mode="json", exclude={"tests"}),
+                **({"multiple_outputs": True} if position in ambiguous else {}),
             }
         )
     return records, errors
 
 
+def _ambiguous_failures(
+    kept: Sequence[tuple[Sample, Problem]], jobs: Sequence[Job], results: Sequence[RunResult], execute: Executor
+) -> set[int]:
+    """Positions of wrong answers whose failing test a reference solution fails the same way
+    (its output differs from the expected one in a token's value too, or by the same count
+    of tokens).
+
+    The verdict stays `failed` (the comparison is not loosened); the summary counts these
+    apart, because on a problem without a checker a different output can be a correct one,
+    and a reference solution that also differs from the expected output on that test shows it.
+    """
+    probes: list[tuple[int, Job]] = []
+    for position, ((sample, problem), result) in enumerate(zip(kept, results, strict=True)):
+        failure = result.first_failure
+        if result.status != "failed" or problem.source not in CHECKERLESS_SOURCES or failure.kind != "stdio":
+            continue
+        test = jobs[position][1][failure.index]
+        others = [r for r in problem.reference_solutions if r != sample.completion][:REFERENCE_PROBES]
+        probes += [(position, (problem.program_from(r), [test])) for r in others]
+    if not probes:
+        return set()
+    outcomes = execute([job for _, job in probes])
+    return {
+        position
+        for (position, _), outcome in zip(probes, outcomes, strict=True)
+        if outcome.status == "failed" and _shape(outcome.first_failure) == _shape(results[position].first_failure)
+    }
+
+
+def _shape(failure: Any) -> str:
+    """How an output differs: in a token's value (any position), or in its length (exactly)."""
+    return "a token's value" if failure.detail.startswith("different answer at token") else failure.detail
+
+
 def summarize(records: Sequence[dict[str, Any]], ks: Sequence[int], group_by: str | None = "difficulty") -> dict[str, Any]:
-    """pass@k (unbiased), APPS pass rate, strict accuracy and failure categories, overall and per group."""
+    """pass@k (unbiased), APPS pass rate, strict accuracy and failure categories, overall and per group.
+
+    Timeouts are counted on their own (`timeouts`): on a slow machine they are where correct
+    programs would go missing; `wrong_multiple_outputs` counts the wrong answers that a
+    reference solution answers differently too (see `_ambiguous_failures`)."""
     summary = _summarize_group(records, ks)
     if group_by:
         groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -154,6 +202,8 @@ def _summarize_group(records: Sequence[dict[str, Any]], ks: Sequence[int]) -> di
         "pass_rate": _mean(_mean(r["pass_rate"] for r in v) for v in per_task.values()),
         "strict_accuracy": _mean(_mean(float(r["status"] == "passed") for r in v) for v in per_task.values()),
         "status_counts": dict(Counter(r["status"] for r in records)),
+        "timeouts": sum(r["status"] == "timeout" for r in records),
+        "wrong_multiple_outputs": sum(bool(r.get("multiple_outputs")) for r in records),
     }
 
 

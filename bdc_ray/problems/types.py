@@ -16,6 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 class _Test(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    source: str | None = None
+    """The benchmark whose harness conventions the test follows (its loader's name, as in
+    `Problem.source`): the sandbox takes the per-benchmark time limit and the format's extras
+    (APPS wraps a stdin program with a top-level `return`) from it. None: a plain program
+    under the default limit (the synthetic suite, ad-hoc tests)."""
+
 
 class StdioTest(_Test):
     """A whole program reads `input` on stdin and must print `output`."""
@@ -37,7 +43,8 @@ class CallTest(_Test):
 class AssertTest(_Test):
     """Assertion code run after the program (HumanEval `check(candidate)`, MBPP asserts).
 
-    `setup` runs before the program (MBPP `test_imports` / `test_setup_code`).
+    `setup` runs after the program and before `code` (MBPP `test_imports` / `test_setup_code`),
+    the order of MBPP's reference harness: setup code may use what the program defines.
     """
 
     kind: Literal["assert"] = "assert"

@@ -12,7 +12,10 @@ themselves, and then fork one child per test. The child becomes PID 1 of a fresh
 namespace, takes rlimits (address space, CPU, file size, open files, processes), drops to
 the worker's own unprivileged uid (or loses all capabilities in a user namespace) and only
 then runs the program, in a fresh scratch directory, with stdin, stdout and stderr as memory
-files and a result channel on fd 3. Workers report observed facts; the pool alone decides
+files and a result channel on fd 3. The program sees what `python3 prog.py < input` gives a
+script (the std streams CPython makes, a fresh `__main__`, builtins only, the interpreter's
+shutdown); format extras (the import header of call-based tests, APPS's top-level `return`)
+come from the test's `source`. Workers report observed facts; the pool alone decides
 verdicts, and only it ever holds expected outputs.
 
 Threat model. Every program is assumed hostile. Covered:
@@ -41,10 +44,13 @@ Not covered, honestly:
   and one that monkeypatches modules the test code uses (math.isclose, ...) or the sandbox's
   own harness modules, shadows a builtin name in its globals, installs trace hooks from
   inside the tested function, or races the harness from a thread can subvert the
-  assertions. What is stopped: every value an assertion compares must be plain builtin data
-  and every value it computes with must be free of program-defined types (so always-equal
-  objects, lying int subclasses and lying arithmetic fail), builtins are restored and trace
-  hooks removed before the test code runs, and the test code is compiled by the pool.
+  assertions. What is stopped: every value an assertion compares must be plain builtin data,
+  and a program-defined object may flow only into the program's own code: handed to an
+  operator, a truth test, indexing, formatting, or any callable that is not the program's
+  (builtins, library and test helpers), the assertion fails (so always-equal objects, lying
+  int subclasses and lying arithmetic fail, while `f([Pair(5, 24)], 2)` with the program's
+  `Pair` works); builtins are restored and trace hooks removed before the test code runs, and
+  the test code is compiled by the pool.
 - a child inherits the worker's memory, which may still hold inputs (never expected
   outputs) and outputs of earlier tests run by the same worker.
 - seccomp is a deny list (x86_64 only): the rest of the kernel stays reachable, and a kernel

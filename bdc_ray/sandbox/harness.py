@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import gc
 import io
 import linecache
 import marshal
@@ -24,6 +25,7 @@ from typing import Any, NoReturn
 from bdc_ray.sandbox import evidence, values
 from bdc_ray.sandbox.messages import Job
 from bdc_ray.sandbox.source import (
+    CALLEE_HELPER,
     PLAIN_HELPER,
     PROGRAM_FILE,
     SETUP_FILE,
@@ -51,41 +53,48 @@ class Stage:
     """
 
     def __init__(self, header: dict[str, Any]):
-        self.apps_main = _new_main(header)
-        self.plain_main = _new_main(None)
-        self.stdin = _text_stream(0, "r", "strict")
-        self.stdout = _text_stream(1, "w", "strict")
-        self.stderr = _text_stream(2, "w", "backslashreplace", line_buffering=True)
+        self.call_main = _new_main(header)
+        # The worker's interpreter was started like `python3` (same locale, no -X/-E
+        # surprises): its stdio encoding and error handler are what a script would get.
+        reference = sys.__stdout__ or sys.__stdin__
+        self.encoding = getattr(reference, "encoding", None) or "utf-8"
+        self.errors = getattr(reference, "errors", None) or "strict"
 
 
 def run(job: Job, nonce: bytes, stage: Stage) -> NoReturn:
     """Execute `job` in this (already confined) process and exit with the program's status."""
     emit = _emitter(nonce)
     del nonce
-    sys.stdin = sys.__stdin__ = stage.stdin
-    sys.stdout = sys.__stdout__ = stage.stdout
-    sys.stderr = sys.__stderr__ = stage.stderr
+    streams = _script_stdio(stage.encoding, stage.errors)
+    sys.stdin, sys.stdout, sys.stderr = streams
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = streams
     sys.argv = [PROGRAM_FILE]
+    # A script's `__main__` is made per test, so that the garbage collector (which skips
+    # what the worker froze) can destroy it at shutdown; call tests reuse the staged module
+    # with the import header.
+    sys.modules["__main__"] = stage.call_main if job.kind == "call" else _new_main(None)
     status = 70
     try:
         if job.kind == "stdio":
-            status = _run_stdio(job, emit, _enter(stage.apps_main))
+            status = _run_stdio(job, emit)
         elif job.kind == "call":
-            status = _run_call(job, emit, _enter(stage.apps_main))
+            status = _run_call(job, emit, sys.modules["__main__"].__dict__)
         else:
-            status = _run_assert(job, emit, _enter(stage.plain_main))
+            status = _run_assert(job, emit, sys.modules["__main__"].__dict__)
     finally:
-        for stream in (stage.stdout, stage.stderr):  # whatever the program did to sys.stdout
+        for stream in streams[1:]:  # whatever the program did to sys.stdout
             try:
-                stream.flush()
+                if not stream.closed:
+                    stream.flush()
             except BaseException:
                 pass
         _exit(status)
 
 
-def _run_stdio(job: Job, emit: Emit, namespace: dict[str, Any]) -> int:
+def _run_stdio(job: Job, emit: Emit) -> int:
+    namespace = sys.modules["__main__"].__dict__
     try:
-        program = compile_program(job.program)
+        program = compile_program(job.program, wrap=job.wrap)
     except BaseException as e:
         _report(emit, "compile", e, job, echo=True)
         return 1
@@ -97,6 +106,7 @@ def _run_stdio(job: Job, emit: Emit, namespace: dict[str, Any]) -> int:
     except BaseException as e:
         _report(emit, "program", e, job, echo=True)
         status = 1
+    del namespace, program
     return _shut_down_like_the_interpreter(status)
 
 
@@ -107,7 +117,7 @@ def _run_call(job: Job, emit: Emit, namespace: dict[str, Any]) -> int:
         phase = "program"
         exec(program, namespace)
         phase = "call"
-        value = _resolve(namespace, job.fn_name)(*job.args)
+        value = resolve(namespace, job.fn_name)(*job.args)
         phase = "return"
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * values.MAX_DEPTH))
         tagged = values.encode(value)
@@ -119,15 +129,17 @@ def _run_call(job: Job, emit: Emit, namespace: dict[str, Any]) -> int:
 
 
 def _run_assert(job: Job, emit: Emit, namespace: dict[str, Any]) -> int:
+    """Program, then setup, then the test code: MBPP's reference harness runs them in this
+    order (setup code may build objects of classes the program defines)."""
     phase = "compile"
     try:
         setup = marshal.loads(job.setup_code)
         tests = marshal.loads(job.tests_code)
         program = compile_program(job.program)
-        phase = "setup"
-        exec(setup, namespace)
         phase = "program"
         exec(program, namespace)
+        phase = "setup"
+        exec(setup, namespace)
         phase = "test"
         _reset_runtime(namespace)
         exec(tests, namespace)
@@ -152,9 +164,10 @@ def _reset_runtime(namespace: dict[str, Any]) -> None:
     namespace["__builtins__"] = builtins
     namespace[PLAIN_HELPER] = values.require_plain
     namespace[VETTED_HELPER] = values.require_no_program_types
+    namespace[CALLEE_HELPER] = values.vet_callee
 
 
-def _resolve(namespace: dict[str, Any], fn_name: str) -> Callable[..., Any]:
+def resolve(namespace: dict[str, Any], fn_name: str) -> Callable[..., Any]:
     """LeetCode style `Solution().fn_name` when the program defines it, else a function."""
     solution = namespace.get("Solution")
     if isinstance(solution, type) and hasattr(solution, fn_name):
@@ -219,8 +232,11 @@ def _exit_status(code: Any) -> int:
 
 
 def _shut_down_like_the_interpreter(status: int) -> int:
-    """What a normal interpreter exit does after the main module: wait for non-daemon
-    threads (solutions often run `main` in a big-stack thread), run atexit handlers, flush."""
+    """What `Py_FinalizeEx` does after the main module: wait for non-daemon threads
+    (solutions often run `main` in a big-stack thread), run atexit handlers, flush the std
+    streams, collect garbage, restore the original std streams and destroy the modules (here
+    only `__main__`, whose objects are the program's: fast-I/O classes flush in `__del__`),
+    and flush again."""
     try:
         main = threading.main_thread()
         for thread in threading.enumerate():
@@ -229,9 +245,23 @@ def _shut_down_like_the_interpreter(status: int) -> int:
         atexit._run_exitfuncs()
     except BaseException:
         status = status or 1
+    status = _flush_std_files(status)
+    try:
+        gc.collect()
+        sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
+        sys.modules.pop("__main__", None)
+        gc.collect()
+    except BaseException:
+        pass
+    return _flush_std_files(status)
+
+
+def _flush_std_files(status: int) -> int:
+    """Flush sys.stdout and sys.stderr unless closed; a failed flush makes the status 120."""
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None and not stream.closed:
+                stream.flush()
         except BaseException:
             status = status or 120
     return status
@@ -245,17 +275,27 @@ def _new_main(header: dict[str, Any] | None) -> types.ModuleType:
     return module
 
 
-def _enter(module: types.ModuleType) -> dict[str, Any]:
-    sys.modules["__main__"] = module
-    return module.__dict__
-
-
-def _text_stream(fd: int, mode: str, errors: str, line_buffering: bool = False) -> io.TextIOWrapper:
-    """A std stream on `fd` that assumes nothing about what `fd` is now: the child swaps in
-    its own files underneath after the fork."""
-    raw = io.FileIO(fd, mode, closefd=False)
-    buffered = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
-    return io.TextIOWrapper(buffered, encoding="utf-8", errors=errors, line_buffering=line_buffering)
+def _script_stdio(encoding: str, errors: str) -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]:
+    """sys.stdin, sys.stdout and sys.stderr exactly as CPython makes them for a script whose
+    standard streams are files (`create_stdio` in pylifecycle.c): buffered binary files on
+    fds 0-2 named `<stdin>`..., text wrappers without newline translation, `mode` set,
+    stdout block-buffered, stderr line-buffered with backslashreplace. Built after the fork,
+    on the test's own files, so `seekable()` and the buffer size are theirs."""
+    streams = []
+    for fd, mode, name in ((0, "r", "<stdin>"), (1, "w", "<stdout>"), (2, "w", "<stderr>")):
+        buffered = io.open(fd, mode + "b", -1, closefd=False)
+        buffered.raw.name = name
+        text = io.TextIOWrapper(
+            buffered,
+            encoding,
+            "backslashreplace" if fd == 2 else errors,
+            "\n",
+            line_buffering=fd == 2,
+            write_through=False,
+        )
+        text.mode = mode
+        streams.append(text)
+    return streams[0], streams[1], streams[2]
 
 
 def _remember(filename: str, source: str) -> None:

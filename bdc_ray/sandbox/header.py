@@ -1,11 +1,11 @@
-"""The import header APPS-style solutions take for granted.
+"""The import header APPS call-based solutions take for granted.
 
-Competitive-programming solutions (and APPS call-based ones in particular) use `deque`,
-`gcd`, `List[int]` and friends without importing them, because the original harnesses
-prepended an import header. The worker executes this header once at start-up; each test's
-program globals start as a copy of the result, so the header costs a dict copy, not imports.
-HumanEval and MBPP do not get it: their official harnesses do not provide it, and a missing
-import there must fail the same way it fails upstream.
+Call-based (LeetCode style) solutions use `deque`, `gcd`, `List[int]` and friends without
+importing them, because the APPS harness prepended an import header to them. The worker
+executes this header once at start-up into the `__main__` of call tests, so the header
+costs nothing per test. Programs run as scripts (stdin programs of every benchmark,
+HumanEval, MBPP) do not get it: `python3 prog.py` does not provide it, and a missing import
+must fail the same way it fails there.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from functools import *
 from operator import itemgetter, attrgetter
 from fractions import Fraction
 from decimal import Decimal
+del pow
 """
+"""`from math import *` binds math.pow, which takes no modulus: the builtin `pow(a, b, m)`
+must stay visible. No other name of the header shadows a builtin (a test checks)."""
 
 
 def header_namespace() -> dict[str, Any]:

@@ -29,6 +29,8 @@ class Job:
     max_processes: int
     output_bytes: int
     stdin: bytes = b""
+    wrap: bool = False
+    """Stdio only: a program that compiles only inside a function runs wrapped in one (APPS)."""
     fn_name: str = ""
     args: list[Any] = field(default_factory=list)
     setup: str = ""

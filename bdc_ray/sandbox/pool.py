@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import math
 import os
 import queue
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import TypeAdapter
 
-from bdc_ray.problems.types import AssertTest, CallTest, StdioTest, Test
+from bdc_ray.problems.types import Test
 from bdc_ray.sandbox import isolation, launch
-from bdc_ray.sandbox.handle import WorkerHandle, WorkerLost
+from bdc_ray.sandbox.handle import WorkerHandle
 from bdc_ray.sandbox.isolation import IsolationInfo
-from bdc_ray.sandbox.judge import describe_input, verdict
 from bdc_ray.sandbox.limits import SandboxLimits
-from bdc_ray.sandbox.messages import Job
-from bdc_ray.sandbox.results import RunResult, TestOutcome, trim
-from bdc_ray.sandbox.source import marshalled_assert_test
+from bdc_ray.sandbox.results import RunResult
+from bdc_ray.sandbox.runs import run_tests
 from bdc_ray.sandbox.uids import UidLease
 
 _TESTS = TypeAdapter(list[Test])
@@ -90,22 +86,11 @@ class Sandbox:
         checked = _TESTS.validate_python(list(tests))
         if not checked:
             return RunResult.refused("no tests: a program cannot pass an empty test list")
-        started = time.monotonic()
-        outcomes: list[TestOutcome] = []
         handle = self._acquire()
         try:
-            for index, test in enumerate(checked):
-                remaining = limits.program_time_s - (time.monotonic() - started)
-                if remaining <= 0.01:
-                    outcome = _not_run(index, test, limits)
-                else:
-                    outcome = self._run_one(handle, index, program, test, limits, min(limits.time_s, remaining))
-                outcomes.append(outcome)
-                if stop_on_first_failure and outcome.status != "passed":
-                    break
+            return run_tests(program, checked, limits, handle.execute, stop_on_first_failure)
         finally:
             self._idle.put(handle)
-        return RunResult.of(outcomes, len(checked), time.monotonic() - started)
 
     def run_many(
         self,
@@ -146,20 +131,6 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run_one(
-        self, handle: WorkerHandle, index: int, program: str, test: Test, limits: SandboxLimits, wall_s: float
-    ) -> TestOutcome:
-        try:
-            job = _job(program, test, limits, wall_s)
-        except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
-            detail = f"the test code itself does not compile: {type(e).__name__}: {e}"
-            return TestOutcome(index=index, kind=test.kind, status="error", time_s=0.0, detail=detail)
-        try:
-            execution = handle.execute(job)
-        except WorkerLost as e:
-            return TestOutcome(index=index, kind=test.kind, status="error", time_s=0.0, detail=str(e))
-        return verdict(index, test, job, execution, limits.float_tol, budget_cut=wall_s < limits.time_s)
-
     def _acquire(self) -> WorkerHandle:
         if self._closed:
             raise RuntimeError("the sandbox is closed")
@@ -190,32 +161,3 @@ class Sandbox:
         if detected.mode == "none":
             common.append("leftover processes killed by process group" + (" and uid sweep" if self._leases else ""))
         return (*common, *self._handles[0].mechanisms)
-
-
-def _job(program: str, test: Test, limits: SandboxLimits, wall_s: float) -> Job:
-    common = dict(
-        program=program,
-        wall_s=wall_s,
-        cpu_s=max(1, math.ceil(wall_s)),
-        memory_bytes=limits.memory_mb << 20,
-        max_processes=limits.max_processes,
-        output_bytes=limits.output_bytes,
-    )
-    if isinstance(test, StdioTest):
-        return Job(kind="stdio", stdin=test.input.encode("utf-8"), **common)
-    if isinstance(test, CallTest):
-        return Job(kind="call", fn_name=test.fn_name, args=list(test.args), **common)
-    assert isinstance(test, AssertTest)
-    setup_code, tests_code = marshalled_assert_test(test.setup, test.code)
-    return Job(kind="assert", setup=test.setup, code=test.code, setup_code=setup_code, tests_code=tests_code, **common)
-
-
-def _not_run(index: int, test: Test, limits: SandboxLimits) -> TestOutcome:
-    return TestOutcome(
-        index=index,
-        kind=test.kind,
-        status="timeout",
-        time_s=0.0,
-        detail=f"not run: the program's time budget of {limits.program_time_s:g} s is used up",
-        input=trim(describe_input(test)),
-    )

@@ -18,26 +18,51 @@ TESTS_FILE = "tests.py"
 SETUP_FILE = "setup.py"
 PLAIN_HELPER = "__bdc_plain__"
 VETTED_HELPER = "__bdc_vetted__"
+CALLEE_HELPER = "__bdc_callee__"
 """Globals the rewritten assertions call; dunder-named so class bodies do not mangle them."""
+
+WRAPPING_SOURCES = frozenset({"apps"})
+"""Benchmarks whose harness ran stdin programs as a function body, so that their programs
+may use a top-level `return` or `nonlocal`. Every other program runs as the script it is."""
 
 _MAIN = "__bdc_main__"
 
 
-def compile_program(source: str) -> CodeType:
-    """Compile a program; if it only compiles inside a function, compile it wrapped.
+def compile_program(source: str, wrap: bool = False) -> CodeType:
+    """Compile a program; with `wrap`, one that only compiles inside a function is compiled
+    wrapped in one.
 
     APPS reference solutions use a top-level `return` (or `nonlocal`), because the APPS
     harness ran stdin programs as a function body. Wrapping is the fallback only, since it
-    changes the scope of top-level names.
+    changes the scope of top-level names, and only for APPS (`WRAPPING_SOURCES`): to
+    `python3`, and so to every other benchmark, such a program is a syntax error.
     """
     try:
         return compile(source, PROGRAM_FILE, "exec", dont_inherit=True)
     except SyntaxError as original:
+        if not wrap:
+            raise
         try:
             wrapped = _wrapped_in_function(ast.parse(source, PROGRAM_FILE))
             return compile(wrapped, PROGRAM_FILE, "exec", dont_inherit=True)
         except SyntaxError:
             raise original from None
+
+
+def script_text(source: str, wrap: bool = False) -> str:
+    """The program as the script `compile_program` makes of it: what plain `python3` must be
+    given to run what the sandbox runs (the reference runs of `plain.py`)."""
+    if not wrap:
+        return source
+    try:
+        compile(source, PROGRAM_FILE, "exec", dont_inherit=True)
+        return source
+    except SyntaxError:
+        try:
+            compile_program(source, wrap=True)
+        except SyntaxError:
+            return source  # python3 reports the same syntax error
+        return ast.unparse(_wrapped_in_function(ast.parse(source, PROGRAM_FILE))) + "\n"
 
 
 @functools.lru_cache(maxsize=2048)
@@ -80,30 +105,47 @@ class _StrictAssertions(ast.NodeTransformer):
         return node
 
 
-_VALUES = (ast.Call, ast.Name, ast.Attribute, ast.Subscript)
-_NOT_VALUE_POSITIONS = ((ast.Call, "func"), (ast.Attribute, "value"))
+_CONSUMED: dict[type[ast.AST], tuple[str, ...]] = {
+    ast.BinOp: ("left", "right"),
+    ast.UnaryOp: ("operand",),
+    ast.BoolOp: ("values",),
+    ast.Compare: ("left", "comparators"),
+    ast.Subscript: ("value", "slice"),
+    ast.Slice: ("lower", "upper", "step"),
+    ast.IfExp: ("test",),
+    ast.comprehension: ("ifs",),
+    ast.FormattedValue: ("value",),
+}
+"""Where an assertion hands a value to trusted code that runs the value's own methods
+(operators, comparisons, truth tests, indexing, formatting)."""
+_NEVER_WRAPPED = (ast.Constant, ast.Slice, ast.Starred)  # literals; syntax that is no value
 
 
 def _vetted(node: ast.AST) -> ast.AST:
-    """Check every value an assertion computes with, not only what it finally compares.
+    """Check every value an assertion hands to trusted code, not only what it finally compares.
 
-    Call results, names, attributes and subscripts used as values (arguments, operands) go
-    through the program-type check, so `abs(candidate(x) - y) < 1e-6` fails when candidate
-    returns an object whose `__sub__` and `__abs__` lie. Callees and attribute owners are left
-    alone: calling a program's method is what a test does.
+    A program-defined object may flow only into program code. Values in the positions of
+    `_CONSUMED` go through the program-type check, so `abs(candidate(x) - y) < 1e-6` fails
+    when candidate returns an object whose `__sub__` lies; every callee goes through the
+    callee check, which lets the program's own functions, classes and methods take anything
+    (`f([Pair(5, 24)], 2)` with the program's `Pair`) and checks the arguments of every other
+    callable at call time (`max(candidate(x), y)`, `math.fabs(poly(xs, r))`). Building
+    lists, tuples and dicts and passing arguments hands nothing to trusted code by itself.
     """
+    consumed = _CONSUMED.get(type(node), ())
     for field, old in ast.iter_fields(node):
-        is_value = not any(isinstance(node, kind) and field == name for kind, name in _NOT_VALUE_POSITIONS)
         if isinstance(old, list):
-            setattr(node, field, [_vetted_child(c, is_value) if isinstance(c, ast.AST) else c for c in old])
+            setattr(node, field, [_vetted_child(c, field in consumed) if isinstance(c, ast.AST) else c for c in old])
         elif isinstance(old, ast.AST):
-            setattr(node, field, _vetted_child(old, is_value))
+            setattr(node, field, _vetted_child(old, field in consumed))
+    if isinstance(node, ast.Call):
+        node.func = _helper_call(CALLEE_HELPER, node.func)
     return node
 
 
-def _vetted_child(child: ast.AST, is_value: bool) -> ast.AST:
+def _vetted_child(child: ast.AST, is_consumed: bool) -> ast.AST:
     child = _vetted(child)
-    if is_value and isinstance(child, _VALUES) and isinstance(getattr(child, "ctx", ast.Load()), ast.Load):
+    if is_consumed and isinstance(child, ast.expr) and not isinstance(child, _NEVER_WRAPPED):
         return _helper_call(VETTED_HELPER, child)
     return child
 

@@ -10,10 +10,16 @@ builtins from it, so whatever the child sends, the parent only ever compares bui
 
 from __future__ import annotations
 
+import builtins
 import collections
 import decimal
 import fractions
+import functools
+import types
+from collections.abc import Callable
 from typing import Any
+
+from bdc_ray.sandbox.source import PROGRAM_FILE
 
 MAX_DEPTH = 200
 
@@ -32,6 +38,15 @@ _DICT_IDS = frozenset(map(_id, _DICTS))
 _SEQUENCE_IDS = frozenset(map(_id, _SEQUENCES))
 _PLAIN_IDS = frozenset(map(_id, (*_SCALARS, *_DICTS, *_SEQUENCES, complex, fractions.Fraction, decimal.Decimal)))
 _TRUSTED_MUTABLE_IDS = frozenset(map(_id, (collections.Counter, fractions.Fraction)))
+_FUNCTION, _METHOD = types.FunctionType, types.MethodType
+_CACHED = _type(functools.lru_cache(maxsize=None)(len))
+_code_of = _FUNCTION.__dict__["__code__"].__get__
+_func_of = _METHOD.__dict__["__func__"].__get__
+_module_of = type.__dict__["__module__"].__get__
+_TYPE_SUBCLASS = 1 << 31
+# Builtins that act on their caller's frame: called through a wrapper, they would see the
+# wrapper's. None of them hands a value to a method of another object.
+_FRAME_BOUND_IDS = frozenset(_id(getattr(builtins, n)) for n in ("super", "locals", "globals", "vars", "dir", "eval", "exec"))
 
 
 class Unserialisable(TypeError):
@@ -137,6 +152,39 @@ def require_no_program_types(value: Any) -> Any:
     if name is not None:
         raise AssertionError(f"assertion uses a non-builtin value of type {name}")
     return value
+
+
+def vet_callee(fn: Any) -> Callable[..., Any]:
+    """`fn` itself if it is the program's own code, else `fn` behind an argument check.
+
+    The program's functions, methods, classes and callable objects may receive anything,
+    the program's own objects included (`f([Pair(5, 24)], 2)`): they are untrusted code
+    whose RESULT is checked where it is used. Any other callable (builtins, library and test
+    helpers) is trusted code that would run the methods of an object it is given against
+    the test's data (`max(candidate(x), y)`), so its arguments must be free of program types.
+    """
+    if is_program_code(fn) or _id(fn) in _FRAME_BOUND_IDS:
+        return fn
+
+    def vetted_call(*args: Any, **kwargs: Any) -> Any:
+        for value in (*args, *kwargs.values()):
+            require_no_program_types(value)
+        return fn(*args, **kwargs)
+
+    return vetted_call
+
+
+def is_program_code(fn: Any) -> bool:
+    """True if calling `fn` runs code the program defined (not a builtin, library or test helper)."""
+    t = _type(fn)
+    if t is _FUNCTION:
+        return _code_of(fn).co_filename == PROGRAM_FILE
+    if t is _METHOD:
+        return is_program_code(_func_of(fn))
+    if t is _CACHED:  # functools.cache / lru_cache around a function
+        return is_program_code(fn.__wrapped__)
+    cls = fn if _type_flags(t) & _TYPE_SUBCLASS else t  # a class, or a callable instance
+    return not _type_flags(cls) & _IMMUTABLETYPE and _module_of(cls) == "__main__"
 
 
 def _first_offender(value: Any, strict: bool) -> str | None:

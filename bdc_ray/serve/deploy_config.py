@@ -30,6 +30,9 @@ class AppArgs(BaseModel):
         "hypernetwork checkpoint recorded."
     )
     base_model: str | None = Field(None, description="Base model folder or name; None: the manifest's base_model.")
+    runs: str | None = Field(
+        None, description="storage_path: /runs/<run>/<file> serves <runs>/<run>/report/ (the tree explorer); None: off."
+    )
     settings: ServeConfig = Field(default_factory=ServeConfig, description="The `serve:` section.")
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import ray
 from ray.cluster_utils import Cluster
 
-from bdc_ray.boost.runner import finished_ids
-from bdc_ray.boost.stage import boost_dir, run_boost_stage
+from bdc_ray.artifacts.traces import finished_ids
 from bdc_ray.config import load_config
+from tests.boost.support import boost
 
 SMALL_NODE = {"object_store_memory": 150 * 1024**2, "memory": 2 * 1024**3}
 """Each node of a one-machine cluster would otherwise count all of the machine's memory."""
@@ -38,9 +38,9 @@ def run(config_file: str) -> dict:
         node_a = cluster.add_node(num_cpus=2, resources={"agent_slot": 2}, **SMALL_NODE)
         ray.init(address=cluster.address, log_to_driver=False)
         result: dict = {}
-        worker = threading.Thread(target=lambda: result.update(summary=run_boost_stage(cfg)), daemon=True)
+        worker = threading.Thread(target=lambda: result.update(summary=boost(cfg)), daemon=True)
         worker.start()
-        traces = str(Path(boost_dir(cfg)) / "traces")
+        traces = cfg.layout.traces_dir
         deadline = time.time() + 300
         while time.time() < deadline and not finished_ids(traces) and worker.is_alive():
             time.sleep(0.5)

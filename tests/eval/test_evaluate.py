@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from bdc_ray.eval.evaluate import evaluate_samples, read_samples, reference_samples, summarize
+from bdc_ray.eval.evaluate import Sample, evaluate_samples, read_samples, reference_samples, summarize
 from bdc_ray.problems.loaders import load_problems
-from bdc_ray.problems.types import CallTest, Problem
+from bdc_ray.problems.types import CallTest, Problem, StdioTest
 from bdc_ray.sandbox import Sandbox, SandboxLimits
 from tests.conftest import FIXTURES
 
@@ -59,3 +59,42 @@ def test_unknown_task_ids_are_reported_not_scored(sandbox):
 
     records, errors = evaluate_samples([_problem("a", None)], [Sample(task_id="zzz", completion="")], sandbox.run_many)
     assert records == [] and "zzz" in errors[0]
+
+
+def _any_pair_problem(source):
+    """Print two numbers that sum to n: many outputs are right, the data keeps one."""
+    return Problem(
+        id=f"pair-{source}", source=source, prompt="two numbers summing to n",
+        hidden_tests=[StdioTest(input="4\n", output="1 3", source=source), StdioTest(input="6\n", output="1 5", source=source)],
+        reference_solutions=["n = int(input())\nprint(1, n - 1)", "n = int(input())\nprint(n - 1, 1)", "print(0, int(input()))"],
+    )
+
+
+def test_wrong_answers_a_reference_solution_shares_count_as_multiple_valid_outputs(sandbox):
+    problems = [_any_pair_problem("codecontests"), _any_pair_problem("humaneval"), _problem("sq", None)]
+    problems[0].reference_solutions.append("print(2, 2)")  # never used: two probes at most
+    other_answer = "n = int(input())\nprint(2, n - 2)"
+    samples = [
+        Sample(task_id="pair-codecontests", completion=other_answer),
+        Sample(task_id="pair-codecontests", completion="print(1, 3, 5)"),  # too many tokens: no reference does that
+        Sample(task_id="pair-humaneval", completion=other_answer),  # not a benchmark without a checker
+        Sample(task_id="sq", completion="def f(x):\n    return 0\n"),
+    ]
+    records, _ = evaluate_samples(problems, samples, sandbox.run_many)
+    assert [r["status"] for r in records] == ["failed"] * 4
+    assert [r.get("multiple_outputs", False) for r in records] == [True, False, False, False]
+    summary = summarize(records, [1])
+    assert summary["wrong_multiple_outputs"] == 1 and summary["status_counts"] == {"failed": 4}
+
+
+def test_timeouts_are_counted_apart_from_crashes(sandbox):
+    problem = _problem("slow", None)
+    samples = [
+        Sample(task_id="slow", completion="def f(x):\n    while True:\n        pass\n"),
+        Sample(task_id="slow", completion="def f(x):\n    raise ValueError\n"),
+    ]
+    fast = SandboxLimits(time_s=0.5, program_time_s=5)
+    records, _ = evaluate_samples([problem], samples, lambda jobs: sandbox.run_many(jobs, limits=fast, stop_on_first_failure=True))
+    summary = summarize(records, [1])
+    assert [r["status"] for r in records] == ["timeout", "error"]
+    assert summary["timeouts"] == 1 and summary["status_counts"] == {"timeout": 1, "error": 1}

@@ -155,17 +155,17 @@ def test_apps_call_based_with_class_solution():
     assert p.starter_code.lstrip().startswith("class Solution:\n    def reverseWords(self, s: str) -> str:")
     assert p.entry_point == "reverseWords"
     assert all(isinstance(t, CallTest) and t.fn_name == "reverseWords" for t in p.tests)
-    assert CallTest(fn_name="reverseWords", args=["the sky is blue"], expected="blue is sky the") in p.tests
+    assert CallTest(fn_name="reverseWords", args=["the sky is blue"], expected="blue is sky the", source="apps") in p.tests
     plain_function = ps["4184"]
     assert plain_function.starter_code == "def is_prime(n):\n\t"
-    assert CallTest(fn_name="is_prime", args=[2], expected=[True]) in plain_function.tests
+    assert CallTest(fn_name="is_prime", args=[2], expected=[True], source="apps") in plain_function.tests
 
 
 def test_apps_stdio_lists_of_lines_are_joined(tmp_path):
     record = apps_records()[0]
     record["input_output"] = json.dumps({"inputs": [["3", "1 2 3"]], "outputs": [["6"]]})
     (p,), _ = load_clean(write_jsonl(tmp_path / "apps.jsonl", [record]))
-    assert p.tests == [StdioTest(input="3\n1 2 3", output="6")]
+    assert p.tests == [StdioTest(input="3\n1 2 3", output="6", source="apps")]
 
 
 def test_apps_records_without_tests_are_skipped(tmp_path):
@@ -185,7 +185,7 @@ def test_codecontests_dict_fields_keep_the_dataset_split():
     (p,), report = load_clean(CC_DICTS)
     assert report.format == "codecontests"
     assert p.id == CC_NAME and p.source == "codecontests" and p.completion_mode == "program"
-    assert p.public_tests == [StdioTest(input="5 2\nAA\nAB\nBB\nBA\nAZ\n", output="5 2 1 3 4 \n")]
+    assert p.public_tests == [StdioTest(input="5 2\nAA\nAB\nBB\nBA\nAZ\n", output="5 2 1 3 4 \n", source="codecontests")]
     assert len(p.hidden_tests) == 4 and all(isinstance(t, StdioTest) for t in p.hidden_tests)
     assert p.reference_solutions == [] and p.difficulty is None
     assert p.prompt.startswith("Andi and Budi were given")
@@ -207,7 +207,7 @@ def test_codecontests_without_public_tests_falls_back_to_split(tmp_path):
     record["public_tests"] = {"input": [], "output": []}
     (p,), _ = load_clean(write_jsonl(tmp_path / "cc.jsonl", [record]))
     generated = record["generated_tests"]
-    all_tests = [StdioTest(input=i, output=o) for i, o in zip(generated["input"], generated["output"])]
+    all_tests = [StdioTest(input=i, output=o, source="codecontests") for i, o in zip(generated["input"], generated["output"])]
     assert (p.public_tests, p.hidden_tests) == split_tests(CC_NAME, all_tests)
     assert p.public_tests and p.hidden_tests
 
@@ -336,15 +336,15 @@ def test_loading_is_deterministic_with_both_sides_filled():
 def test_loaders_use_the_shared_split():
     for record, p in zip(json.loads(MBPP_SANITIZED.read_text()), load_clean(MBPP_SANITIZED)[0]):
         setup = "\n".join(record["test_imports"])
-        tests = [AssertTest(code=a, setup=setup) for a in record["test_list"]]
+        tests = [AssertTest(code=a, setup=setup, source="mbpp") for a in record["test_list"]]
         assert (p.public_tests, p.hidden_tests) == split_tests(p.id, tests)
     for record, p in zip(apps_records(), load_clean(APPS)[0]):
         io = json.loads(record["input_output"])
         pairs = zip(io["inputs"], io["outputs"])
         if io.get("fn_name"):
-            tests = [CallTest(fn_name=io["fn_name"], args=i, expected=o) for i, o in pairs]
+            tests = [CallTest(fn_name=io["fn_name"], args=i, expected=o, source="apps") for i, o in pairs]
         else:
-            tests = [StdioTest(input=i, output=o) for i, o in pairs]
+            tests = [StdioTest(input=i, output=o, source="apps") for i, o in pairs]
         assert (p.public_tests, p.hidden_tests) == split_tests(p.id, tests)
 
 

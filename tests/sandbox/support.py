@@ -15,8 +15,8 @@ def src(text: str) -> str:
     return textwrap.dedent(text).strip() + "\n"
 
 
-def run_stdio(sb: Sandbox, program: str, stdin: str = "", expected: str = "", **kw) -> RunResult:
-    return sb.run(src(program), [StdioTest(input=stdin, output=expected)], **kw)
+def run_stdio(sb: Sandbox, program: str, stdin: str = "", expected: str = "", source=None, **kw) -> RunResult:
+    return sb.run(src(program), [StdioTest(input=stdin, output=expected, source=source)], **kw)
 
 
 def run_call(sb: Sandbox, program: str, fn_name: str, args: list, expected, **kw) -> RunResult:

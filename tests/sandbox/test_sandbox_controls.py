@@ -55,7 +55,7 @@ def test_apps_top_level_return_and_nonlocal_run_wrapped(sandbox):
             return
         print("other")
         """
-    assert run_stdio(sandbox, with_return, stdin="3\n", expected="positive").status == "passed"
+    assert run_stdio(sandbox, with_return, stdin="3\n", expected="positive", source="apps").status == "passed"
     with_nonlocal = """
         from math import *
         total = 0
@@ -66,13 +66,21 @@ def test_apps_top_level_return_and_nonlocal_run_wrapped(sandbox):
             add(v)
         print(total, floor(2.5))
         """
-    assert run_stdio(sandbox, with_nonlocal, stdin="1 2 3", expected="6 2").status == "passed"
+    assert run_stdio(sandbox, with_nonlocal, stdin="1 2 3", expected="6 2", source="apps").status == "passed"
+    # To python3, and so to every other benchmark, a top-level return is a syntax error.
+    for source in (None, "codecontests"):
+        plain = run_stdio(sandbox, with_return, stdin="3\n", expected="positive", source=source)
+        assert plain.status == "error" and "SyntaxError" in plain.first_failure.error
 
 
-def test_import_header_is_available_to_stdio_and_call_solutions(sandbox):
-    program = "print(gcd(12, 18), deque([1]).popleft(), bisect_left([1, 3], 2), List.__name__)"
-    assert run_stdio(sandbox, program, expected="6 1 1 List").status == "passed"
-    assert run_call(sandbox, "def f(xs): return list(accumulate(xs))", "f", [[1, 2]], [1, 3]).status == "passed"
+def test_import_header_is_for_call_based_solutions_only(sandbox):
+    call = "def f(xs):\n    return [list(accumulate(xs)), gcd(12, 18), List.__name__, pow(3, 4, 5)]\n"
+    assert run_call(sandbox, call, "f", [[1, 2]], [[1, 3], 6, "List", 1]).status == "passed"
+    # A stdin program sees what `python3 prog.py` gives it: builtins only, whatever its source.
+    for source in (None, "apps", "codecontests"):
+        assert run_stdio(sandbox, "print(pow(3, 4, 5))", expected="1", source=source).status == "passed"
+        missing = run_stdio(sandbox, "print(gcd(12, 18))", expected="6", source=source)
+        assert missing.status == "error" and "NameError" in missing.first_failure.error
 
 
 def test_solution_run_in_a_big_stack_thread_passes(sandbox):
@@ -162,9 +170,20 @@ def test_correct_assert_code_passes(sandbox):
     assert result.status == "passed", result.first_failure
 
 
-def test_assert_setup_runs_before_program_and_numeric_types_mix(sandbox):
+def test_assert_setup_runs_after_the_program_and_numeric_types_mix(sandbox):
     program, checks = "def f():\n    return math.pi\n", "assert f() > 3\nassert 1 == 1.0 == True"
     result = run_assert(sandbox, program, checks, setup="import math")
+    assert result.status == "passed", result.first_failure
+    # MBPP's harness order: setup code may build objects of a class the program defines.
+    program = """
+        class Node:
+            def __init__(self, value, left=None, right=None):
+                self.value, self.left, self.right = value, left, right
+        def height(node):
+            return 0 if node is None else 1 + max(height(node.left), height(node.right))
+        """
+    setup = "root = Node(1, Node(2, Node(3)))\nleaf = Node(4)"
+    result = run_assert(sandbox, program, "assert height(root) == 3\nassert height(leaf) == 1", setup=setup)
     assert result.status == "passed", result.first_failure
 
 

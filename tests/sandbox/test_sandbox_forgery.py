@@ -6,7 +6,7 @@ import pytest
 
 from bdc_ray.problems.types import AssertTest, CallTest, StdioTest
 from bdc_ray.sandbox.evidence import PREFIX
-from bdc_ray.sandbox.pool import _job
+from bdc_ray.sandbox.runs import make_job
 from tests.sandbox.support import LIMITS, run_assert, run_call, run_stdio
 
 ASSERT_FAILS = "def f():\n    return 1\n"
@@ -144,7 +144,7 @@ def test_list_subclass_and_foreign_containers_are_rejected(sandbox):
 def test_expected_outputs_never_reach_the_untrusted_process(sandbox):
     marker = "expected-only-7f3a91c2"
     for test in (StdioTest(input="", output=marker), CallTest(fn_name="f", args=[], expected=marker)):
-        assert marker not in repr(_job("pass", test, LIMITS, 1.0))
+        assert marker not in repr(make_job("pass", test, LIMITS, 1.0))
     # And behaviourally: the program scans all of its own memory for the expected output.
     program = """
         import ctypes
@@ -178,4 +178,85 @@ def test_a_forged_record_without_the_nonce_is_no_evidence(sandbox):
         """
     assert run_assert(sandbox, program, "assert False").status == "error"
     for test in (AssertTest(code="assert False"),):
-        assert "nonce" not in repr(_job("pass", test, LIMITS, 1.0))
+        assert "nonce" not in repr(make_job("pass", test, LIMITS, 1.0))
+
+
+LIAR = """
+    class Liar:
+        def __eq__(self, other):
+            return True
+        def __gt__(self, other):
+            return False
+        def __lt__(self, other):
+            return False
+        def __abs__(self):
+            return 0
+        def __float__(self):
+            return 0.0
+        def __index__(self):
+            return 0
+        def __bool__(self):
+            return True
+        __hash__ = object.__hash__
+    class Pair:
+        def __init__(self, a, b):
+            self.a, self.b = a, b
+    def f(*args):
+        return Liar()
+    def count(pairs):
+        return len(pairs)
+    def liar_maker():
+        return f
+    cheat = max
+    """
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "assert max(f(1), 5) == 5",  # a builtin would compare the lie against the test's data
+        "import math\nassert math.fabs(f(1)) < 1e-9",
+        "assert abs(f(1)) < 1e-9",
+        "assert sorted([f(1), 2]) == [2, 2]",
+        "assert cheat(f(1), 5) == 5",  # a builtin under a program name is still a builtin
+        "assert liar_maker()(1) == 3",
+        "assert f([Pair(1, 2)], 2) == 1",  # program objects as arguments are fine, a lying result is not
+        "assert [x for x in [f(1)] if x] == [1]",
+        "assert {5: True}[f(1)]",
+        "assert (f(1) if True else 0) - 3 < 1",
+        "assert (y := f(1)) == 3",
+        "assert f'{f(1)}' == 'x'",
+        "def helper(x):\n    return abs(x)\nassert helper(f(1)) < 1e-9",  # test helpers are trusted code too
+    ],
+)
+def test_lying_objects_fail_wherever_trusted_code_would_use_them(sandbox, check):
+    result = run_assert(sandbox, LIAR, check)
+    assert result.status == "failed" and "non-builtin value" in result.first_failure.error, (check, result)
+
+
+def test_program_objects_as_call_arguments_are_allowed(sandbox):
+    program = LIAR.rstrip() + "\n    def total(pairs, scale=1):\n        return sum(p.a + p.b for p in pairs) * scale\n"
+    checks = "assert count([Pair(5, 24), Pair(15, 25)]) == 2\nassert total(pairs=[Pair(1, 2)], scale=Pair(0, 0).a + 2) == 6"
+    result = run_assert(sandbox, program, checks)
+    assert result.status == "passed", result.first_failure
+
+
+@pytest.mark.parametrize("trick", sorted(EXITS))
+def test_exit_and_marker_tricks_never_pass_with_a_setup_that_uses_the_program(sandbox, trick):
+    # Setup now runs after the program: the trick still runs before any assertion could.
+    program = EXITS[trick] + ASSERT_FAILS + "class Box:\n    pass\n"
+    result = sandbox.run(program, [AssertTest(code=FAILING_CHECK, setup="box = Box()")])
+    assert result.status != "passed", result
+
+
+def test_a_shutdown_finalizer_cannot_turn_a_wrong_stdio_answer_into_a_pass(sandbox):
+    program = """
+        import os
+        class Late:
+            def __del__(self):
+                os.write(3, b"BDC-RESULT " + b"0" * 32 + b' {"kind": "done"}')
+                os._exit(0)
+        keep = Late()
+        print(41)
+        """
+    assert run_stdio(sandbox, program, expected="42").status == "failed"

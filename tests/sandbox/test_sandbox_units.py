@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import builtins
+import functools
 import math
 from collections import Counter, deque
 
@@ -10,7 +12,8 @@ import pytest
 
 from bdc_ray.sandbox import evidence, values
 from bdc_ray.sandbox.judge import call_result_matches, compare_output
-from bdc_ray.sandbox.source import compile_program, compile_tests
+from bdc_ray.sandbox.header import header_namespace
+from bdc_ray.sandbox.source import PROGRAM_FILE, compile_program, compile_tests, script_text
 
 
 def repr_of_type(value: object) -> str:
@@ -111,24 +114,74 @@ def test_call_comparison_follows_apps_semantics():
     assert not call_result_matches([1, 2], [[1, 2], [3]], 1e-6)
 
 
-def test_programs_needing_a_function_body_are_wrapped():
-    code = compile_program("from math import *\nx = int('4')\nif x:\n    print(sqrt(x))\n    return\nprint('no')\n")
-    assert "__bdc_main__" in code.co_names
-    assert "__bdc_main__" not in compile_program("print(1)\n").co_names
+def test_programs_needing_a_function_body_are_wrapped_only_when_asked():
+    program = "from math import *\nx = int('4')\nif x:\n    print(sqrt(x))\n    return\nprint('no')\n"
+    assert "__bdc_main__" in compile_program(program, wrap=True).co_names
+    with pytest.raises(SyntaxError, match="'return' outside function"):
+        compile_program(program)
+    assert "__bdc_main__" not in compile_program("print(1)\n", wrap=True).co_names
     with pytest.raises(SyntaxError, match="nonlocal 'q'"):
-        compile_program("return 1\ndef f():\n    nonlocal q\n")  # unfixable even wrapped
+        compile_program("return 1\ndef f():\n    nonlocal q\n", wrap=True)  # unfixable even wrapped
+
+
+def test_script_text_is_what_the_sandbox_compiles():
+    program = "n = 1\nif n:\n    print('yes')\n    return\nprint('no')\n"
+    assert script_text(program) == program and script_text("print(1)\n", wrap=True) == "print(1)\n"
+    wrapped = script_text(program, wrap=True)
+    assert "def __bdc_main__():" in wrapped
+    assert ast.dump(ast.parse(wrapped)) == ast.dump(ast.parse(ast.unparse(_wrapped(program))))
+    assert script_text("return 1\ndef f():\n    nonlocal q\n", wrap=True).startswith("return 1")
+
+
+def _wrapped(program: str) -> ast.Module:
+    from bdc_ray.sandbox.source import _wrapped_in_function
+
+    return _wrapped_in_function(ast.parse(program))
+
+
+def test_the_import_header_shadows_no_builtin():
+    assert not set(header_namespace()) & set(vars(builtins))
+    assert {"deque", "gcd", "List", "accumulate", "sqrt"} <= set(header_namespace())
 
 
 def test_assertions_are_rewritten_to_check_what_they_compare():
     tree = ast.parse("assert f(1) == [2], 'msg'\nassert not g(x)\ny = f(1)")
     code = compile_tests(ast.unparse(tree))
-    assert {"__bdc_plain__", "__bdc_vetted__"} <= set(code.co_names)
+    assert {"__bdc_plain__", "__bdc_vetted__", "__bdc_callee__"} <= set(code.co_names)
     namespace = {"f": lambda v: [v + 1], "g": lambda v: False, "x": 0}
-    namespace.update(__bdc_plain__=values.require_plain, __bdc_vetted__=values.require_no_program_types)
+    namespace.update(
+        __bdc_plain__=values.require_plain,
+        __bdc_vetted__=values.require_no_program_types,
+        __bdc_callee__=values.vet_callee,
+    )
     exec(code, namespace)
     namespace["f"] = lambda v: type("AlwaysEqual", (), {"__eq__": lambda s, o: True})()
     with pytest.raises(AssertionError, match="non-builtin value"):
         exec(code, namespace)
+
+
+def test_only_the_programs_own_code_counts_as_program_code():
+    program = compile(
+        "import functools\n"
+        "def f(x):\n    return x\n"
+        "class C:\n    def m(self):\n        return 1\n    def __call__(self):\n        return 2\n"
+        "cached = functools.lru_cache(maxsize=None)(f)\n",
+        PROGRAM_FILE,
+        "exec",
+    )
+    namespace = {"__name__": "__main__"}
+    exec(program, namespace)
+    f, cls = namespace["f"], namespace["C"]
+    for mine in (f, cls, cls().m, cls(), namespace["cached"]):
+        assert values.is_program_code(mine), mine
+    def helper(x):  # defined by the tests, not the program
+        return x
+    for theirs in (abs, max, math.isclose, helper, Counter, functools.partial(f), functools.lru_cache(None)(len)):
+        assert not values.is_program_code(theirs), theirs
+    lying = cls()
+    with pytest.raises(AssertionError, match="non-builtin value"):
+        values.vet_callee(max)(lying, 3)
+    assert values.vet_callee(f) is f and values.vet_callee(max)(1, 3) == 3
 
 
 def test_records_count_only_with_the_right_nonce_and_nothing_else():

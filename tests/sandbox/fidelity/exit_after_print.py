@@ -1,0 +1,3 @@
+print(int(input()) * 3)
+exit()
+print("never")

@@ -1,0 +1,2 @@
+print("partial answer")
+exit(3)

@@ -1,0 +1,3 @@
+n = int(input())
+line = "x" * 99 + "\n"
+print(line * (n // 100), end="")

@@ -1,0 +1,6 @@
+import sys
+
+print("first")
+sys.stdout.flush()
+print("second")
+quit(0)
