@@ -15,7 +15,10 @@ task:
 
 Every task is drawn from its own `random.Random` seeded by (seed, family, split, index), so a
 task depends on nothing but its id: the same config gives byte-identical problems anywhere, and
-a larger config extends a smaller one instead of reshuffling it.
+a larger config extends a smaller one instead of reshuffling it. A draw whose inputs give no
+discriminating public tests is drawn again from the next seed of the same id (other structure,
+constants and inputs), so a suite of any size and seed generates; a task that never needed a
+redraw is exactly what it was before redraws existed.
 
 The text format is fixed here because training and generation must agree on it
 (`format_prompt` for what precedes the model's output, `format_target` for what it must
@@ -35,7 +38,7 @@ from typing import Any, Literal, Sequence
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bdc_ray.problems.synth_families import SPECS
-from bdc_ray.problems.synth_families.base import Constants, Structure
+from bdc_ray.problems.synth_families.base import Constants, Draft, NoDiscriminatingTests, Structure
 from bdc_ray.problems.types import Problem
 
 FAMILIES: tuple[str, ...] = tuple(SPECS)
@@ -126,11 +129,28 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+_REDRAWS = 64
+"""Draws of one task id before giving up. The worst key measured (count `words exactly 4`) gave
+no discriminating public set in 0.95% of draws (2,000 draws), so 64 draws never run out in practice."""
+
+
+def _draw(family: str, split: Split, seed: int, index: int) -> tuple[Structure, Constants, Draft, int]:
+    """The task of one id: the first draw (structure, constants, then inputs) that yields
+    discriminating public tests. Draw 0 uses the id's own seed, so it is the pre-redraw task."""
+    for attempt in range(_REDRAWS):
+        suffix = f":redraw{attempt}" if attempt else ""
+        rng = random.Random(f"bdc-synth:{seed}:{family}:{split}:{index}{suffix}")
+        structure, allowed = rng.choice(_pools(family)[split])
+        constants = rng.choice(allowed)
+        try:
+            return structure, constants, SPECS[family].draft(rng, structure, constants), attempt
+        except NoDiscriminatingTests:
+            continue
+    raise RuntimeError(f"{family} {split} task {index} (seed {seed}): {_REDRAWS} draws without discriminating tests")
+
+
 def _problem(family: str, split: Split, seed: int, index: int) -> Problem:
-    rng = random.Random(f"bdc-synth:{seed}:{family}:{split}:{index}")
-    structure, allowed = rng.choice(_pools(family)[split])
-    constants = rng.choice(allowed)
-    draft = SPECS[family].draft(rng, structure, constants)
+    structure, constants, draft, redraws = _draw(family, split, seed, index)
     return Problem(
         id=f"synth/{family}/{split}/{index:06d}",
         source="synthetic",
@@ -150,6 +170,7 @@ def _problem(family: str, split: Split, seed: int, index: int) -> Problem:
             "phrasing": draft.phrasing,
             "style": draft.style,
             "seed": seed,
+            **({"redraws": redraws} if redraws else {}),
         },
     )
 

@@ -36,6 +36,7 @@ from bdc_ray.problems.synth import (
     training_text,
 )
 from bdc_ray.problems.synth_families import SPECS
+from bdc_ray.problems.synth_families.base import discriminates
 from bdc_ray.problems.types import CallTest, Problem, StdioTest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -181,6 +182,26 @@ def test_a_larger_config_extends_a_smaller_one_and_families_are_independent(suit
     for p in _all(small):
         assert p.family in ("branch", "io")
         assert p == by_id[p.id]
+
+
+def test_large_suites_generate_at_every_seed_and_redraws_keep_the_rules():
+    """A draw whose inputs give no discriminating public set is drawn again, never an error
+    (issue 17: seed 1's count heldout task 68 and seed 2's count train task 1151 used to raise);
+    a redrawn task keeps every rule: reference passes, public tests discriminate, split key."""
+    redrawn = []
+    for seed in (1, 2, 5):
+        big = generate_suite(SynthConfig(seed=seed, train_per_family=1200, heldout_per_family=100, heldout_comp_per_family=40))
+        assert len(big.train) == 1200 * len(FAMILIES) and len(big.heldout) == 100 * len(FAMILIES)
+        train_keys = {p.metadata["key"] for p in big.train}
+        for split in ("heldout", "heldout_comp"):
+            assert not train_keys & {p.metadata["key"] for p in getattr(big, split)}, (seed, split)
+        redrawn += [p for p in _all(big) if p.metadata.get("redraws")]
+    ids = {(p.metadata["seed"], p.id) for p in redrawn}
+    assert {(1, "synth/count/heldout/000068"), (2, "synth/count/train/001151")} <= ids
+    for p in redrawn:
+        assert all(_passes(p.reference_solutions[0], t) for t in p.tests), p.id
+        assert discriminates([(t.args[0], t.expected) for t in p.public_tests] if p.entry_point else
+                             [(t.input, t.output) for t in p.public_tests]), p.id
 
 
 # --- splits ----------------------------------------------------------------------------------

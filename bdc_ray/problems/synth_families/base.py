@@ -26,6 +26,11 @@ Constants = tuple[Any, ...]
 """The constants that instantiate a structure (ints and short strings, JSON-able)."""
 
 
+class NoDiscriminatingTests(ValueError):
+    """The drawn inputs give no discriminating public set (say, `exactly 4` on lists in which no
+    word occurs four times): the suite draws the task again instead of weakening its tests."""
+
+
 @dataclass(frozen=True)
 class Draft:
     """One generated task before it is given an id, a split and metadata."""
@@ -105,9 +110,9 @@ def split_cases(
     """Choose public and hidden cases from distinct candidates; the public ones discriminate.
 
     `hidden_first` cases (boundary inputs a near-miss solution gets wrong) open the hidden set,
-    so that scoring always checks them. Raises if the candidates cannot give a discriminating
-    public set: that is a generator bug, and silently weak tests are what this suite exists to
-    avoid.
+    so that scoring always checks them. Raises NoDiscriminatingTests if the candidates cannot
+    give a discriminating public set: silently weak tests are what this suite exists to avoid,
+    so the suite draws the task again (`synth._problem`).
     """
     boundary = list(hidden_first)[:n_hidden]
     rest = [case for case in cases if case not in boundary]
@@ -117,7 +122,7 @@ def split_cases(
         hidden = boundary + others[: n_hidden - len(boundary)]
         if discriminates(public) and len(public) == n_public and len(hidden) == n_hidden:
             return public, hidden
-    raise ValueError(f"no discriminating public tests among {len(cases)} candidates")
+    raise NoDiscriminatingTests(f"no discriminating public tests among {len(cases)} candidates")
 
 
 def call_tests(fn: str, cases: Sequence[tuple[Any, Any]]) -> tuple[CallTest, ...]:

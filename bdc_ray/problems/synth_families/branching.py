@@ -17,6 +17,7 @@ from bdc_ray.problems.synth_families.base import (
     Constants,
     Draft,
     FamilySpec,
+    NoDiscriminatingTests,
     Structure,
     call_tests,
     discriminates,
@@ -229,7 +230,7 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
         if discriminates([(v, solve(v)) for v in public]):
             break
     else:
-        raise ValueError(f"no discriminating public tests for {structure} {consts}")
+        raise NoDiscriminatingTests(f"no discriminating public tests for {structure} {consts}")
     rng.shuffle(more)
     hidden = unique([v for v in first + more if v not in public])[:n_hidden]
     hidden += rng.sample([v for v in _POOL if v not in public and v not in hidden], n_hidden - len(hidden))
