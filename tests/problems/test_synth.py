@@ -24,7 +24,9 @@ import pytest
 from pydantic import ValidationError
 
 from bdc_ray.problems.synth import (
+    ALL_FAMILIES,
     FAMILIES,
+    MULTI_PART_FAMILIES,
     SOLUTION_HEADER,
     SynthConfig,
     Suite,
@@ -146,7 +148,7 @@ def test_thoughts_are_short_natural_language(suite):
 # --- determinism -----------------------------------------------------------------------------
 
 
-_SMALL = SynthConfig(seed=7, train_per_family=15, heldout_per_family=5, heldout_comp_per_family=5)
+_SMALL = SynthConfig(seed=7, train_per_family=15, heldout_per_family=5, heldout_comp_per_family=5, families=list(ALL_FAMILIES))
 
 
 def _digest(s: Suite) -> str:
@@ -190,8 +192,9 @@ def test_large_suites_generate_at_every_seed_and_redraws_keep_the_rules():
     a redrawn task keeps every rule: reference passes, public tests discriminate, split key."""
     redrawn = []
     for seed in (1, 2, 5):
-        big = generate_suite(SynthConfig(seed=seed, train_per_family=1200, heldout_per_family=100, heldout_comp_per_family=40))
-        assert len(big.train) == 1200 * len(FAMILIES) and len(big.heldout) == 100 * len(FAMILIES)
+        big = generate_suite(SynthConfig(seed=seed, train_per_family=1200, heldout_per_family=100,
+                                         heldout_comp_per_family=40, families=list(ALL_FAMILIES)))
+        assert len(big.train) == 1200 * len(ALL_FAMILIES) and len(big.heldout) == 100 * len(ALL_FAMILIES)
         train_keys = {p.metadata["key"] for p in big.train}
         for split in ("heldout", "heldout_comp"):
             assert not train_keys & {p.metadata["key"] for p in getattr(big, split)}, (seed, split)
@@ -237,8 +240,12 @@ def test_every_declared_structure_and_split_is_reachable():
     """Every family can fill every split, and every comp structure is a declared structure."""
     for spec in SPECS.values():
         assert spec.comp_heldout < set(spec.structures)
-        assert all(spec.constants(s) for s in spec.structures), spec.name
-    config = SynthConfig(seed=3, train_per_family=600, heldout_per_family=60, heldout_comp_per_family=60)
+        assert (spec.constants is None) != (spec.sample is None), spec.name
+        if spec.constants is not None:
+            assert all(spec.constants(s) for s in spec.structures), spec.name
+    config = SynthConfig(
+        seed=3, train_per_family=600, heldout_per_family=60, heldout_comp_per_family=60, families=list(ALL_FAMILIES)
+    )
     big = generate_suite(config)
     for family, spec in SPECS.items():
         seen = {tuple(p.metadata["structure"].split("+")) for p in big.train + big.heldout_comp if p.family == family}
@@ -398,7 +405,7 @@ def test_lengths_fit_a_tiny_context(suite):
 def test_config_validation():
     with pytest.raises(ValidationError, match="greater than or equal to 0"):
         SynthConfig(train_per_family=-1)
-    with pytest.raises(ValidationError, match="unknown synthetic families \\['graph'\\]"):
+    with pytest.raises(ValidationError, match="unknown synthetic families \\['graph'\\]; known: .*'module'"):
         SynthConfig(families=["arith", "graph"])
     with pytest.raises(ValidationError, match="at least one"):
         SynthConfig(families=[])

@@ -43,6 +43,13 @@ class Draft:
     hidden_tests: tuple[CallTest | StdioTest, ...]
     phrasing: int
     style: str
+    public_parts: tuple[str, ...] = ()
+    """Multi-part tasks: which part (a case, a function) each public test exercises, in order."""
+    hidden_parts: tuple[str, ...] = ()
+
+
+TrainedPools = Callable[[str], list[tuple[Structure, list[Constants]]]]
+"""A family's trained structures, each with the constants training may use (the suite's split rule)."""
 
 
 @dataclass(frozen=True)
@@ -52,14 +59,19 @@ class FamilySpec:
     `constants(structure)` enumerates every constant tuple the structure accepts (in a fixed
     order), which is what lets the suite carve held-out constants out of each structure
     deterministically. `comp_heldout` lists structures that never appear in training.
+
+    A family whose constants are too many to enumerate (a multi-part task is a product of its
+    parts) gives `sample` instead: one random constant tuple for a structure, drawn with access
+    to the other families' trained pools; the suite then holds a key out by its hash alone.
     """
 
     name: str
     structures: tuple[Structure, ...]
     comp_heldout: frozenset[Structure]
-    constants: Callable[[Structure], list[Constants]]
+    constants: Callable[[Structure], list[Constants]] | None
     draft: Callable[[random.Random, Structure, Constants], Draft]
     styles: tuple[str, ...]
+    sample: Callable[[random.Random, Structure, TrainedPools], Constants] | None = None
 
 
 _FN_VERBS = ("calc", "get", "compute", "find", "make", "solve", "do", "eval", "run", "build")
