@@ -126,6 +126,32 @@ def test_subsets_are_per_family_and_seeded() -> None:
     assert {p.id for p in half} != {p.id for p in select_problems(train, ["arith", "io"], 0.5, seed=1)}
 
 
+def test_family_weights_set_each_familys_share() -> None:
+    train = generate_suite(SMALL.synth).train
+    unweighted = select_problems(train, None, 1.0, seed=0)
+    assert select_problems(train, None, 1.0, seed=0, weights={}) == unweighted
+    weighted = select_problems(train, None, 1.0, seed=0, weights={"arith": 4.0, "io": 1.0})
+    counts = {f: sum(p.family == f for p in weighted) for f in ("arith", "io", "list")}
+    assert counts == {"arith": 30, "io": 8, "list": 8}  # 30 tasks each: heaviest all, weight 1 a quarter
+
+
+def test_family_weights_are_hashed_only_when_set() -> None:
+    import hashlib
+    import json
+
+    plain = json.dumps(
+        {"format_version": tiny.FORMAT_VERSION, "config": SMALL.model_dump(mode="json", exclude={"name", "budget_s", "family_weights"})},
+        sort_keys=True,
+    )
+    assert config_hash(SMALL) == hashlib.sha256(plain.encode()).hexdigest()  # the hash recipes had before the field
+    weighted = SMALL.model_copy(update={"family_weights": {"arith": 2.0}})
+    assert config_hash(weighted) != config_hash(SMALL)
+    with pytest.raises(ValueError, match="does not train on"):
+        TinyModelConfig(families=["arith"], family_weights={"io": 2.0})
+    with pytest.raises(ValueError, match="> 0"):
+        TinyModelConfig(family_weights={"io": 0.0})
+
+
 def test_config_is_validated() -> None:
     with pytest.raises(ValueError, match="divide"):
         TinyModelConfig(hidden=100, heads=3)
