@@ -154,7 +154,7 @@ def main() -> None:
 
     from rich.table import Table
 
-    from bdc_ray.eval.tables import wide_console
+    from bdc_ray.console import wide_console
 
     table = Table(title=f"Batcher, {args.groups} sampling groups, {args.callers} closed-loop callers x {args.requests} requests "
                         f"(ratio: requests/s vs one call at a time, totals over {args.rounds} rounds)")

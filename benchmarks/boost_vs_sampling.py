@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -35,24 +34,22 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from support import ROOT  # first: the repository on the path
 
 from rich.table import Table  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from bdc_ray.boost.interfaces import SearchConfig  # noqa: E402
-from bdc_ray.boost.runner import PoolExecutor  # noqa: E402
+from bdc_ray.boost import SearchConfig  # noqa: E402
 from bdc_ray.boost.search import MCTreeOfAgents  # noqa: E402
 from bdc_ray.boost.stage import start_agents  # noqa: E402
 from bdc_ray.config import load_config  # noqa: E402
 from bdc_ray.eval.bootstrap import paired_bootstrap  # noqa: E402
-from bdc_ray.eval.runner import make_pool  # noqa: E402
-from bdc_ray.eval.tables import wide_console  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.llm.actors import agenerate  # noqa: E402
 from bdc_ray.llm.base import SamplingParams  # noqa: E402
 from bdc_ray.problems.synth import MULTI_PART_FAMILIES, SynthConfig, generate_suite  # noqa: E402
 from bdc_ray.ray_session import init_ray  # noqa: E402
+from bdc_ray.sandbox.ray_pool import make_pool  # noqa: E402
 
 TEACHERS = ROOT / "benchmarks" / "teachers.yaml"
 BEST_OF_N = ("best_of_n_same_agent", "best_of_n_other_agent", "best_of_n_pooled")
@@ -85,14 +82,14 @@ def interleave(a: list[Any], b: list[Any]) -> list[Any]:
 
 async def sample_plain(agent, executor, problem, n: int) -> list[dict[str, Any]]:
     programs = await agent.write_code(problem.public_view(), [], n)
-    results = await asyncio.gather(*(executor.run(p, problem.public_tests) for p in programs))
+    results = await asyncio.gather(*(executor.arun(p, problem.public_tests) for p in programs))
     return [{"program": p, "reward": r.pass_rate} for p, r in zip(programs, results)]
 
 
 async def run_tree(searcher, problem) -> dict[str, Any]:
     result = await searcher.search(problem.public_view())
     return {
-        "anytime": [{k: point[k] for k in ("generations", "reward", "agent", "prefix_depth", "program")} for point in result.anytime],
+        "anytime": [point.model_dump() for point in result.anytime],
         "used": sum(result.llm_generations.values()),
         "kinds": result.generations_by_kind,
         "solved_by": result.solved_by,
@@ -121,7 +118,7 @@ async def solve_problem(problem, agents, searchers, executor, budget: int) -> di
     chosen |= {pooled[i]["program"] for i in records([s["reward"] for s in pooled])}
     chosen |= {p["program"] for tree in trees for p in tree["anytime"]}
     ordered = sorted(chosen)
-    verdicts = await asyncio.gather(*(executor.run(p, problem.hidden_tests) for p in ordered))
+    verdicts = await asyncio.gather(*(executor.arun(p, problem.hidden_tests) for p in ordered))
     hidden = {p: v.status == "passed" for p, v in zip(ordered, verdicts)}
     for tree in trees:
         for point in tree["anytime"]:
@@ -378,10 +375,9 @@ def main() -> None:
     done = {(r["seed"], r["id"]) for r in rows}
     if any((s, p.id) not in done for s in seeds for p in problems):
         init_ray(cfg.ray)
-        handles = start_agents(cfg)
-        pool = make_pool(cfg)
+        handles = start_agents(cfg.models)
+        executor = pool = make_pool(cfg.sandbox, cfg.resources.sandbox.ray_options())
         try:
-            executor = PoolExecutor(pool)
             for seed in seeds:
                 started = time.perf_counter()
                 asyncio.run(run_seed(seed, problems, handles, executor, search, max(budgets), args.concurrency, sink, done))

@@ -21,15 +21,9 @@ Builds run two at a time (one torch thread each; a build is a function of its re
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import argparse
 import json
 import multiprocessing
-import sys
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -39,19 +33,18 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from support import ROOT  # first: the repository on the path, offline settings
 
 from rich.table import Table  # noqa: E402
 
 from bdc_ray.boost.prompts import PromptBook  # noqa: E402
 from bdc_ray.config import load_config  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.eval.passk import pass_at_k  # noqa: E402
-from bdc_ray.eval.tables import wide_console  # noqa: E402
-from bdc_ray.llm.tiny import TinyModelConfig, build_tiny, load_build_info  # noqa: E402
 from bdc_ray.problems.synth import ALL_FAMILIES, MULTI_PART_FAMILIES, SynthConfig, generate_suite  # noqa: E402
 from bdc_ray.problems.types import Problem  # noqa: E402
 from bdc_ray.sandbox import Sandbox  # noqa: E402
+from bdc_ray.tiny import TinyModelConfig, build_tiny, load_build_info  # noqa: E402
 
 RECIPES = ROOT / "benchmarks" / "teachers.yaml"
 ROOT_WIDTH = 2  # samples per teacher in the root's first expansion (`search.width`)

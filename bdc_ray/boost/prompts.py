@@ -23,7 +23,7 @@ from typing import Any, Literal, Sequence
 
 from bdc_ray.boost.interfaces import Continuation, Proposal
 from bdc_ray.llm.base import SamplingParams
-from bdc_ray.problems.synth import format_prompt, format_thoughts
+from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.problems.types import CallTest, Problem, StdioTest
 
 Style = Literal["completion", "instruct"]
@@ -165,7 +165,7 @@ class PromptBook:
 
     def propose(self, problem: Problem, thoughts: Sequence[str], width: int) -> Request:
         if self.style == "completion":
-            prompt = format_prompt(problem) + format_thoughts(thoughts) + "# "
+            prompt = prompt_text(problem.prompt, thoughts) + "# "
             return Request([prompt], self._sampling(width, self.propose_temperature, self.max_thought_tokens, ["\n"]))
         prompt = (
             "You are an expert Python programmer planning a solution step by step, without writing code yet.\n\n"
@@ -183,7 +183,7 @@ class PromptBook:
 
     def code(self, problem: Problem, thoughts: Sequence[str], n: int) -> Request:
         if self.style == "completion":
-            prompt = format_prompt(problem) + format_thoughts(thoughts)
+            prompt = prompt_text(problem.prompt, thoughts)
             return Request([prompt], self._sampling(n, self.code_temperature, self.max_code_tokens, ["### Task"]))
         prompt = (
             "You are an expert Python programmer.\n\n"

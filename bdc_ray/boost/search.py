@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
+from bdc_ray.artifacts.traces import AnytimePoint, Evaluation, PreferencePair, SearchResult
+from bdc_ray.boost.config import SearchConfig
 from bdc_ray.boost.dedupe import assign_groups, merge_near_duplicates, similar_pairs
-from bdc_ray.boost.interfaces import Agent, Continuation, Executor, Proposal, SearchConfig
+from bdc_ray.boost.interfaces import Agent, Continuation, Executor, Proposal
 from bdc_ray.boost.tree import (
     Action,
     Simulation,
@@ -66,38 +68,6 @@ class Budget:
     @property
     def spent(self) -> bool:
         return self.remaining is not None and self.remaining <= 0
-
-
-@dataclass
-class SearchResult:
-    problem_id: str
-    best_program: str
-    best_reward: float
-    best_thoughts: list[str]
-    best_agent: str | None
-    evaluations: list[dict[str, Any]]
-    preferences: list[dict[str, Any]]
-    tree_size: int
-    tree_depth: int
-    rollouts: int
-    llm_generations: dict[str, int]
-    sandbox_runs: dict[str, int]
-    solved_public: bool
-    thoughts_by_agent: dict[str, int] = field(default_factory=dict)
-    generations_by_kind: dict[str, int] = field(default_factory=dict)
-    """thought, continuation, program, refine, merge: what the budget was spent on."""
-    best_generation: int | None = None
-    """The generation number of the best program (ties go to the earliest)."""
-    best_thought_agents: list[str] = field(default_factory=list)
-    """The proposer of each thought of `best_thoughts`: with `best_agent`, who contributed to the answer."""
-    solved_by: str | None = None
-    """For a public-solved problem: "root" when the best program was a plain sample (a prompt without
-    thoughts, what best-of-N draws too), "tree" when it was written from a thought chain the tree chose."""
-    anytime: list[dict[str, Any]] = field(default_factory=list)
-    """Every change of the chosen program (best public reward so far, ties to the earliest) with the
-    generation count at which it happened: the chosen program after g generations is the last entry
-    with `generations <= g`, so one run at budget B gives the result at every b <= B."""
-    tree: dict[str, Any] | None = None  # tree.tree_record: the searched tree, for the explorer
 
 
 def feedback_text(result: RunResult, limit: int = 400) -> str:
@@ -345,7 +315,7 @@ class ProblemSearch:
         await self._run_programs(runs)
 
     async def _run_programs(self, runs: list[_Program]) -> None:
-        results = await asyncio.gather(*(self.s.executor.run(r.program, self.problem.public_tests) for r in runs))
+        results = await asyncio.gather(*(self.s.executor.arun(r.program, self.problem.public_tests) for r in runs))
         for r, res in zip(runs, results):
             self.sandbox_runs[r.agent] += 1
             reward = res.passed / res.total if res.total else 0.0
@@ -405,10 +375,10 @@ class ProblemSearch:
         for sim, st in placed:  # generation order: a tie never replaces the earlier program
             if best_sim is None or sim.reward > best_sim.reward:
                 best_sim, best_state = sim, st
-                anytime.append({"generations": sim.generation, "reward": sim.reward, "agent": sim.agent,
-                                "prefix_depth": sim.prefix_depth, "program": sim.program})
+                anytime.append(AnytimePoint(generations=sim.generation, reward=sim.reward, agent=sim.agent,
+                                            prefix_depth=sim.prefix_depth, program=sim.program))
         evaluations = [
-            {"thoughts": list(st.thoughts), "agent": sim.agent, "program": sim.program, "reward": sim.reward, "status": sim.status}
+            Evaluation(thoughts=list(st.thoughts), agent=sim.agent, program=sim.program, reward=sim.reward, status=sim.status)
             for st in states
             for sim in st.simulations
         ]
@@ -437,7 +407,7 @@ class ProblemSearch:
         )
 
 
-def step_preferences(states: Sequence[State]) -> list[dict[str, Any]]:
+def step_preferences(states: Sequence[State]) -> list[PreferencePair]:
     """Step-level pairs: a child whose value rose over its parent's beats one whose value fell."""
     pairs = []
     for st in states:
@@ -449,14 +419,14 @@ def step_preferences(states: Sequence[State]) -> list[dict[str, Any]]:
         for good in better:
             for bad in worse:
                 pairs.append(
-                    {
-                        "thoughts": list(st.thoughts),
-                        "chosen": good.thought,
-                        "rejected": bad.thought,
-                        "chosen_value": good.child.value,  # type: ignore[union-attr]
-                        "rejected_value": bad.child.value,  # type: ignore[union-attr]
-                        "chosen_agent": good.agent,
-                        "rejected_agent": bad.agent,
-                    }
+                    PreferencePair(
+                        thoughts=list(st.thoughts),
+                        chosen=good.thought,
+                        rejected=bad.thought,
+                        chosen_value=good.child.value,  # type: ignore[union-attr]
+                        rejected_value=bad.child.value,  # type: ignore[union-attr]
+                        chosen_agent=good.agent,
+                        rejected_agent=bad.agent,
+                    )
                 )
     return pairs

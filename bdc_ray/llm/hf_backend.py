@@ -17,7 +17,7 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
 from bdc_ray.llm.base import BaseLLM, GenerationStats, SamplingParams, Texts, generated_length, truncate_at_stop
-from bdc_ray.llm.threads import configure_torch_threads
+from bdc_ray.threads import configure_torch_threads
 
 
 class TransformersLLM(BaseLLM):

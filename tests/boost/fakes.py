@@ -174,7 +174,7 @@ class FakeExecutor:
     seen_tests: list[CallTest] = field(default_factory=list)
     runs: int = 0
 
-    async def run(self, program: str, tests) -> RunResult:
+    async def arun(self, program: str, tests) -> RunResult:
         self.runs += 1
         self.seen_tests.extend(tests)
         ops = [o for o in program.removeprefix("ops:").split(",") if o]

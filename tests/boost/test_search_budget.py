@@ -7,11 +7,10 @@ merging), continuing agents (completion style), and one of each.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
 
 import pytest
 
-from bdc_ray.boost.interfaces import SearchConfig
+from bdc_ray.boost.config import SearchConfig
 from bdc_ray.boost.search import MCTreeOfAgents, ProblemSearch
 from bdc_ray.boost.tree import Action, State, add_pending, iter_states, may_widen, select
 from tests.boost.fakes import ContinuingAgent, FakeAgent, FakeExecutor, InFlight, SampledAgent, problem
@@ -69,7 +68,7 @@ def test_a_solved_problem_stops_within_budget(agents):
         result, _ = run(AGENT_SETS[agents](), problem(), max_generations=budget, width=2, parallel_rollouts=2)
         assert spent(result) <= budget
         if result.solved_public:
-            assert result.anytime[-1]["reward"] == 1.0
+            assert result.anytime[-1].reward == 1.0
 
 
 def test_neither_the_depth_limit_nor_a_narrow_width_ends_the_search_early():
@@ -82,8 +81,8 @@ def test_neither_the_depth_limit_nor_a_narrow_width_ends_the_search_early():
 
 def chosen_at(result, g):
     """The chosen program after g generations, read off the anytime list."""
-    points = [p for p in result.anytime if p["generations"] <= g]
-    return (points[-1]["program"], points[-1]["reward"], points[-1]["generations"]) if points else ("", 0.0, None)
+    points = [p for p in result.anytime if p.generations <= g]
+    return (points[-1].program, points[-1].reward, points[-1].generations) if points else ("", 0.0, None)
 
 
 @pytest.mark.parametrize("parallel", [1, 3])
@@ -96,7 +95,7 @@ def test_anytime_the_best_after_g_generations_does_not_depend_on_the_total_budge
     for b in range(1, full_budget + 1):
         short, _ = run(AGENT_SETS[agents](), PARTIAL, max_generations=b, **kwargs)
         assert (short.best_program, short.best_reward, short.best_generation) == chosen_at(full, b), b
-        assert short.anytime == [p for p in full.anytime if p["generations"] <= b]
+        assert short.anytime == [p for p in full.anytime if p.generations <= b]
 
 
 @pytest.mark.parametrize("parallel", [1, 3])
@@ -105,7 +104,7 @@ def test_the_same_seed_gives_the_same_search(parallel):
     first, _ = run(samplers(seed=7), PARTIAL, **kwargs)
     again, _ = run(samplers(seed=7), PARTIAL, **kwargs)
     other, _ = run(samplers(seed=8), PARTIAL, **kwargs)
-    assert asdict(first) == asdict(again)
+    assert first.model_dump() == again.model_dump()
     assert first.evaluations != other.evaluations
 
 

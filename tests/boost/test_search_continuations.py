@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from bdc_ray.boost.interfaces import SearchConfig
+from bdc_ray.boost.config import SearchConfig
 from bdc_ray.boost.records import trace_record
 from bdc_ray.boost.search import MCTreeOfAgents, ProblemSearch
 from tests.boost.fakes import ContinuingAgent, FakeAgent, FakeExecutor, problem
@@ -74,7 +74,7 @@ def test_mutual_boosting_one_agent_continues_the_other_agents_prefix():
     assert both.solved_public and both.best_program == "ops:double,add one"
     assert both.best_thoughts == ["double", "add one"] and both.best_thought_agents == ["A", "B"]
     assert both.best_agent == "B" and both.solved_by == "tree"
-    assert both.anytime[-1]["generations"] == both.best_generation <= 16
+    assert both.anytime[-1].generations == both.best_generation <= 16
 
 
 def test_solved_by_root_when_a_plain_sample_passes():
@@ -133,7 +133,7 @@ def test_the_trace_record_keeps_root_or_tree_rollouts_depth_agents_and_the_anyti
     agents = [ContinuingAgent("A", [("double", 1.0)]), ContinuingAgent("B", [("add one", 1.0)])]
     prob = problem()
     result, _ = run(agents, prob, max_generations=16, width=2)
-    record = json.loads(json.dumps(trace_record(prob, result, None, 0.5)))
+    record = trace_record(prob, result, None, 0.5).model_dump(mode="json")
     assert record["solved_by"] == "tree" and record["rollouts"] == result.rollouts >= 2
     assert record["tree_depth"] == 2 and record["best_thought_agents"] == ["A", "B"]
     assert record["generations_by_kind"] == result.generations_by_kind

@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from bdc_ray.boost.interfaces import SearchConfig
+from bdc_ray.boost.config import SearchConfig
 from bdc_ray.boost.records import trace_record
 from bdc_ray.boost.search import MCTreeOfAgents
 from bdc_ray.boost.tree import Action, Simulation, State, tree_nodes, tree_record
@@ -62,7 +62,7 @@ def test_a_real_search_keeps_its_tree_with_refinements_and_the_best_path():
     search = MCTreeOfAgents([a, b], executor, SearchConfig(rollouts=4, width=2, n_sim=1, stop_on_solve=False,
                                                                    prune_threshold=0.5))
     result = asyncio.run(search.search(prob.public_view()))
-    record = json.loads(json.dumps(trace_record(prob, result, None, 0.1)))  # what a trace file holds
+    record = trace_record(prob, result, None, 0.1).model_dump(mode="json")  # what a trace file holds
     tree = record["tree"]
     rows = tree["nodes"]
     assert len(rows) == result.tree_size and [r["id"] for r in rows] == list(range(len(rows)))
