@@ -1,4 +1,4 @@
-"""Boost's tree vs best-of-N sampling at EQUAL LLM generations, on problems that need search.
+"""Boost's tree vs best-of-N sampling at EQUAL LLM generations, on problems built to need search.
 
 The problems are TRAINING problems of the multi-part families (what Boost searches: no held-out
 problem is touched), where the plan decides success and the public tests give partial credit;
