@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from itertools import product
-from typing import Callable
+from typing import Callable, Sequence
 
 from bdc_ray.problems.synth_families.base import (
     Constants, Draft, FamilySpec, NoDiscriminatingTests, Structure, call_tests, discriminates, function_name,
@@ -106,14 +106,10 @@ def holds(kind: str, c: int, x: int) -> bool:
     return x < c if kind == "lt" else x > c if kind == "gt" else x % c == 0
 
 
-def _critical(kinds: list[str], cs: list[int], rng: random.Random) -> tuple[list[int], list[int]]:
-    """(first, more): values a near-miss solution gets wrong.
-
-    `first` holds the one value per condition that tells `<` from `<=` (the threshold itself) or
-    catches a wrong divisibility test (a non-zero multiple), plus one value where both conditions
-    hold, where only the order of the checks decides. `more` holds the other side of each
-    threshold, zero and a non-multiple.
-    """
+def boundary_values(kinds: Sequence[str], cs: Sequence[int], rng: random.Random) -> tuple[list[int], list[int]]:
+    """Per condition, (first) the value that tells `<` from `<=` (the threshold itself) or a
+    non-zero multiple of a divisor, and (more) the other side of the threshold, or zero and a
+    non-multiple: shared by every family built on these conditions."""
     first, more = [], []
     for kind, c in zip(kinds, cs):
         if kind == "div":
@@ -122,6 +118,18 @@ def _critical(kinds: list[str], cs: list[int], rng: random.Random) -> tuple[list
         else:
             first.append(c)
             more.append(c - 1 if kind == "lt" else c + 1)
+    return first, more
+
+
+def _critical(kinds: list[str], cs: list[int], rng: random.Random) -> tuple[list[int], list[int]]:
+    """(first, more): values a near-miss solution gets wrong.
+
+    `first` holds the one value per condition that tells `<` from `<=` (the threshold itself) or
+    catches a wrong divisibility test (a non-zero multiple), plus one value where both conditions
+    hold, where only the order of the checks decides. `more` holds the other side of each
+    threshold, zero and a non-multiple.
+    """
+    first, more = boundary_values(kinds, cs, rng)
     if len(kinds) == 2:
         both = [x for x in POOL if holds(kinds[0], cs[0], x) and holds(kinds[1], cs[1], x)]
         if both:
@@ -224,16 +232,9 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
     rng.shuffle(more)
     hidden = unique([v for v in first + more if v not in public])[:n_hidden]
     hidden += rng.sample([v for v in POOL if v not in public and v not in hidden], n_hidden - len(hidden))
-    return Draft(
-        prompt,
-        tuple(thoughts),
-        code,
-        f,
-        call_tests(f, [(v, solve(v)) for v in public]),
-        call_tests(f, [(v, solve(v)) for v in hidden]),
-        phrasing,
-        style,
-    )
+    public_tests = call_tests(f, [(v, solve(v)) for v in public])
+    hidden_tests = call_tests(f, [(v, solve(v)) for v in hidden])
+    return Draft(prompt, tuple(thoughts), code, f, public_tests, hidden_tests, phrasing, style)
 
 
 SPEC = FamilySpec("branch", STRUCTURES, COMP_HELDOUT, constants, draft, ("if", "ternary"))

@@ -21,12 +21,7 @@ from itertools import permutations
 
 from bdc_ray.problems.synth_families import arith, branching, counting, lists, strings
 from bdc_ray.problems.synth_families.base import (
-    Constants,
-    Draft,
-    FamilySpec,
-    NoDiscriminatingTests,
-    Structure,
-    TrainedPools,
+    Constants, Draft, FamilySpec, NoDiscriminatingTests, Structure, TrainedPools,
 )
 
 _PARTS: dict[str, FamilySpec] = {spec.name: spec for spec in (arith.SPEC, strings.SPEC, lists.SPEC, counting.SPEC, branching.SPEC)}

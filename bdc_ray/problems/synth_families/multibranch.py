@@ -19,26 +19,11 @@ import random
 from itertools import product
 
 from bdc_ray.problems.synth_families.base import (
-    Constants,
-    Draft,
-    FamilySpec,
-    NoDiscriminatingTests,
-    Structure,
-    TrainedPools,
-    call_tests,
-    function_name,
-    indent,
-    render,
-    unique,
+    Constants, Draft, FamilySpec, NoDiscriminatingTests, Structure, TrainedPools, call_tests,
+    function_name, indent, render, unique,
 )
 from bdc_ray.problems.synth_families.branching import (
-    COND_CODE,
-    COND_PHRASES,
-    COND_THOUGHTS,
-    DIVISORS,
-    POOL,
-    THRESHOLDS,
-    holds,
+    COND_CODE, COND_PHRASES, COND_THOUGHTS, DIVISORS, POOL, THRESHOLDS, boundary_values, holds,
 )
 
 _LABELS = (
@@ -135,19 +120,13 @@ def _critical(kinds: Structure, cs: tuple[int, ...], rng: random.Random) -> tupl
     vs `<=`) and a non-zero multiple of each divisor. `more`: the other side of each threshold,
     zero, a non-multiple.
     """
-    first, more = [], []
+    first = []
     for i in range(len(kinds) - 1):
         both = [v for v in POOL if _region(kinds, cs, v) == i and holds(kinds[i + 1], cs[i + 1], v)]
         if both:
             first.append(rng.choice(both))
-    for kind, c in zip(kinds, cs):
-        if kind == "div":
-            first.append(c * rng.choice((-2, -1, 1, 2, 3, 4)))
-            more += [0, c * rng.randint(1, 4) + 1]
-        else:
-            first.append(c)
-            more.append(c - 1 if kind == "lt" else c + 1)
-    return unique(first), unique(more)
+    edges, more = boundary_values(kinds, cs, rng)
+    return unique(first + edges), unique(more)
 
 
 def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
@@ -193,18 +172,11 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
     def answer(value: int) -> str:
         return outs[region(value)]
 
-    return Draft(
-        prompt,
-        tuple(thoughts),
-        code,
-        f,
-        call_tests(f, [(v, answer(v)) for v in public]),
-        call_tests(f, [(v, answer(v)) for v in hidden]),
-        phrasing,
-        style,
-        public_parts=tuple(f"case{region(v) + 1}" for v in public),
-        hidden_parts=tuple(f"case{region(v) + 1}" for v in hidden),
-    )
+    public_tests = call_tests(f, [(v, answer(v)) for v in public])
+    hidden_tests = call_tests(f, [(v, answer(v)) for v in hidden])
+    return Draft(prompt, tuple(thoughts), code, f, public_tests, hidden_tests, phrasing, style,
+                 public_parts=tuple(f"case{region(v) + 1}" for v in public),
+                 hidden_parts=tuple(f"case{region(v) + 1}" for v in hidden))
 
 
 SPEC = FamilySpec(
