@@ -102,6 +102,7 @@ def tiny_agents(tmp_path_factory) -> dict:
             {"name": "tiny-b", "tiny": _tiny_recipe(1, ["arith", "string", "list"]), "resources": {"num_cpus": 0.5},
              "prompts": prompts},
         ],
+        "student": None,  # the experts adapt tiny-a: one build less per session (tests/models covers `student`)
     }
 
 

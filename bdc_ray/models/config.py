@@ -54,11 +54,34 @@ class AgentConfig(BaseModel):
         return self
 
 
+class StudentConfig(BaseModel):
+    """The model Disentangle and Customize adapt: BDC's student, learning from what the agents
+    (its teachers) found, not one of them (the paper: gpt-4o-mini and Claude search, Llama-3.1-8B
+    learns). It needs local weights (LoRA experts train on them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: BackendSpec | None = Field(None, description="Local weights by path or hub name. Exactly one of model and tiny.")
+    tiny: TinyModelConfig | None = Field(None, description="A tiny model built on first use from this recipe.")
+    resources: ResourceSpec = Field(default_factory=ResourceSpec, description="The tiny build's Ray task (its threads: num_cpus).")
+
+    @model_validator(mode="after")
+    def _one_model(self) -> "StudentConfig":
+        if (self.model is None) == (self.tiny is None):
+            raise ValueError("give exactly one of `model` (a path or name) and `tiny` (a build recipe)")
+        return self
+
+
 class ModelsSection(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
     build_root: str = Field("./runs/models", description="Where tiny models are built and cached (shared by runs).")
     agents: list[AgentConfig] = Field(default_factory=list, description="Boost's agents; two or more for mutual boosting.")
+    student: StudentConfig | None = Field(
+        None,
+        description="The base model the experts adapt; None: the first agent's weights (the student is then its own "
+        "teacher, which BDC is not about; a warning says so). stages.disentangle.experts.base_model overrides both.",
+    )
 
     @field_validator("agents")
     @classmethod
@@ -72,6 +95,7 @@ class ModelsSection(BaseModel):
     def resolve_paths(self, resolve: Callable[[str], str]) -> None:
         """Relative paths against the config file's folder (local model folders, `~` expanded)."""
         self.build_root = resolve(self.build_root)
-        for agent in self.agents:
-            if agent.model is not None and agent.model.path.startswith((".", "~")):
-                agent.model.path = resolve(os.path.expanduser(agent.model.path))
+        models = [agent.model for agent in self.agents] + [self.student.model if self.student else None]
+        for model in models:
+            if model is not None and model.path.startswith((".", "~")):
+                model.path = resolve(os.path.expanduser(model.path))

@@ -1,7 +1,8 @@
 """Agents -> backends: tiny models built (or reused) in Ray tasks, real models passed through.
 
-Also the default base model of the LoRA experts: the first agent's weights, so experts adapt the
-model Boost searched with when no `stages.disentangle.experts.base_model` is configured.
+Also the base model of the LoRA experts when no `stages.disentangle.experts.base_model` is
+configured: the `models.student` (built like a tiny agent when it is a recipe), else the first
+agent's weights.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 from typing import Sequence
 
 from bdc_ray.llm.spec import BackendSpec
-from bdc_ray.models.config import AgentConfig
+from bdc_ray.models.config import AgentConfig, ModelsSection
 from bdc_ray.tiny import build_tiny
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def resolve_backends(agents: list[AgentConfig], build_root: str) -> dict[str, Ba
     }
     if pending:
         log.info("tiny models for %s: building or reusing under %s", ", ".join(pending), build_root)
-    paths = dict(zip(pending, ray.get(list(pending.values()))))
+    paths = dict(zip(pending, ray.get(list(pending.values())))) if pending else {}
     specs = {}
     for a in agents:
         if a.model is not None:
@@ -43,13 +44,28 @@ def resolve_backends(agents: list[AgentConfig], build_root: str) -> dict[str, Ba
 
 
 def first_agent_model(agents: Sequence[AgentConfig], build_root: str) -> str:
-    """The base model when none is configured: the first agent's weights (a tiny agent is built,
-    or reused, under `build_root`), so experts adapt the model Boost searched with."""
+    """The first agent's weights (a tiny agent is built, or reused, under `build_root`)."""
     if not agents:
-        raise ValueError("no base model: set stages.disentangle.experts.base_model or configure models.agents")
+        raise ValueError("no base model: set models.student, stages.disentangle.experts.base_model or models.agents")
     spec = resolve_backends([agents[0]], build_root)[agents[0].name]
     if spec.backend != "transformers":
         raise ValueError(
-            f"agent {agents[0].name!r} is reached over {spec.backend}: LoRA experts need local weights, set base_model"
+            f"agent {agents[0].name!r} is reached over {spec.backend}: LoRA experts need local weights, "
+            "set models.student"
         )
+    return spec.path
+
+
+def student_model(models: ModelsSection) -> str:
+    """The base model the experts adapt when none is configured: `models.student` (a recipe is
+    built, or reused, under `build_root`), else the first agent's weights, with a warning."""
+    student = models.student
+    if student is None:
+        log.warning("models.student is not set: the experts adapt the first agent's weights, the student is its "
+                    "own teacher")
+        return first_agent_model(models.agents, models.build_root)
+    source = AgentConfig(name="student", model=student.model, tiny=student.tiny, resources=student.resources)
+    spec = resolve_backends([source], models.build_root)["student"]
+    if spec.backend != "transformers":
+        raise ValueError(f"models.student is reached over {spec.backend}: LoRA experts need local weights")
     return spec.path
