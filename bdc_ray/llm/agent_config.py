@@ -3,7 +3,9 @@
 A tiny model is named by its build recipe (`tiny:`) instead of a path: it is trained on first use
 (one Ray task per agent, in parallel) into `models.build_root` and reused afterwards, so the
 embedded default runs on a fresh machine with nothing downloaded. Real models are named by path
-or hub name (`model:`), or reached over HTTP (`backend: openai`).
+or hub name (`model:`), or reached over HTTP (`backend: openai`); a GGUF checkpoint (`gguf_file`) is
+converted once into `models.build_root` by a Ray task as well. Instruct-style agents talk through
+their model's chat template unless `chat` says otherwise.
 """
 
 from __future__ import annotations
@@ -60,21 +62,39 @@ def _threads(agent: AgentConfig) -> int:
     return max(1, int(agent.resources.num_cpus))
 
 
+def _agent_spec(agent: AgentConfig) -> BackendSpec:
+    assert agent.model is not None
+    chat = agent.model.chat
+    if chat is None and agent.model.backend != "vllm":
+        chat = agent.style == "instruct"
+    return agent.model.model_copy(update={"name": agent.model.name or agent.name, "chat": chat})
+
+
 def resolve_backends(agents: list[AgentConfig], build_root: str) -> dict[str, BackendSpec]:
-    """The backend of every agent; tiny models missing from `build_root` are built in parallel Ray tasks."""
+    """The backend of every agent; tiny models missing from `build_root` are built, and GGUF
+    checkpoints converted there, in parallel Ray tasks (each once: later runs reuse the folder)."""
     build = ray.remote(build_tiny)
     pending = {
         a.name: build.options(num_cpus=_threads(a), max_retries=1).remote(a.tiny, build_root, threads=None, progress=False)
         for a in agents
         if a.tiny is not None
     }
-    if pending:
-        log.info("tiny models for %s: building or reusing under %s", ", ".join(pending), build_root)
+    convert = ray.remote(BackendSpec.resolved)
+    converting = {
+        a.name: convert.options(num_cpus=_threads(a), max_retries=1).remote(_agent_spec(a), build_root)
+        for a in agents
+        if a.model is not None and a.model.gguf_parts
+    }
+    if pending or converting:
+        log.info("models for %s: building, converting or reusing under %s", ", ".join([*pending, *converting]), build_root)
     paths = dict(zip(pending, ray.get(list(pending.values()))))
+    converted = dict(zip(converting, ray.get(list(converting.values()))))
     specs = {}
     for a in agents:
-        if a.model is not None:
-            specs[a.name] = a.model.model_copy(update={"name": a.model.name or a.name})
+        if a.name in converted:
+            specs[a.name] = converted[a.name]
+        elif a.model is not None:
+            specs[a.name] = _agent_spec(a)
         else:
             specs[a.name] = BackendSpec(backend="transformers", path=str(paths[a.name]), name=a.name, threads=_threads(a))
     return specs
