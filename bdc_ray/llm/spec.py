@@ -103,9 +103,9 @@ class BackendSpec(BaseModel):
             return self
         from bdc_ray.llm.gguf import ensure_converted
 
+        # Named after the file, not the entry: agents sharing one GGUF share one folder.
         folder = ensure_converted(
-            self.gguf_parts, gguf_cache or self.gguf_cache, base=self.path, expected_sha256=self.gguf_sha256,
-            name=self.name,
+            self.gguf_parts, gguf_cache or self.gguf_cache, base=self.path, expected_sha256=self.gguf_sha256
         )
         return self.model_copy(update={"path": str(folder), "gguf_file": None, "gguf_sha256": None})
 
