@@ -71,8 +71,8 @@ class OpenAICompatibleLLM(BaseLLM):
     An adapter is addressed as the request's `model`, which is how vLLM's server exposes LoRA
     adapters (`--lora-modules name=path`).
 
-    Only the server knows its context and tokenizer, and servers differ on an over-long prompt
-    (vLLM and transformers serve refuse it with a 400, llama.cpp's cuts or fails). Given the
+    Only the server knows its context and tokenizer, and an over-long prompt is the server's
+    call (transformers serve and vLLM refuse it with a 400 naming the limit). Given the
     served model's tokenizer folder and context, the client cuts prompts from the left itself,
     exactly as the transformers backend does (chat.py), so a search never meets that 400.
     """

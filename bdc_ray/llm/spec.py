@@ -34,7 +34,6 @@ class BackendSpec(BaseModel):
         "~/.cache/bdc-ray/models",
         description="Where converted GGUF folders are kept (agents: models.build_root overrides this default).",
     )
-
     name: str | None = Field(None, description="Label in logs and metrics; default: derived from backend and path.")
     adapters: dict[str, str] = Field(
         default_factory=dict,
