@@ -38,6 +38,7 @@ import yaml  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from bdc_ray.boost.prompts import extract_code  # noqa: E402
+from bdc_ray.boost.runner import read_traces  # noqa: E402
 from bdc_ray.config import BDCConfig, load_config  # noqa: E402
 from bdc_ray.llm.agent_config import AgentConfig  # noqa: E402
 from bdc_ray.llm.base import SamplingParams  # noqa: E402
@@ -292,7 +293,7 @@ def boost(cfg: BDCConfig, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     subprocess.run([BDC, "boost", "--config", str(config)], check=True)
     wall = time.perf_counter() - started
-    traces = [json.loads(p.read_text().splitlines()[0]) for p in sorted((out / "runs" / "mbpp-train" / "boost" / "traces").glob("*.jsonl"))]
+    traces = read_traces(str(out / "runs" / "mbpp-train" / "boost" / "traces"))
     loaded, _ = load_problems(str(problems_file))
     refined = refinements(traces, {p.id: p for p in loaded})
     (out / "refinements.json").write_text(json.dumps(refined, indent=2) + "\n")
