@@ -1,29 +1,36 @@
-"""The one typed schema for `ray_config.yaml`.
+"""The one typed schema for `ray_config.yaml`, composed of the sections each package defines.
 
 Every section forbids unknown keys, so a typo fails at start-up with the key's full path
 (`sandbox.limits.time_sec: unknown key`) instead of being silently ignored on a cluster an
 hour later. Relative paths in the file are resolved against the file's own folder, so a job
-submitted with `--working-dir .` and a local run see the same data.
+submitted with `--working-dir .` and a local run see the same data: each section resolves its
+own paths (`resolve_paths`), this module only hands them the resolver.
+
+This is the only module that knows every section; stages take their own section (and the few
+shared values they need), never `BDCConfig`.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bdc_ray.boost.interfaces import SearchConfig
-from bdc_ray.customize.config import CustomizeConfig
-from bdc_ray.disentangle.cluster_config import ClusterConfig
-from bdc_ray.disentangle.expert_config import ExpertsConfig
-from bdc_ray.llm.agent_config import AgentConfig
+from bdc_ray.artifacts.layout import RunLayout
+from bdc_ray.boost import BoostStage
+from bdc_ray.customize import CustomizeConfig
+from bdc_ray.disentangle import DisentangleStage
+from bdc_ray.heldout import EvalStage
+from bdc_ray.models import ModelsSection
+from bdc_ray.problems.suite_files import SuiteFolder
 from bdc_ray.problems.synth import SynthConfig
+from bdc_ray.ray_session import RaySection
 from bdc_ray.resources import ResourceSpec
-from bdc_ray.serve.config import ServeConfig
-from bdc_ray.sandbox import SandboxLimits
+from bdc_ray.sandbox.section import SandboxSection
+from bdc_ray.serve import ServeConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "ray_config.yaml"
 
@@ -32,86 +39,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
-class RaySection(Strict):
-    address: str | None = Field(
-        None,
-        description="Cluster to join ('auto', 'ray://host:10001', ...). None: RAY_ADDRESS if set, else a new local cluster.",
-    )
-    namespace: str = Field("bdc", description="Ray namespace for the named actors of a run.")
-    num_cpus: int | None = Field(None, ge=1, description="CPUs of a NEW local cluster (ignored when joining one).")
-    include_dashboard: bool = Field(False, description="Start the dashboard with a new local cluster.")
-    runtime_env: dict[str, Any] = Field(default_factory=dict, description="runtime_env for ray.init (env_vars, pip, working_dir...).")
-
-
 class ResourcesSection(Strict):
     sandbox: ResourceSpec = Field(default_factory=lambda: ResourceSpec(num_cpus=1.0))
-
-
-class SandboxSection(Strict):
-    actors: int | None = Field(
-        None, ge=1, description="Sandbox actors in the pool. None: one per alive node of the cluster."
-    )
-    workers_per_actor: int = Field(2, ge=1, le=256, description="Warm sandbox worker processes inside each actor.")
-    limits: SandboxLimits = Field(default_factory=SandboxLimits)
-
-
-class EvalDataset(Strict):
-    path: str = Field(description="A problem file (HumanEval, MBPP, APPS, CodeContests or bdc JSONL).")
-    format: str | None = Field(None, description="Format name; None = detect.")
-    name: str | None = Field(None, description="Label in tables; default: the file name.")
-
-
-class EvalStage(Strict):
-    k: list[int] = Field(default_factory=lambda: [1, 10], description="pass@k values to report.")
-    tests: str = Field("all", pattern="^(all|hidden|public)$", description="Which tests decide a pass.")
-    datasets: list[EvalDataset] = Field(
-        default_factory=list, description="Public problem files whose reference solutions `bdc run` evaluates."
-    )
-    splits: list[Literal["train", "heldout", "heldout_comp"]] = Field(
-        default_factory=lambda: ["heldout", "heldout_comp"],
-        description="Synthetic splits the solvers are measured on (held-out: never trained on, never boosted).",
-    )
-    solvers: list[Literal["base", "all_data", "customized"]] = Field(
-        default_factory=lambda: ["base", "all_data", "customized"],
-        min_length=1,
-        description="base model, the all-data LoRA baseline, the customized solver (experts + hypernetwork).",
-    )
-    samples: int = Field(1, ge=1, description="Samples per problem and solver (pass@k needs k <= samples).")
-    temperature: float = Field(0.0, ge=0, description="0: greedy decoding.")
-    max_new_tokens: int = Field(256, ge=1, description="Longest generated program in tokens.")
-    resources: ResourceSpec = Field(
-        default_factory=ResourceSpec, description="What each solver's generation task asks for (a GPU node on a cluster)."
-    )
-
-    @field_validator("k")
-    @classmethod
-    def _positive_k(cls, value: list[int]) -> list[int]:
-        if not value or any(k < 1 for k in value):
-            raise ValueError(f"k must be a non-empty list of integers >= 1, got {value}")
-        return sorted(set(value))
-
-
-class BoostStage(Strict):
-    problems: str = Field(
-        "synthetic:train",
-        description="'synthetic:<split>' (the run's generated suite) or a problem file (any supported format).",
-    )
-    format: str | None = Field(None, description="Format of a problem file; None = detect.")
-    max_problems: int | None = Field(
-        None, ge=1, description="Search only N problems, taken round-robin across families (the first of each)."
-    )
-    max_concurrent_problems: int = Field(8, ge=1, description="Searches in flight at once (across the cluster).")
-    max_attempts: int = Field(3, ge=1, description="Tries per problem when an actor dies mid-search.")
-    search: SearchConfig = Field(default_factory=SearchConfig)
-
-
-class DisentangleStage(Strict):
-    cluster: ClusterConfig = Field(
-        default_factory=ClusterConfig, description="Embedding and KMeans clustering of the SFT problems."
-    )
-    experts: ExpertsConfig = Field(
-        default_factory=ExpertsConfig, description="One LoRA expert per cluster plus the all-data baseline (Ray Train)."
-    )
 
 
 class StagesSection(Strict):
@@ -119,20 +48,6 @@ class StagesSection(Strict):
     disentangle: DisentangleStage = Field(default_factory=DisentangleStage)
     customize: CustomizeConfig = Field(default_factory=CustomizeConfig)
     eval: EvalStage = Field(default_factory=EvalStage)
-
-
-class ModelsSection(Strict):
-    build_root: str = Field("./runs/models", description="Where tiny models are built and cached (shared by runs).")
-    agents: list[AgentConfig] = Field(default_factory=list, description="Boost's agents; two or more for mutual boosting.")
-
-    @field_validator("agents")
-    @classmethod
-    def _unique_names(cls, value: list[AgentConfig]) -> list[AgentConfig]:
-        names = [a.name for a in value]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"agent names must be unique, repeated: {dupes}")
-        return value
 
 
 class DataSection(Strict):
@@ -154,6 +69,15 @@ class BDCConfig(Strict):
     def run_dir(self) -> str:
         return self.storage_path.rstrip("/") + "/" + self.run_name
 
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.run_dir)
+
+    @property
+    def suite(self) -> SuiteFolder:
+        """The run's synthetic suite, in its data folder."""
+        return SuiteFolder(self.data.synthetic, self.layout.data_dir)
+
 
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names every bad key path."""
@@ -168,24 +92,8 @@ def _resolve_paths(cfg: BDCConfig, base: Path) -> BDCConfig:
         return p if _is_uri(p) or os.path.isabs(p) else str((base / p).resolve())
 
     cfg.storage_path = resolve(cfg.storage_path)
-    cfg.models.build_root = resolve(cfg.models.build_root)
-    for agent in cfg.models.agents:
-        if agent.model is not None and agent.model.path.startswith((".", "~")):
-            agent.model.path = resolve(os.path.expanduser(agent.model.path))
-    if not cfg.stages.boost.problems.startswith("synthetic:"):
-        cfg.stages.boost.problems = resolve(cfg.stages.boost.problems)
-    for ds in cfg.stages.eval.datasets:
-        ds.path = resolve(ds.path)
-    source = cfg.stages.customize.source
-    if source != "boost" and not source.startswith("synthetic:"):
-        cfg.stages.customize.source = resolve(source)
-    for attr in ("experts", "hypernet"):
-        if getattr(cfg.serve, attr) is not None:
-            setattr(cfg.serve, attr, resolve(getattr(cfg.serve, attr)))
-    if cfg.serve.auth.api_key_file:
-        cfg.serve.auth.api_key_file = resolve(os.path.expanduser(cfg.serve.auth.api_key_file))
-    if cfg.stages.disentangle.experts.base_model and cfg.stages.disentangle.experts.base_model.startswith((".", "~")):
-        cfg.stages.disentangle.experts.base_model = resolve(os.path.expanduser(cfg.stages.disentangle.experts.base_model))
+    for section in (cfg.models, cfg.stages.boost, cfg.stages.disentangle, cfg.stages.customize, cfg.stages.eval, cfg.serve):
+        section.resolve_paths(resolve)
     return cfg
 
 

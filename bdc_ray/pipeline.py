@@ -17,11 +17,11 @@ from rich.console import Console
 from bdc_ray import storage
 from bdc_ray.config import BDCConfig, dump_config
 from bdc_ray.eval.evaluate import reference_samples
-from bdc_ray.eval.runner import evaluate_dataset, make_pool
+from bdc_ray.eval.runner import evaluate_dataset
 from bdc_ray.eval.tables import summary_markdown, summary_table, with_groups
 from bdc_ray.problems.loaders import load_problems
-from bdc_ray.problems.suite_files import write_suite
 from bdc_ray.ray_session import init_ray
+from bdc_ray.sandbox.ray_pool import make_pool
 
 log = logging.getLogger(__name__)
 
@@ -34,44 +34,39 @@ class Stage:
 
 
 def data_stage(cfg: BDCConfig, console: Console) -> list[dict[str, Any]]:
-    splits = write_suite(cfg.data.synthetic, storage.join(cfg.run_dir, "data"))
+    splits = cfg.suite.write()
     console.print(
-        f"synthetic suite: {', '.join(f'{k} {len(v)}' for k, v in splits.items())} problems -> {cfg.run_dir}/data"
+        f"synthetic suite: {', '.join(f'{k} {len(v)}' for k, v in splits.items())} problems -> {cfg.layout.data_dir}"
     )
     return verify_references(cfg, splits, console)
 
 
 def boost_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
-    from bdc_ray.boost.stage import run_boost_stage
-    from bdc_ray.boost.tables import boost_table
+    from bdc_ray.boost import boost_table, run_boost_stage
 
     started = time.time()
-    summary = run_boost_stage(cfg)
+    summary = run_boost_stage(cfg.layout, cfg.stages.boost, cfg.models, cfg.sandbox, cfg.resources.sandbox, cfg.suite)
     console.print(boost_table(summary, title=f"Boost: MC-Tree-of-Agents on training problems ({time.time() - started:.0f} s)"))
     return summary
 
 
 def disentangle_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
-    from bdc_ray.disentangle.cluster_stage import run_cluster_stage
-    from bdc_ray.disentangle.cli import clusters_table
-    from bdc_ray.disentangle.experts import experts_dir, first_agent_model, run_train_stage
-    from bdc_ray.disentangle.train_cli import manifest_table
+    from bdc_ray.disentangle import clusters_table, manifest_table, run_cluster_stage, run_train_stage
+    from bdc_ray.models import first_agent_model
 
     section = cfg.stages.disentangle
-    clusters = run_cluster_stage(
-        storage.join(cfg.run_dir, "boost", "sft.jsonl"), storage.join(cfg.run_dir, "disentangle", "clusters"), section.cluster
-    )
+    clusters = run_cluster_stage(cfg.layout.sft_file, cfg.layout.clusters_dir, section.cluster)
     console.print(clusters_table(clusters))
     base_model = section.experts.base_model or first_agent_model(cfg.models.agents, cfg.models.build_root)
-    manifest = run_train_stage(cfg.run_dir, section.experts, base_model=base_model)
+    manifest = run_train_stage(cfg.layout, section.experts, base_model)
     console.print(manifest_table(manifest))
-    return {"clusters": clusters, "experts_dir": experts_dir(cfg.run_dir), "experts": len(manifest.experts)}
+    return {"clusters": clusters, "experts_dir": cfg.layout.experts_dir, "experts": len(manifest.experts)}
 
 
 def customize_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
-    from bdc_ray.customize.stage import run_customize_stage
+    from bdc_ray.customize import run_customize_stage
 
-    summary = run_customize_stage(cfg.run_dir, cfg.stages.customize, cfg.data.synthetic)
+    summary = run_customize_stage(cfg.layout, cfg.stages.customize, cfg.suite)
     console.print(
         f"hypernetwork: validation loss {summary['initial_val_loss']:.4f} (uniform mixing) -> "
         f"{summary['best_val_loss']:.4f} (best, step {summary['best_step']}) -> {summary['hypernet_dir']}"
@@ -80,49 +75,24 @@ def customize_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
 
 
 def eval_stage(cfg: BDCConfig, console: Console) -> list[dict[str, Any]]:
-    from rich.table import Table
-
-    from bdc_ray.eval.heldout import evaluate_solvers, family_table
-    from bdc_ray.llm.base import SamplingParams
-    from bdc_ray.problems.suite_files import read_split
-    from bdc_ray.report.build import markdown_table
+    from bdc_ray.heldout import METRIC, heldout_table, run_heldout_stage
 
     section = cfg.stages.eval
-    data_dir = storage.join(cfg.run_dir, "data")
-    splits = {name: read_split(cfg.data.synthetic, data_dir, name) for name in section.splits}
-    splits = {name: problems for name, problems in splits.items() if problems}
-    sampling = SamplingParams(
-        n=section.samples, temperature=section.temperature, max_new_tokens=section.max_new_tokens, seed=0
-    )
-    pool = make_pool(cfg)
-    try:
-        summaries = evaluate_solvers(
-            cfg.run_dir, splits, section.solvers, sampling, pool, section.k, section.resources.ray_options(), section.tests
-        )
-    finally:
-        pool.shutdown()
-    metric = "pass@1"
-    header, rows = family_table(summaries, metric)
-    storage.write_text_atomic(storage.join(cfg.run_dir, "eval", "heldout", "table.md"), markdown_table(header, rows))
-    table = Table(title=f"Held-out synthetic problems: {metric} (%) per solver ({section.tests} tests, {section.samples} sample(s))")
-    for col in header:
-        table.add_column(col, justify="left" if col in ("solver", "split") else "right")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    summaries = run_heldout_stage(cfg.layout, section, cfg.suite, cfg.sandbox, cfg.resources.sandbox)
+    console.print(heldout_table(summaries, METRIC, section.tests, section.samples))
     return summaries
 
 
 def serve_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
-    from bdc_ray.serve.stage import serve_stage as write_and_maybe_deploy
+    from bdc_ray.serve import serve_stage as write_and_maybe_deploy
 
-    return write_and_maybe_deploy(cfg, console)
+    return write_and_maybe_deploy(cfg.layout, cfg.serve, cfg.ray.runtime_env, console)
 
 
 def report_stage(cfg: BDCConfig, console: Console) -> str:
-    from bdc_ray.report.build import build_report
+    from bdc_ray.report import build_report
 
-    path = build_report(cfg.run_dir)
+    path = build_report(cfg.layout)
     console.print(f"report: {path}")
     return path
 
@@ -160,7 +130,7 @@ def run_pipeline(
     console = console or Console()
     stages = select_stages(only, start)
     storage.makedirs(cfg.run_dir)
-    storage.write_text_atomic(storage.join(cfg.run_dir, "config.yaml"), dump_config(cfg))
+    storage.write_text_atomic(cfg.layout.config_file, dump_config(cfg))
     init_ray(cfg.ray)
     results: dict[str, Any] = {}
     for stage in stages:
@@ -174,7 +144,7 @@ def run_pipeline(
 def verify_references(cfg: BDCConfig, splits: dict[str, list], console: Console) -> list[dict[str, Any]]:
     """Every reference solution of the suite and of the configured datasets, through the sandbox."""
     started = time.time()
-    pool = make_pool(cfg)
+    pool = make_pool(cfg.sandbox, cfg.resources.sandbox.ray_options())
     ks = cfg.stages.eval.k
     rows: list[dict[str, Any]] = []
     try:
@@ -183,7 +153,7 @@ def verify_references(cfg: BDCConfig, splits: dict[str, list], console: Console)
             outcome = evaluate_dataset(
                 pool, f"synthetic/{name}", problems, samples, ks,
                 tests=cfg.stages.eval.tests,
-                out_dir=storage.join(cfg.run_dir, "eval", "reference", f"synthetic_{name}"),
+                out_dir=cfg.layout.reference_dir(f"synthetic_{name}"),
                 group_by="family",
             )
             rows += with_groups(outcome.summary, "family") if name == "train" else [outcome.summary]
@@ -198,12 +168,12 @@ def verify_references(cfg: BDCConfig, splits: dict[str, list], console: Console)
             outcome = evaluate_dataset(
                 pool, name, problems, samples, ks,
                 tests=cfg.stages.eval.tests,
-                out_dir=storage.join(cfg.run_dir, "eval", "reference", name),
+                out_dir=cfg.layout.reference_dir(name),
             )
             rows.append(outcome.summary)
     finally:
         pool.shutdown()
     table_md = summary_markdown(rows)
-    storage.write_text_atomic(storage.join(cfg.run_dir, "eval", "reference", "table.md"), table_md)
+    storage.write_text_atomic(cfg.layout.reference_table, table_md)
     console.print(summary_table(rows, title=f"Reference solutions through the sandbox ({time.time() - started:.0f} s)"))
     return rows

@@ -26,62 +26,56 @@ gives), clusters, experts (Ray Train) and the hypernetwork.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from support import ROOT  # first: the repository on the path, offline settings
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bdc_ray import storage  # noqa: E402
-from bdc_ray.customize.data import encode_rows, prompt_of  # noqa: E402
-from bdc_ray.eval.tables import wide_console  # noqa: E402
+from bdc_ray.artifacts.layout import RunLayout  # noqa: E402
+from bdc_ray.customize.data import encode_rows  # noqa: E402
+from bdc_ray.problems.prompt_format import prompt_text  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.llm.base import SamplingParams  # noqa: E402
-from bdc_ray.llm.tiny_data import collate  # noqa: E402
+from bdc_ray.training import validation_loss  # noqa: E402
 from bdc_ray.problems.synth import SynthConfig, generate_suite  # noqa: E402
 
 console = wide_console()
 
 
-def prepare(run_dir: str, args) -> None:
-    """Base model, sft.jsonl, clusters, experts and hypernetwork in `run_dir` (each skipped when done)."""
+def prepare(run: RunLayout, args) -> None:
+    """Base model, sft.jsonl, clusters, experts and hypernetwork in the run folder (each skipped when done)."""
     import ray
 
-    from bdc_ray.customize.config import CustomizeConfig
-    from bdc_ray.customize.stage import train_stage, tune_stage
-    from bdc_ray.disentangle.cluster_config import ClusterConfig
-    from bdc_ray.disentangle.cluster_stage import run_cluster_stage
-    from bdc_ray.disentangle.expert_config import ExpertsConfig
-    from bdc_ray.disentangle.experts import run_train_stage
-    from bdc_ray.disentangle.sft_data import problem_rows
-    from bdc_ray.llm.tiny import TinyModelConfig, build_tiny
+    from bdc_ray.artifacts.sft import problem_rows, write_sft_rows
+    from bdc_ray.customize import CustomizeConfig, train_stage, tune_stage
+    from bdc_ray.disentangle import ClusterConfig, ExpertsConfig, run_cluster_stage, run_train_stage
+    from bdc_ray.tiny import TinyModelConfig, build_tiny
 
     # Absolute: Ray Train workers do not run in this folder.
     base = str(Path(args.base).resolve()) if args.base else str(build_tiny(TinyModelConfig(seed=0), args.models, threads=1))
-    sft = storage.join(run_dir, "boost", "sft.jsonl")
+    sft = run.sft_file
     if not storage.exists(sft):
         train = generate_suite(SynthConfig(seed=args.seed, train_per_family=args.train_per_family,
                                            heldout_per_family=0, heldout_comp_per_family=0)).train
-        storage.write_jsonl_atomic(sft, problem_rows(train))
+        write_sft_rows(sft, problem_rows(train))
         console.print(f"SFT rows: the synthetic suite's train split, {len(train)} reference solutions -> {sft}")
-    run_cluster_stage(sft, storage.join(run_dir, "disentangle", "clusters"), ClusterConfig(k=args.k))
+    run_cluster_stage(sft, run.clusters_dir, ClusterConfig(k=args.k))
     ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     try:
         experts = ExpertsConfig(steps=args.expert_steps, scaling={"num_workers": 1}, deepspeed=False,
                                 lora={"r": args.rank, "lora_alpha": 2.0 * args.rank})
-        run_train_stage(run_dir, experts, base)
+        run_train_stage(run, experts, base)
         customize = CustomizeConfig(train={"steps": args.hypernet_steps, "eval_every": 25},
                                     search={"num_samples": args.trials})
         if args.tune:
-            tune_stage(run_dir, customize)
+            tune_stage(run, customize)
         else:
-            train_stage(run_dir, customize)
+            train_stage(run, customize)
     finally:
         ray.shutdown()
 
@@ -92,7 +86,7 @@ def held_out(args):
     return suite.heldout
 
 
-def peft_merges(run_dir: str, manifest, out: Path) -> dict[str, str]:
+def peft_merges(manifest, out: Path) -> dict[str, str]:
     """peft's TIES and linear merges of the experts, saved as adapter folders."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -109,19 +103,6 @@ def peft_merges(run_dir: str, manifest, out: Path) -> dict[str, str]:
     model.add_weighted_adapter(names, [1.0 / len(names)] * len(names), "linear", combination_type="linear")
     model.save_pretrained(str(out), selected_adapters=["ties", "linear"])
     return {k: str(v) for k, v in folders.items()}
-
-
-def loss_of(forward, examples, pad_id: int, batch: int = 16) -> float:
-    """Token-weighted mean loss; `forward(rows, ids, mask, labels)` returns the batch's mean loss."""
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for start in range(0, len(examples), batch):
-            chunk = examples[start : start + batch]
-            ids, mask, labels = collate(chunk, pad_id)
-            n = int((labels[:, 1:] != -100).sum())
-            total += forward([e.row for e in chunk], ids, mask, labels).item() * n
-            count += n
-    return total / count
 
 
 def score(problems, completions: list[str], sandbox) -> dict:
@@ -152,29 +133,28 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    from bdc_ray.customize.solver import load_customized
-    from bdc_ray.customize.stage import hypernet_dir
-    from bdc_ray.disentangle.manifest import load_manifest
-    from bdc_ray.disentangle.sft_data import problem_rows
+    from bdc_ray.customize import load_customized
+    from bdc_ray.artifacts.experts import load_manifest
+    from bdc_ray.artifacts.sft import problem_rows
     from bdc_ray.llm.hf_backend import TransformersLLM
     from bdc_ray.sandbox import Sandbox
 
     started = time.time()
     torch.set_num_threads(args.threads)
-    run_dir = str(Path(args.run_dir).resolve())
+    run = RunLayout(str(Path(args.run_dir).resolve()))
     if args.prepare:
-        prepare(run_dir, args)
-    out = Path(run_dir) / "ablation"
+        prepare(run, args)
+    out = Path(run.root) / "ablation"
     out.mkdir(parents=True, exist_ok=True)
-    manifest = load_manifest(storage.join(run_dir, "disentangle", "experts"))
+    manifest = load_manifest(run.experts_dir)
     if manifest.all_data is None:
-        raise SystemExit(f"{run_dir}: the experts manifest has no all_data baseline")
-    solver = load_customized(hypernet_dir(run_dir), threads=args.threads)
+        raise SystemExit(f"{run.root}: the experts manifest has no all_data baseline")
+    solver = load_customized(run.hypernet_dir, threads=args.threads)
     composed, tokenizer = solver.composed, solver.tokenizer
     problems = held_out(args)
     rows = problem_rows(problems)
     statements = [p.prompt for p in problems]
-    prompts = [prompt_of(s) for s in statements]
+    prompts = [prompt_text(s) for s in statements]
     examples = encode_rows(rows, tokenizer, composed.model.config.max_position_embeddings)
     n = len(problems)
 
@@ -191,7 +171,7 @@ def main() -> None:
         "hard routing": torch.cat([composed.one_expert(e, 1) for e in nearest]),
         "hypernetwork": solver.routing(statements),
     }
-    adapters = {"all-data LoRA": manifest.all_data.path, **peft_merges(run_dir, manifest, out / "merged")}
+    adapters = {"all-data LoRA": manifest.all_data.path, **peft_merges(manifest, out / "merged")}
     llm = TransformersLLM(manifest.base_model, adapters=adapters, device="cpu", threads=args.threads, max_batch_size=16)
     greedy = SamplingParams(max_new_tokens=args.max_new_tokens)
 
@@ -204,13 +184,12 @@ def main() -> None:
             if name in routed:
                 weights = routed[name]
                 texts, _ = solver.generate_with_weights(prompts, weights, greedy)
-                loss = loss_of(lambda idx, ids, mask, labels: composed(weights[idx], input_ids=ids, attention_mask=mask,
-                                                                      labels=labels).loss, examples, tokenizer.pad_token_id)
+                loss = validation_loss(composed.model, examples, tokenizer.pad_token_id, forward=lambda batch, ids, mask: composed(
+                    weights[[examples[i].row for i in batch]], input_ids=ids, attention_mask=mask).logits)
             else:
                 texts = llm.generate(prompts, greedy, adapter=name)
                 llm.model.set_adapter(name)
-                loss = loss_of(lambda idx, ids, mask, labels: llm.model(input_ids=ids, attention_mask=mask,
-                                                                       labels=labels).loss, examples, tokenizer.pad_token_id)
+                loss = validation_loss(llm.model, examples, tokenizer.pad_token_id)
             summary = score(problems, [t[0] for t in texts], sandbox)
             results[name] = {"pass@1": summary["pass@1"], "val_loss": loss,
                              "by_family": {f: s["pass@1"] for f, s in summary["by_family"].items()},

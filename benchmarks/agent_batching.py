@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
+import support  # noqa: F401  (first: the repository on the path, offline settings)
 import ray  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bdc_ray.eval.tables import wide_console  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.llm.actors import agenerate, start_llm_actor  # noqa: E402
 from bdc_ray.llm.base import SamplingParams  # noqa: E402
 from bdc_ray.llm.spec import BackendSpec  # noqa: E402

@@ -27,19 +27,16 @@ import argparse
 import copy
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
+import support  # noqa: F401  (first: the repository on the path, offline settings)
 import torch  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bdc_ray.customize.composed_lora import merged_weight  # noqa: E402
 from bdc_ray.customize.inject import ExpertStack, inject  # noqa: E402
-from bdc_ray.eval.tables import wide_console  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
 
 VOCAB = 1024
 

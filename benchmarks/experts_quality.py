@@ -21,16 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from support import ROOT, first_tiny_base  # first: the repository on the path, offline settings
 
 from rich.table import Table  # noqa: E402
 
@@ -38,13 +33,13 @@ from bdc_ray.config import load_config  # noqa: E402
 from bdc_ray.disentangle.clusters import assign, fit_clusters  # noqa: E402
 from bdc_ray.disentangle.embed import embed_texts  # noqa: E402
 from bdc_ray.disentangle.expert_config import ExpertsConfig  # noqa: E402
-from bdc_ray.disentangle.sft_data import encode_pairs, model_context, problem_rows, prompt_response  # noqa: E402
-from bdc_ray.eval.tables import wide_console  # noqa: E402
-from bdc_ray.llm.tiny import build_tiny  # noqa: E402
+from bdc_ray.artifacts.sft import problem_rows, prompt_response  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
+from bdc_ray.training import encode_pairs, model_context, validation_loss  # noqa: E402
 from bdc_ray.problems.synth import generate_suite  # noqa: E402
 
 MAX_NEW_TOKENS = 160
-"""Covers the longest reference program of the suite (as bdc_ray.llm.tiny_eval)."""
+"""Covers the longest reference program of the suite (as bdc_ray.tiny.eval)."""
 
 
 def validation_losses(base: str, adapters: dict[str, str], rows_by_cluster: dict[int, list[dict]]) -> dict:
@@ -53,24 +48,22 @@ def validation_losses(base: str, adapters: dict[str, str], rows_by_cluster: dict
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from bdc_ray.disentangle.lora_train import mean_loss
-
     torch.set_num_threads(2)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base).eval()
     context = model_context(tokenizer, model.config, None)
     examples = {k: encode_pairs(tokenizer, [prompt_response(r) for r in rows], context) for k, rows in rows_by_cluster.items()}
-    losses: dict[str, dict[int, float]] = {"base": {k: mean_loss(model, ex, tokenizer.pad_token_id) for k, ex in examples.items()}}
+    losses: dict[str, dict[int, float]] = {"base": {k: validation_loss(model, ex, tokenizer.pad_token_id) for k, ex in examples.items()}}
     for name, path in adapters.items():
         peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), path).eval()
         clusters = examples if name == "all_data" else {int(name.split("_")[1]): examples[int(name.split("_")[1])]}
-        losses[name] = {k: mean_loss(peft, ex, tokenizer.pad_token_id) for k, ex in clusters.items() if ex}
+        losses[name] = {k: validation_loss(peft, ex, tokenizer.pad_token_id) for k, ex in clusters.items() if ex}
     return losses
 
 
 def greedy_pass(base: str, adapters: dict[str, str], problems_by_cluster: dict[int, list], limits) -> dict:
     """{model: {problem id: passed}}: greedy programs of each model, judged on all tests in the sandbox."""
-    from bdc_ray.disentangle.sft_data import prompt_text
+    from bdc_ray.problems.prompt_format import prompt_text
     from bdc_ray.eval.evaluate import Sample, evaluate_samples
     from bdc_ray.llm.base import SamplingParams
     from bdc_ray.llm.hf_backend import TransformersLLM
@@ -121,10 +114,7 @@ def main() -> None:
 
     started = time.monotonic()
     bdc = load_config(args.config)
-    agent = bdc.models.agents[0]
-    if agent.tiny is None:
-        raise SystemExit(f"the first agent ({agent.name}) is not a tiny model")
-    base = str(build_tiny(agent.tiny, bdc.models.build_root))
+    base = first_tiny_base(bdc)
     synth = bdc.data.synthetic.model_copy(
         update={"train_per_family": args.rows_per_family, "heldout_per_family": args.heldout_per_family,
                 "heldout_comp_per_family": 0}

@@ -24,30 +24,28 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import support  # first: the repository on the path, offline settings
+import yaml
+from tqdm.auto import tqdm
 
-import yaml  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+from bdc_ray.artifacts import TraceRecord, read_traces
+from bdc_ray.boost.prompts import extract_code
+from bdc_ray.config import BDCConfig, load_config
+from bdc_ray.llm.base import SamplingParams
+from bdc_ray.llm.gguf import read_source
+from bdc_ray.llm.spec import BackendSpec
+from bdc_ray.models import AgentConfig
+from bdc_ray.problems.loaders import load_problems
+from bdc_ray.problems.types import Problem, StdioTest
+from bdc_ray.sandbox import Sandbox, SandboxLimits
 
-from bdc_ray.boost.prompts import extract_code  # noqa: E402
-from bdc_ray.boost.runner import read_traces  # noqa: E402
-from bdc_ray.config import BDCConfig, load_config  # noqa: E402
-from bdc_ray.llm.agent_config import AgentConfig  # noqa: E402
-from bdc_ray.llm.base import SamplingParams  # noqa: E402
-from bdc_ray.llm.gguf import read_source  # noqa: E402
-from bdc_ray.llm.spec import BackendSpec  # noqa: E402
-from bdc_ray.problems.loaders import load_problems  # noqa: E402
-from bdc_ray.problems.types import Problem, StdioTest  # noqa: E402
-from bdc_ray.sandbox import Sandbox, SandboxLimits  # noqa: E402
-
+ROOT = support.ROOT
 DATA = ROOT.parent / "shared" / "data"
 BDC = str(Path(sys.executable).parent / "bdc")
 
@@ -229,8 +227,13 @@ def mbpp_train(path: Path, count: int, out: Path) -> Path:
     return target
 
 
-def boost_config(cfg: BDCConfig, agent: AgentConfig, problems: Path, count: int, out: Path, threads: int) -> Path:
-    """The run's config: the instruct agent alone over the MBPP problems (storage under out)."""
+def boost_config(cfg: BDCConfig, agent: AgentConfig, problems: Path, out: Path, args: argparse.Namespace) -> Path:
+    """The run's config: the instruct agent alone over the MBPP problems (storage under out).
+
+    `prune_threshold` 1.0 prunes, and refines from its execution feedback, every child whose
+    programs fail a public test (the paper's "erroneous nodes"). The search's default (0.0:
+    only children whose value fell below their parent's) never refined once over the 24
+    problems with SmolLM2-135M: its rewards were all 0, and no value falls below 0."""
     data = {
         "run_name": "mbpp-train",
         "storage_path": str(out / "runs"),
@@ -238,34 +241,36 @@ def boost_config(cfg: BDCConfig, agent: AgentConfig, problems: Path, count: int,
         "sandbox": {"workers_per_actor": 2},
         "models": {
             "build_root": cfg.models.build_root,
-            "agents": [{**agent.model_dump(mode="json", exclude_none=True), "resources": {"num_cpus": threads}}],
+            "agents": [{**agent.model_dump(mode="json", exclude_none=True), "resources": {"num_cpus": args.threads}}],
         },
         # A small search (up to about 3k generated tokens per unsolved problem): a 135M model on one
         # loaded CPU thread generates 5-15 tokens/s.
-        "stages": {"boost": {"problems": str(problems), "max_problems": count, "max_concurrent_problems": 8,
-                             "search": {"rollouts": 3, "width": 2, "n_sim": 1, "max_depth": 2}}},
+        "stages": {"boost": {"problems": str(problems), "max_problems": args.boost_problems,
+                             "max_concurrent_problems": 8,
+                             "search": {"rollouts": 3, "width": 2, "n_sim": 1, "max_depth": 2,
+                                        "prune_threshold": args.prune_threshold}}},
     }
     target = out / "config.yaml"
     target.write_text(yaml.safe_dump(data, sort_keys=False))
     return target
 
 
-def refinements(traces: list[dict[str, Any]], problems: dict[str, Problem]) -> dict[str, Any]:
+def refinements(traces: list[TraceRecord], problems: dict[str, Problem]) -> dict[str, Any]:
     """Every refinement: the replaced step's programs all failed the public tests (that is why it
     was pruned); did a program written from the refined step pass them, and then the hidden ones?"""
     rows, jobs = [], []
     for trace in traces:
-        nodes = (trace.get("tree") or {}).get("nodes") or []
+        nodes = (trace.tree or {}).get("nodes") or []
         for node in nodes:
             if node["kind"] != "refine":
                 continue
             source = nodes[node["refined_from"]] if node["refined_from"] is not None else None
             failing_before = source is None or all(s["reward"] < 1.0 for s in source["simulations"])
             passing = [s for s in node["simulations"] if s["reward"] >= 1.0]
-            rows.append({"problem_id": trace["problem_id"], "node": node["id"], "failing_before": failing_before,
+            rows.append({"problem_id": trace.problem_id, "node": node["id"], "failing_before": failing_before,
                          "public_pass": bool(passing), "hidden_pass": False})
             if passing:
-                problem = problems[trace["problem_id"]]
+                problem = problems[trace.problem_id]
                 jobs.append((len(rows) - 1, problem.program_from(passing[0]["program"]), problem.hidden_tests))
     if jobs:
         with Sandbox(workers=2) as sandbox:
@@ -289,7 +294,7 @@ def boost(cfg: BDCConfig, args: argparse.Namespace) -> dict[str, Any]:
     out = args.out / "boost"
     out.mkdir(parents=True, exist_ok=True)
     problems_file = mbpp_train(args.mbpp, args.boost_problems, out)
-    config = boost_config(cfg, instruct[0], problems_file, args.boost_problems, out, args.threads)
+    config = boost_config(cfg, instruct[0], problems_file, out, args)
     started = time.perf_counter()
     subprocess.run([BDC, "boost", "--config", str(config)], check=True)
     wall = time.perf_counter() - started
@@ -299,10 +304,11 @@ def boost(cfg: BDCConfig, args: argparse.Namespace) -> dict[str, Any]:
     (out / "refinements.json").write_text(json.dumps(refined, indent=2) + "\n")
     summary = {
         "agent": instruct[0].name,
+        "prune_threshold": args.prune_threshold,
         "problems": len(traces),
-        "solved": sum(t["public_pass_rate"] >= 1.0 and t["hidden_passed_all"] for t in traces),
-        "public_solved": sum(t["public_pass_rate"] >= 1.0 for t in traces),
-        "solved_at_root": sum(t["public_pass_rate"] >= 1.0 and not t["best_thoughts"] for t in traces),
+        "solved": sum(t.public_pass_rate >= 1.0 and t.hidden_passed_all for t in traces),
+        "public_solved": sum(t.public_pass_rate >= 1.0 for t in traces),
+        "solved_at_root": sum(t.public_pass_rate >= 1.0 and not t.best_thoughts for t in traces),
         "refinements": refined["refinements"],
         "refined_from_failing": refined["from_failing"],
         "refined_to_public_pass": refined["to_public_pass"],
@@ -341,6 +347,8 @@ def main() -> None:
     parser.add_argument("--mbpp", type=Path, default=DATA / "mbpp" / "sanitized-mbpp.json")
     parser.add_argument("--limit", type=int, default=None, help="first N HumanEval problems (default: all 164)")
     parser.add_argument("--boost-problems", type=int, default=24)
+    parser.add_argument("--prune-threshold", type=float, default=1.0,
+                        help="Boost: children valued below this are pruned and refined (1.0: every failing one)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (more than 1 thrashes on a loaded machine)")
     parser.add_argument("--max-new-tokens", type=int, default=384)
@@ -348,7 +356,6 @@ def main() -> None:
     args = parser.parse_args()
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     cfg = load_config(args.config)
     names = args.models.split(",") if args.models else [a.name for a in cfg.models.agents]
     agents = [a for a in cfg.models.agents if a.name in names and a.model is not None]

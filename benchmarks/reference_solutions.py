@@ -30,8 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 from bdc_ray.config import load_config  # noqa: E402
 from bdc_ray.eval.evaluate import FAILURE_LABELS, reference_samples  # noqa: E402
-from bdc_ray.eval.runner import evaluate_dataset, make_pool  # noqa: E402
-from bdc_ray.eval.tables import summary_markdown, summary_table, wide_console, with_groups  # noqa: E402
+from bdc_ray.eval.runner import evaluate_dataset  # noqa: E402
+from bdc_ray.sandbox.ray_pool import make_pool  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
+from bdc_ray.eval.tables import summary_markdown, summary_table, with_groups  # noqa: E402
 from bdc_ray.problems.loaders import load_problems  # noqa: E402
 from bdc_ray.ray_session import init_ray  # noqa: E402
 from bdc_ray.sandbox import Sandbox  # noqa: E402
@@ -67,7 +69,7 @@ def main() -> None:
         differential(console, Path(args.data), cfg.sandbox.limits, args.workers, args.solutions)
         return
     init_ray(cfg.ray)
-    pool = make_pool(cfg)
+    pool = make_pool(cfg.sandbox, cfg.resources.sandbox.ray_options())
     rows, failures = [], defaultdict(list)
     try:
         for name, rel in DATASETS:

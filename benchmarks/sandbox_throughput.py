@@ -39,8 +39,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from support import ROOT  # first: the repository on the path, offline settings
 
 from bdc_ray.problems.types import AssertTest  # noqa: E402
 from bdc_ray.sandbox import Sandbox, SandboxLimits  # noqa: E402

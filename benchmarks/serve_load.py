@@ -1,15 +1,20 @@
-"""Serve under bounded load on 127.0.0.1: serve.batch on vs off, then one replica killed mid-run.
+"""Serve under bounded load on 127.0.0.1: serve.batch on vs off, streaming, then one replica killed mid-run.
 
-Part 1, one replica: for 1, 8 and 32 concurrent clients, a fixed number of greedy completion
-requests over different problems (so every batch mixes routing weights); throughput and
-p50/p99 latency with serve.batch on and off (`serve.batching.enabled`), side by side.
+Part 1 (batching), one replica: for 1, 8 and 32 concurrent clients, a fixed number of greedy
+completion requests over different problems (so every batch mixes routing weights); throughput
+and p50/p99 latency with serve.batch on and off (`serve.batching.enabled`), side by side.
 
-Part 2, two replicas, batching on: clients keep sending while one replica actor (found through
+Part 2 (streaming), one replica, batching on: the same requests with `stream: true`, for each
+number of clients: time to the first token (the first chunk with text) and time to the whole
+answer, and the same requests unstreamed right after, so the figures are side by side.
+
+Part 3 (kill), two replicas, batching on: clients keep sending while one replica actor (found through
 ray.util.state) is killed with ray.kill. Every request that failed is reported with its status
 and whether it was in flight when the replica died; clients retry a failed request once, and
 the final failures are reported separately. Target: no failure beyond the requests in flight.
 
     .venv/bin/python benchmarks/serve_load.py                      # the demo solver (built on first use)
+    .venv/bin/python benchmarks/serve_load.py --parts streaming --clients 1,8
     .venv/bin/python benchmarks/serve_load.py --hypernet RUN/customize/hypernet --experts RUN/disentangle/experts
 """
 
@@ -17,24 +22,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from support import ROOT, free_port  # first: the repository on the path, offline settings
 
 import httpx  # noqa: E402
 import ray  # noqa: E402
 from ray import serve  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bdc_ray.eval.tables import wide_console  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
 from bdc_ray.problems.synth import format_prompt  # noqa: E402
 from bdc_ray.serve.app import REPLICA_HEADER, build_app  # noqa: E402
 from bdc_ray.serve.deploy_config import AppArgs  # noqa: E402
@@ -52,6 +54,8 @@ class Outcome:
     tokens: int = 0
     attempts: int = 1
     first_status: int | str | None = None
+    first_token: float | None = None
+    """When the first chunk with text arrived (streamed requests)."""
 
 
 @dataclass
@@ -67,12 +71,6 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _one(client: httpx.AsyncClient, url: str, body: dict, retries: int) -> Outcome:
@@ -92,8 +90,26 @@ async def _one(client: httpx.AsyncClient, url: str, body: dict, retries: int) ->
     return Outcome(started, time.perf_counter(), status, None, 0, retries + 1, first)
 
 
+async def _one_streamed(client: httpx.AsyncClient, url: str, body: dict) -> Outcome:
+    """One request with stream=true, read chunk by chunk as it arrives."""
+    started = time.perf_counter()
+    first_token, tokens = None, 0
+    body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+    async with client.stream("POST", url, json=body) as response:
+        async for line in response.aiter_lines():
+            if not line.startswith("data: {"):
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("usage"):
+                tokens = chunk["usage"]["completion_tokens"]
+            if first_token is None and chunk["choices"] and chunk["choices"][0]["text"]:
+                first_token = time.perf_counter()
+        return Outcome(started, time.perf_counter(), response.status_code, response.headers.get(REPLICA_HEADER), tokens,
+                       first_token=first_token)
+
+
 async def load(url: str, prompts: list[str], requests: int, clients: int, max_tokens: int, retries: int = 0,
-               on_progress=None) -> Run:
+               on_progress=None, stream: bool = False) -> Run:
     """`clients` callers, each sending its next request when the last one returned, `requests` in all."""
     bodies = [{"model": MODEL, "prompt": prompts[i % len(prompts)], "max_tokens": max_tokens, "temperature": 0}
               for i in range(requests)]
@@ -103,7 +119,11 @@ async def load(url: str, prompts: list[str], requests: int, clients: int, max_to
     async with httpx.AsyncClient(timeout=300, limits=limits) as client:
         async def caller() -> None:
             while queue:
-                outcome = await _one(client, url + "/v1/completions", queue.pop(), retries)
+                body = queue.pop()
+                if stream:
+                    outcome = await _one_streamed(client, url + "/v1/completions", body)
+                else:
+                    outcome = await _one(client, url + "/v1/completions", body, retries)
                 run.outcomes.append(outcome)
                 if on_progress is not None:
                     await on_progress(len(run.outcomes))
@@ -150,6 +170,27 @@ def part_batching(artifacts: dict, base: dict, url: str, prompts: list[str], cli
                          percentile(lat, 0.5), percentile(lat, 0.99)))
             print(f"batching {'on' if enabled else 'off'}, {clients} clients: {len(ok)} ok in {run.seconds:.1f} s",
                   flush=True)
+    return rows
+
+
+def part_streaming(artifacts: dict, base: dict, url: str, prompts: list[str], cli) -> list[tuple]:
+    """Per number of clients: streamed first-token and whole-answer times, then the same requests unstreamed."""
+    app_args = AppArgs(**artifacts, settings=settings(base, autoscaling={"min_replicas": 1, "max_replicas": 1}))
+    deploy(app_args, url)
+    asyncio.run(load(url, prompts, 8, 4, cli.max_tokens, stream=True))  # warm-up
+    rows = []
+    for clients in cli.clients:
+        streamed = asyncio.run(load(url, prompts, cli.requests, clients, cli.max_tokens, stream=True))
+        plain = asyncio.run(load(url, prompts, cli.requests, clients, cli.max_tokens))
+        ok = [o for o in streamed.outcomes if o.status == 200 and o.first_token is not None]
+        ttft = sorted(o.first_token - o.started for o in ok)
+        whole = sorted(o.ended - o.started for o in ok)
+        ratios = sorted((o.first_token - o.started) / (o.ended - o.started) for o in ok)
+        rows.append((clients, len(ok), len(streamed.outcomes) - len(ok), percentile(ttft, 0.5), percentile(ttft, 0.99),
+                     percentile(whole, 0.5), percentile(whole, 0.99), percentile(ratios, 0.5),
+                     len(ok) / streamed.seconds, percentile(plain.latencies(), 0.5),
+                     len(plain.latencies()) / plain.seconds))
+        print(f"streaming, {clients} clients: {len(ok)} ok in {streamed.seconds:.1f} s", flush=True)
     return rows
 
 
@@ -211,9 +252,14 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=16)
     parser.add_argument("--kill-requests", type=int, default=96, help="Requests of the replica-kill run.")
     parser.add_argument("--kill-clients", type=int, default=8)
-    parser.add_argument("--skip-kill", action="store_true")
+    parser.add_argument("--parts", default="batching,streaming,kill",
+                        help="Which parts to run, comma-separated: batching, streaming, kill.")
     cli = parser.parse_args()
     cli.clients = [int(c) for c in cli.clients.split(",")]
+    parts = set(cli.parts.split(","))
+    unknown = parts - {"batching", "streaming", "kill"}
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}")
 
     if cli.hypernet:
         from bdc_ray.problems.synth import SynthConfig, generate_suite
@@ -222,7 +268,7 @@ def main() -> None:
         suite = generate_suite(SynthConfig(seed=7, train_per_family=0, heldout_per_family=2, heldout_comp_per_family=0))
         prompts = [format_prompt(p) for p in suite.heldout]
     else:
-        from bdc_ray.serve.demo import build_demo
+        from bdc_ray.demo import build_demo
 
         demo = build_demo(cli.demo_dir)
         artifacts = {"hypernet": demo.hypernet, "experts": demo.experts}
@@ -237,22 +283,36 @@ def main() -> None:
             "batching": {"max_batch_size": cli.max_batch_size, "batch_wait_timeout_s": 0.02},
             "limits": {"max_tokens": max(cli.max_tokens, 256)}}
     try:
-        rows = part_batching(artifacts, base, url, prompts, cli)
-        killed = None if cli.skip_kill else part_kill(artifacts, base, url, prompts, cli)
+        rows = part_batching(artifacts, base, url, prompts, cli) if "batching" in parts else []
+        streaming = part_streaming(artifacts, base, url, prompts, cli) if "streaming" in parts else []
+        killed = part_kill(artifacts, base, url, prompts, cli) if "kill" in parts else None
     finally:
         serve.shutdown()
         ray.shutdown()
 
-    table = Table(title=f"Serve load: {cli.requests} greedy completions per run, max_tokens {cli.max_tokens}, "
-                        f"1 replica (1 CPU, 1 thread), max_batch_size {cli.max_batch_size}")
-    for col in ("serve.batch", "clients", "ok", "failed", "req/s", "tokens/s", "p50 s", "p99 s", "vs off"):
-        table.add_column(col, justify="right")
-    off = {r[1]: r[4] for r in rows if r[0] == "off"}
-    for mode, clients, ok, failed, rps, tps, p50, p99 in sorted(rows, key=lambda r: (r[1], r[0] == "off")):
-        table.add_row(mode, str(clients), str(ok), str(failed), f"{rps:.2f}", f"{tps:.0f}", f"{p50:.2f}", f"{p99:.2f}",
-                      f"{rps / off[clients]:.2f}x" if clients in off else "")
     console = wide_console()
-    console.print(table)
+    if rows:
+        table = Table(title=f"Serve load: {cli.requests} greedy completions per run, max_tokens {cli.max_tokens}, "
+                            f"1 replica (1 CPU, 1 thread), max_batch_size {cli.max_batch_size}")
+        for col in ("serve.batch", "clients", "ok", "failed", "req/s", "tokens/s", "p50 s", "p99 s", "vs off"):
+            table.add_column(col, justify="right")
+        off = {r[1]: r[4] for r in rows if r[0] == "off"}
+        for mode, clients, ok, failed, rps, tps, p50, p99 in sorted(rows, key=lambda r: (r[1], r[0] == "off")):
+            table.add_row(mode, str(clients), str(ok), str(failed), f"{rps:.2f}", f"{tps:.0f}", f"{p50:.2f}",
+                          f"{p99:.2f}", f"{rps / off[clients]:.2f}x" if clients in off else "")
+        console.print(table)
+    if streaming:
+        table = Table(title=f"Streaming: {cli.requests} greedy completions per run, max_tokens {cli.max_tokens}, "
+                            f"1 replica, max_batch_size {cli.max_batch_size}; first token vs whole answer, then the "
+                            "same requests unstreamed")
+        for col in ("clients", "ok", "failed", "first token p50 / p99 s",
+                    "whole answer p50 / p99 s", "first / whole (p50)", "streamed req/s", "unstreamed p50 s",
+                    "unstreamed req/s"):
+            table.add_column(col, justify="right")
+        for clients, ok, failed, t50, t99, w50, w99, ratio, rps, plain50, plain_rps in streaming:
+            table.add_row(str(clients), str(ok), str(failed), f"{t50:.3f} / {t99:.3f}",
+                          f"{w50:.3f} / {w99:.3f}", f"{ratio:.2f}", f"{rps:.2f}", f"{plain50:.3f}", f"{plain_rps:.2f}")
+        console.print(table)
     if killed is not None:
         console.print("Replica killed mid-run (2 replicas, batching on, each client retries a failure once):")
         console.print_json(data=killed)

@@ -13,29 +13,21 @@ the two schedules gave identical weights (builds are step-based, so load must no
 
 from __future__ import annotations
 
-import os
-
-# Before torch loads: idle OpenMP workers sleep instead of spinning on cores others need.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import argparse
 import json
 import multiprocessing
 import shutil
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from support import ROOT  # first: the repository on the path, offline settings
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bdc_ray.llm.tiny import TinyModelConfig, build_dir, build_tiny, load_build_info  # noqa: E402
-from bdc_ray.llm.tiny_eval import TinyEval, evaluate_tiny  # noqa: E402
+from bdc_ray.tiny import TinyModelConfig, build_dir, build_tiny, load_build_info  # noqa: E402
+from bdc_ray.tiny import TinyEval, evaluate_tiny  # noqa: E402
 from bdc_ray.problems.synth import FAMILIES, generate_suite  # noqa: E402
 
 AGENTS = {

@@ -21,23 +21,19 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from support import ROOT, first_tiny_base  # first: the repository on the path, offline settings
 
 from rich.table import Table  # noqa: E402
 
 from bdc_ray.config import load_config  # noqa: E402
 from bdc_ray.disentangle.expert_config import ExpertsConfig  # noqa: E402
-from bdc_ray.disentangle.sft_data import encode_pairs, model_context, problem_rows, prompt_response  # noqa: E402
-from bdc_ray.eval.tables import wide_console  # noqa: E402
-from bdc_ray.llm.tiny import build_tiny  # noqa: E402
+from bdc_ray.artifacts.sft import problem_rows, prompt_response  # noqa: E402
+from bdc_ray.console import wide_console  # noqa: E402
+from bdc_ray.training import encode_pairs, model_context  # noqa: E402
 from bdc_ray.problems.synth import generate_suite  # noqa: E402
 
 
@@ -94,10 +90,7 @@ def main() -> None:
     import ray
 
     bdc = load_config(args.config)
-    agent = bdc.models.agents[0]
-    if agent.tiny is None:
-        raise SystemExit(f"the first agent ({agent.name}) is not a tiny model: this benchmark trains on a tiny base")
-    base = str(build_tiny(agent.tiny, bdc.models.build_root))
+    base = first_tiny_base(bdc)
     synth = bdc.data.synthetic.model_copy(update={"train_per_family": args.rows_per_family})
     rows = problem_rows(generate_suite(synth).train)
     cfg = ExpertsConfig(

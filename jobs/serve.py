@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bdc_ray.serve.cli import app  # noqa: E402
+from bdc_ray.cli.serve import app  # noqa: E402
 
 if __name__ == "__main__":
     app(["run", "--detach", *sys.argv[1:]])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bdc_ray.disentangle.cli import app  # noqa: E402
+from bdc_ray.cli.disentangle import app  # noqa: E402
 
 if __name__ == "__main__":
     app(["train", *sys.argv[1:]])

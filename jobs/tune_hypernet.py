@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bdc_ray.customize.cli import app  # noqa: E402
+from bdc_ray.cli.customize import app  # noqa: E402
 
 if __name__ == "__main__":
     app(["tune", *sys.argv[1:]])

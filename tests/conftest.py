@@ -86,9 +86,6 @@ LATER_STAGES = {
 def seed_sft_rows(cfg) -> None:
     """Boost's output format from the suite's reference solutions, for tests of the later stages
     (the barely trained test agents verify too few problems to cluster)."""
-    from bdc_ray import storage
-    from bdc_ray.disentangle.sft_data import problem_rows
-    from bdc_ray.problems.suite_files import write_suite
+    from bdc_ray.artifacts.sft import problem_rows, write_sft_rows
 
-    splits = write_suite(cfg.data.synthetic, storage.join(cfg.run_dir, "data"))
-    storage.write_jsonl_atomic(storage.join(cfg.run_dir, "boost", "sft.jsonl"), problem_rows(splits["train"]))
+    write_sft_rows(cfg.layout.sft_file, problem_rows(cfg.suite.write()["train"]))

@@ -36,7 +36,7 @@ REPORT_INTERVAL_MS = 2000  # how often workers export (Ray's default, 10 s, only
 @pytest.fixture(scope="module")
 def micro_model(tmp_path_factory) -> tuple[str, str]:
     """(build_root, model folder) of MICRO, built once for the module."""
-    from bdc_ray.llm.tiny import TinyModelConfig, build_tiny
+    from bdc_ray.tiny import TinyModelConfig, build_tiny
 
     root = str(tmp_path_factory.mktemp("micro-models"))
     return root, str(build_tiny(TinyModelConfig.model_validate(MICRO), root, threads=1, progress=False))
@@ -130,9 +130,9 @@ def test_sandbox_and_llm_counters(metrics_url, micro_model):
 
 def test_boost_counters_match_its_traces(metrics_url, micro_model, tmp_path):
     """A real Boost stage: exported problems, rollouts and sandbox runs equal what its traces record."""
-    from bdc_ray.boost.runner import read_traces
-    from bdc_ray.boost.stage import boost_dir, run_boost_stage
+    from bdc_ray.artifacts.traces import read_traces
     from bdc_ray.config import load_config
+    from tests.boost.support import boost
 
     build_root, _ = micro_model
     cfg = load_config(overrides={
@@ -146,20 +146,20 @@ def test_boost_counters_match_its_traces(metrics_url, micro_model, tmp_path):
         "stages": {"boost": {"max_problems": 2, "max_concurrent_problems": 2,
                              "search": {"rollouts": 1, "width": 1, "n_sim": 1, "max_depth": 1}}},
     })
-    run_boost_stage(cfg)
-    records = read_traces(f"{boost_dir(cfg)}/traces")
+    boost(cfg)
+    records = read_traces(cfg.layout.traces_dir)
     assert len(records) == 2
 
-    solved = collections.Counter(str(r["hidden_passed_all"]).lower() for r in records)
+    solved = collections.Counter(str(r.hidden_passed_all).lower() for r in records)
     runs: collections.Counter = collections.Counter()  # by verdict: every simulated program, then the hidden check
     for r in records:
-        runs.update(e["status"] for e in r["evaluations"])
-        assert len(r["evaluations"]) == sum(r["sandbox_runs"].values())  # sandbox_runs counts them by agent
-        if r["hidden_status"] is not None:
-            runs[r["hidden_status"]] += 1
+        runs.update(e.status for e in r.evaluations)
+        assert len(r.evaluations) == sum(r.sandbox_runs.values())  # sandbox_runs counts them by agent
+        if r.hidden_status is not None:
+            runs[r.hidden_status] += 1
     expected = {key("ray_bdc_problems_total", solved=s): float(n) for s, n in solved.items()}
     expected |= {key("ray_bdc_sandbox_runs_total", status=s): float(n) for s, n in runs.items() if n}
-    rollouts = sum(r["rollouts"] for r in records)
+    rollouts = sum(r.rollouts for r in records)
     if rollouts:  # Ray refuses zero increments, so a run without rollouts exports no series
         expected[key("ray_bdc_rollouts_total")] = float(rollouts)
     seen = wait_for(metrics_url, expected)

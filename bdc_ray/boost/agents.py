@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Sequence
 
-from bdc_ray.boost.interfaces import Proposal
+from bdc_ray.boost.interfaces import Continuation, Proposal
 from bdc_ray.boost.prompts import PromptBook
 from bdc_ray.llm.base import SamplingParams, Texts
 from bdc_ray.problems.types import Problem
@@ -23,6 +23,18 @@ class LLMAgent:
     generate: GenerateFn
     book: PromptBook
 
+    @property
+    def continues(self) -> bool:
+        return self.book.continues
+
+    @property
+    def refines(self) -> bool:
+        return self.book.reads_instructions
+
+    @property
+    def merges(self) -> bool:
+        return self.book.reads_instructions
+
     async def propose(self, problem: Problem, thoughts: Sequence[str], width: int) -> list[Proposal]:
         req = self.book.propose(problem, thoughts, width)
         texts = await self.generate(req.prompts, req.sampling)
@@ -33,6 +45,11 @@ class LLMAgent:
         texts = await self.generate(req.prompts, req.sampling)
         return [self.book.parse_code(t) for t in texts[0]]
 
+    async def continue_from(self, problem: Problem, thoughts: Sequence[str], n: int) -> list[Continuation]:
+        req = self.book.code(problem, thoughts, n)
+        texts = await self.generate(req.prompts, req.sampling)
+        return [self.book.parse_continuation(t) for t in texts[0]]
+
     async def refine(self, problem: Problem, thoughts: Sequence[str], thought: str, feedback: str) -> Proposal | None:
         req = self.book.refine(problem, thoughts, thought, feedback)
         texts = await self.generate(req.prompts, req.sampling)
@@ -40,7 +57,5 @@ class LLMAgent:
 
     async def merge(self, problem: Problem, thoughts: Sequence[str], first: str, second: str) -> Proposal | None:
         req = self.book.merge(problem, thoughts, first, second)
-        if req is None:
-            return None
         texts = await self.generate(req.prompts, req.sampling)
         return self.book.parse_merge(texts[0])

@@ -1,12 +1,13 @@
-"""Prompt templates and robust parsers for the agents' three jobs: propose, code, refine.
+"""Prompt templates and robust parsers for the agents' jobs: propose, code, continue, refine, merge.
 
 Two styles, because the agents differ in what they can read:
 - `completion`: models trained on the synthetic suite's own text format (the tiny models).
-  Thoughts are `# ` comment lines after `### Solution`; a proposal is one sampled line, its
-  prior the share of samples that agree (self-consistency); refinement resamples the step
-  (such a model cannot read feedback, so none is given to it).
+  Thoughts are `# ` comment lines after `### Solution`, so one sampled continuation of a state
+  is both a next thought (its first line) and a program that follows it; a bare proposal is one
+  sampled line, its prior the share of samples that agree (self-consistency). Such a model
+  cannot read feedback or instructions: it neither refines nor merges.
 - `instruct`: chat/instruction models (7B-class, hosted APIs). Proposals come back as JSON
-  with a stated confidence; refinement sees the execution feedback.
+  with a stated confidence; refinement sees the execution feedback; near-duplicates can be merged.
 Every parser accepts the malformed output real models produce (no fences, broken JSON, extra
 prose) and degrades to a default instead of failing the search.
 """
@@ -20,9 +21,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
-from bdc_ray.boost.interfaces import Proposal
+from bdc_ray.boost.interfaces import Continuation, Proposal
 from bdc_ray.llm.base import SamplingParams
-from bdc_ray.problems.synth import format_prompt, format_thoughts
+from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.problems.types import CallTest, Problem, StdioTest
 
 Style = Literal["completion", "instruct"]
@@ -164,7 +165,7 @@ class PromptBook:
 
     def propose(self, problem: Problem, thoughts: Sequence[str], width: int) -> Request:
         if self.style == "completion":
-            prompt = format_prompt(problem) + format_thoughts(thoughts) + "# "
+            prompt = prompt_text(problem.prompt, thoughts) + "# "
             return Request([prompt], self._sampling(width, self.propose_temperature, self.max_thought_tokens, ["\n"]))
         prompt = (
             "You are an expert Python programmer planning a solution step by step, without writing code yet.\n\n"
@@ -182,7 +183,7 @@ class PromptBook:
 
     def code(self, problem: Problem, thoughts: Sequence[str], n: int) -> Request:
         if self.style == "completion":
-            prompt = format_prompt(problem) + format_thoughts(thoughts)
+            prompt = prompt_text(problem.prompt, thoughts)
             return Request([prompt], self._sampling(n, self.code_temperature, self.max_code_tokens, ["### Task"]))
         prompt = (
             "You are an expert Python programmer.\n\n"
@@ -196,10 +197,32 @@ class PromptBook:
             return text.strip("\n") + "\n" if text.strip() else ""
         return extract_code(text)
 
+    @property
+    def continues(self) -> bool:
+        """Whether a sampled program also carries its next thought (`code` prompts continue the state)."""
+        return self.style == "completion"
+
+    @property
+    def reads_instructions(self) -> bool:
+        """Whether the model can act on feedback and instructions (refine, merge)."""
+        return self.style == "instruct"
+
+    def parse_continuation(self, text: str) -> Continuation:
+        """A completion-style sample of a `code` prompt: a first `#` line is the next thought and
+        the rest is the program that follows it; a sample that starts with code has no thought."""
+        if not self.continues:
+            raise ValueError("instruct-style replies do not continue the state: propose and write code instead")
+        body = text.lstrip("\n")
+        first, _, rest = body.partition("\n")
+        if first.startswith("#"):
+            thought = _one_line(first.lstrip("#"))
+            if thought:
+                return Continuation(thought, self.parse_code(rest))
+        return Continuation(None, self.parse_code(body))
+
     def refine(self, problem: Problem, thoughts: Sequence[str], thought: str, feedback: str) -> Request:
-        if self.style == "completion":
-            prompt = format_prompt(problem) + format_thoughts(thoughts) + "# "
-            return Request([prompt], self._sampling(4, self.refine_temperature, self.max_thought_tokens, ["\n"]))
+        if not self.reads_instructions:
+            raise ValueError("completion-style models cannot read feedback: they do not refine")
         prompt = (
             "You are an expert Python programmer reviewing one step of a plan.\n\n"
             f"Problem:\n{describe_problem(problem)}\n\nReasoning so far:\n{_steps(thoughts)}\n\n"
@@ -210,17 +233,13 @@ class PromptBook:
         return Request([prompt], self._sampling(1, self.refine_temperature * 0.7, 96, []))
 
     def parse_refinement(self, texts: Sequence[str], rejected: str) -> Proposal | None:
-        if self.style == "completion":
-            options = [p for p in consensus_proposals(texts, len(texts)) if p.text != rejected.strip()]
-        else:
-            options = parse_proposals_json(texts[0] if texts else "", 1, self.default_prior)
-            options = [p for p in options if p.text != rejected.strip()]
+        options = parse_proposals_json(texts[0] if texts else "", 1, self.default_prior)
+        options = [p for p in options if p.text != rejected.strip()]
         return options[0] if options else None
 
-    def merge(self, problem: Problem, thoughts: Sequence[str], first: str, second: str) -> Request | None:
-        """Completion-style models were never taught to merge: None, and both thoughts stay."""
-        if self.style == "completion":
-            return None
+    def merge(self, problem: Problem, thoughts: Sequence[str], first: str, second: str) -> Request:
+        if not self.reads_instructions:
+            raise ValueError("completion-style models were never taught to merge thoughts")
         prompt = (
             "You are an expert Python programmer planning a solution step by step.\n\n"
             f"Problem:\n{describe_problem(problem)}\n\nReasoning so far:\n{_steps(thoughts)}\n\n"

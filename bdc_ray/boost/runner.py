@@ -10,7 +10,6 @@ problems in flight, and nothing is written twice.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import logging
 import time
@@ -21,17 +20,19 @@ import ray
 from tqdm.auto import tqdm
 
 from bdc_ray import storage
+from bdc_ray.artifacts.layout import RunLayout
+from bdc_ray.artifacts.sft import write_sft_rows
+from bdc_ray.artifacts.traces import TraceRecord, finished_ids, read_traces, write_trace
 from bdc_ray.boost.agents import LLMAgent
-from bdc_ray.boost.interfaces import SearchConfig
+from bdc_ray.boost.config import SearchConfig
+from bdc_ray.boost.interfaces import Executor
 from bdc_ray.boost.prompts import PromptBook
 from bdc_ray.boost.records import preference_rows, sft_rows, trace_record
 from bdc_ray.boost.search import MCTreeOfAgents
 from bdc_ray.llm.actors import agenerate
 from bdc_ray.llm.base import SamplingParams, Texts
 from bdc_ray.metrics import add, boost_metrics
-from bdc_ray.problems.types import Problem, Test
-from bdc_ray.sandbox import RunResult
-from bdc_ray.sandbox.ray_pool import SandboxPool
+from bdc_ray.problems.types import Problem
 
 log = logging.getLogger(__name__)
 
@@ -54,62 +55,27 @@ class AgentHandle:
         return LLMAgent(self.name, self.generate, self.book)
 
 
-class PoolExecutor:
-    """`Executor` over the sandbox actors: one program per call, spread round-robin."""
-
-    def __init__(self, pool: SandboxPool):
-        self.pool = pool
-        self._turn = itertools.count()
-
-    async def run(self, program: str, tests: Sequence[Test]) -> RunResult:
-        actor = self.pool.actors[next(self._turn) % len(self.pool.actors)]
-        (result,) = await actor.run_many.remote([(program, list(tests))])
-        return result
-
-
-def trace_path(traces_dir: str, problem_id: str) -> str:
-    """One file per problem, named by a hash so any id (slashes, spaces) is a safe name."""
-    digest = hashlib.sha256(problem_id.encode()).hexdigest()[:24]
-    return storage.join(traces_dir, f"{digest}.jsonl")
-
-
-def read_traces(traces_dir: str) -> list[dict[str, Any]]:
-    fs, root = storage.filesystem(traces_dir)
-    if not fs.exists(root):
-        return []
-    records = []
-    for path in sorted(fs.glob(f"{root}/*.jsonl")):
-        records += list(storage.read_jsonl(fs.unstrip_protocol(path)))
-    return sorted(records, key=lambda r: r["problem_id"])
-
-
-def finished_ids(traces_dir: str) -> set[str]:
-    return {r["problem_id"] for r in read_traces(traces_dir)}
-
-
 @dataclass
 class BoostRunner:
+    """`executor` runs every program: the sandbox pool (`SandboxPool.arun`), or anything with the
+    same `arun` (a benchmark's timed wrapper of it)."""
+
     agents: list[AgentHandle]
-    pool: SandboxPool
+    executor: Executor
     search: SearchConfig
-    out_dir: str
+    layout: RunLayout
     max_concurrent_problems: int = 8
     max_attempts: int = 3
     errors: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def traces_dir(self) -> str:
-        return storage.join(self.out_dir, "traces")
 
     def run(self, problems: Sequence[Problem]) -> dict[str, Any]:
         return asyncio.run(self.arun(problems))
 
     async def arun(self, problems: Sequence[Problem]) -> dict[str, Any]:
-        done = finished_ids(self.traces_dir)
+        done = finished_ids(self.layout.traces_dir)
         todo = [p for p in problems if p.id not in done]
         log.info("boost: %d problems, %d already finished, %d to search", len(problems), len(done), len(todo))
-        executor = PoolExecutor(self.pool)
-        searcher = MCTreeOfAgents([a.agent() for a in self.agents], executor, self.search)
+        searcher = MCTreeOfAgents([a.agent() for a in self.agents], self.executor, self.search)
         metrics = boost_metrics()
         gate = asyncio.Semaphore(self.max_concurrent_problems)
         bar = tqdm(total=len(todo), desc="boost", unit="problem")
@@ -118,14 +84,14 @@ class BoostRunner:
 
         async def one(problem: Problem) -> None:
             async with gate:
-                record = await self._search_with_retries(searcher, executor, problem)
+                record = await self._search_with_retries(searcher, problem)
             if record is None:
                 return
-            storage.write_jsonl_atomic(trace_path(self.traces_dir, problem.id), [record])
-            counts["solved"] += record["hidden_passed_all"]
-            counts["rollouts"] += record["rollouts"]
-            add(metrics["rollouts"], record["rollouts"])
-            add(metrics["problems"], 1, {"solved": str(record["hidden_passed_all"]).lower()})
+            write_trace(self.layout.traces_dir, record)
+            counts["solved"] += record.hidden_passed_all
+            counts["rollouts"] += record.rollouts
+            add(metrics["rollouts"], record.rollouts)
+            add(metrics["problems"], 1, {"solved": str(record.hidden_passed_all).lower()})
             elapsed = max(time.perf_counter() - started, 1e-9)
             bar.set_postfix(solved=counts["solved"], rollouts_s=f"{counts['rollouts'] / elapsed:.2f}")
             bar.update(1)
@@ -134,48 +100,48 @@ class BoostRunner:
         bar.close()
         return self.export()
 
-    async def _search_with_retries(self, searcher, executor, problem: Problem) -> dict[str, Any] | None:
+    async def _search_with_retries(self, searcher, problem: Problem) -> TraceRecord | None:
         for attempt in range(1, self.max_attempts + 1):
             t0 = time.perf_counter()
             try:
                 result = await searcher.search(problem.public_view())
-                hidden = await executor.run(result.best_program, problem.hidden_tests) if problem.hidden_tests else None
+                hidden = await self.executor.arun(result.best_program, problem.hidden_tests) if problem.hidden_tests else None
                 return trace_record(problem, result, hidden, time.perf_counter() - t0)
             except (ray.exceptions.RayError, ConnectionError, TimeoutError) as err:
                 log.warning("boost: %s attempt %d/%d failed: %s", problem.id, attempt, self.max_attempts, err)
                 last = err
         self.errors.append({"problem_id": problem.id, "error": repr(last)})
-        storage.write_jsonl_atomic(storage.join(self.out_dir, "errors.jsonl"), self.errors)
+        storage.write_jsonl_atomic(self.layout.boost_errors, self.errors)
         return None
 
     def export(self) -> dict[str, Any]:
         """Rebuild sft.jsonl, preferences.jsonl and summary.json from every trace on storage."""
-        records = read_traces(self.traces_dir)
-        n_sft = storage.write_jsonl_atomic(storage.join(self.out_dir, "sft.jsonl"), sft_rows(records))
-        n_pref = storage.write_jsonl_atomic(storage.join(self.out_dir, "preferences.jsonl"), preference_rows(records))
+        records = read_traces(self.layout.traces_dir)
+        n_sft = write_sft_rows(self.layout.sft_file, sft_rows(records))
+        n_pref = storage.write_jsonl_atomic(self.layout.preferences_file, preference_rows(records))
         summary = summarize_traces(records)
         summary.update(sft_rows=n_sft, preference_pairs=n_pref, errors=len(self.errors))
-        storage.write_json_atomic(storage.join(self.out_dir, "summary.json"), summary)
+        storage.write_json_atomic(self.layout.boost_summary, summary)
         return summary
 
 
-def summarize_traces(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def summarize_traces(records: Sequence[TraceRecord]) -> dict[str, Any]:
     n = len(records)
     gens: dict[str, int] = {}
     runs: dict[str, int] = {}
     best_by: dict[str, int] = {}
     for r in records:
-        for k, v in r["llm_generations"].items():
+        for k, v in r.llm_generations.items():
             gens[k] = gens.get(k, 0) + v
-        for k, v in r["sandbox_runs"].items():
+        for k, v in r.sandbox_runs.items():
             runs[k] = runs.get(k, 0) + v
-        if r["hidden_passed_all"] and r["best_agent"]:
-            best_by[r["best_agent"]] = best_by.get(r["best_agent"], 0) + 1
-    mean = lambda key: sum(r[key] for r in records) / n if n else 0.0  # noqa: E731
+        if r.hidden_passed_all and r.best_agent:
+            best_by[r.best_agent] = best_by.get(r.best_agent, 0) + 1
+    mean = lambda key: sum(getattr(r, key) for r in records) / n if n else 0.0  # noqa: E731
     return {
         "problems": n,
-        "solved_public": sum(r["solved_public"] for r in records),
-        "solved_hidden": sum(r["hidden_passed_all"] for r in records),
+        "solved_public": sum(r.solved_public for r in records),
+        "solved_hidden": sum(r.hidden_passed_all for r in records),
         "mean_rollouts": mean("rollouts"),
         "mean_tree_size": mean("tree_size"),
         "mean_tree_depth": mean("tree_depth"),

@@ -1,4 +1,8 @@
-"""`bdc boost`: the Boost stage from a config, on whatever Ray cluster the process joins."""
+"""The Boost stage on a run folder: agents and sandbox pool started, every problem searched.
+
+Takes its own section (`stages.boost`), the `models:` section its agents come from, the sandbox
+settings and the run's suite (for `synthetic:` sources); the caller has joined the Ray cluster.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,21 @@ from typing import Any
 import ray
 
 from bdc_ray import storage
+from bdc_ray.artifacts.layout import RunLayout
+from bdc_ray.boost.config import SYNTHETIC, BoostStage, SearchConfig
 from bdc_ray.boost.prompts import PromptBook
 from bdc_ray.boost.runner import AgentHandle, BoostRunner
-from bdc_ray.config import BDCConfig
-from bdc_ray.eval.runner import make_pool
 from bdc_ray.llm.actors import start_llm_actor
-from bdc_ray.llm.agent_config import resolve_backends
+from bdc_ray.models import AgentConfig, ModelsSection, resolve_backends
 from bdc_ray.problems.loaders import load_problems
-from bdc_ray.problems.suite_files import read_split
+from bdc_ray.problems.suite_files import SuiteFolder
 from bdc_ray.problems.types import Problem
-from bdc_ray.ray_session import init_ray
+from bdc_ray.resources import ResourceSpec
+from bdc_ray.sandbox.ray_pool import make_pool
+from bdc_ray.sandbox.section import SandboxSection
 
 log = logging.getLogger(__name__)
 
-SYNTHETIC = "synthetic:"
-SETTINGS_FILE = "settings.json"
 LABELS = {"agents": "agents", "search": "search parameters"}
 
 
@@ -31,19 +35,19 @@ class StaleTracesError(ValueError):
     """A run folder's traces were searched with other agents or search settings."""
 
 
-def search_settings(cfg: BDCConfig) -> dict[str, Any]:
+def search_settings(agents: list[AgentConfig], search: SearchConfig) -> dict[str, Any]:
     """What decides a trace: every agent's model, style and prompts, and the search parameters
     (not resources, replicas or concurrency, which only change how fast it is found)."""
     return {
-        "agents": [a.model_dump(mode="json", exclude={"replicas", "resources", "batch_window_ms"}) for a in cfg.models.agents],
-        "search": cfg.stages.boost.search.model_dump(mode="json"),
+        "agents": [a.model_dump(mode="json", exclude={"replicas", "resources", "batch_window_ms"}) for a in agents],
+        "search": search.model_dump(mode="json"),
     }
 
 
-def claim_traces(out_dir: str, settings: dict[str, Any]) -> None:
+def claim_traces(layout: RunLayout, settings: dict[str, Any]) -> None:
     """Resume only traces of the same settings: mixing two searches would make one SFT set of
     both, so a changed setting is refused (nothing is deleted) and the first search recorded."""
-    path = storage.join(out_dir, SETTINGS_FILE)
+    path = layout.boost_settings
     if not storage.exists(path):
         storage.write_json_atomic(path, settings)
         return
@@ -51,21 +55,17 @@ def claim_traces(out_dir: str, settings: dict[str, Any]) -> None:
     changed = sorted(k for k in settings if stored.get(k) != settings[k])
     if changed:
         raise StaleTracesError(
-            f"{out_dir} holds traces searched with other {' and other '.join(LABELS[k] for k in changed)} "
+            f"{layout.boost_dir} holds traces searched with other {' and other '.join(LABELS[k] for k in changed)} "
             f"(recorded in {path}); "
             "use another run_name, or delete that folder to search again"
         )
 
 
-def boost_dir(cfg: BDCConfig) -> str:
-    return storage.join(cfg.run_dir, "boost")
-
-
-def load_stage_problems(cfg: BDCConfig, source: str, fmt: str | None = None) -> list[Problem]:
+def load_stage_problems(section: BoostStage, suite: SuiteFolder) -> list[Problem]:
     """`synthetic:<split>` reads (or first writes) the run's suite; anything else is a problem file."""
-    if source.startswith(SYNTHETIC):
-        return read_split(cfg.data.synthetic, storage.join(cfg.run_dir, "data"), source[len(SYNTHETIC) :])
-    problems, _ = load_problems(source, fmt)
+    if section.problems.startswith(SYNTHETIC):
+        return suite.read(section.problems[len(SYNTHETIC) :])
+    problems, _ = load_problems(section.problems, section.format)
     return problems
 
 
@@ -84,12 +84,12 @@ def first_per_group(problems: list[Problem], limit: int | None) -> list[Problem]
     return order[:limit]
 
 
-def start_agents(cfg: BDCConfig) -> list[AgentHandle]:
-    if not cfg.models.agents:
+def start_agents(models: ModelsSection) -> list[AgentHandle]:
+    if not models.agents:
         raise ValueError("models.agents is empty: Boost needs at least one agent (two or more for mutual boosting)")
-    backends = resolve_backends(cfg.models.agents, cfg.models.build_root)
+    backends = resolve_backends(models.agents, models.build_root)
     handles = []
-    for agent in cfg.models.agents:
+    for agent in models.agents:
         actors = [
             start_llm_actor(backends[agent.name], agent.resources.ray_options(), window_s=agent.batch_window_ms / 1000)
             for _ in range(agent.replicas)
@@ -99,21 +99,27 @@ def start_agents(cfg: BDCConfig) -> list[AgentHandle]:
     return handles
 
 
-def run_boost_stage(cfg: BDCConfig) -> dict[str, Any]:
-    init_ray(cfg.ray)
-    stage = cfg.stages.boost
-    problems = first_per_group(load_stage_problems(cfg, stage.problems, stage.format), stage.max_problems)
-    claim_traces(boost_dir(cfg), search_settings(cfg))
-    agents = start_agents(cfg)
-    pool = make_pool(cfg)
+def run_boost_stage(
+    layout: RunLayout,
+    section: BoostStage,
+    models: ModelsSection,
+    sandbox: SandboxSection,
+    sandbox_resources: ResourceSpec,
+    suite: SuiteFolder,
+) -> dict[str, Any]:
+    """Search every problem of the section (finished ones are skipped); returns the summary."""
+    problems = first_per_group(load_stage_problems(section, suite), section.max_problems)
+    claim_traces(layout, search_settings(models.agents, section.search))
+    agents = start_agents(models)  # tiny models are built first, while the pool holds no CPU
+    pool = make_pool(sandbox, sandbox_resources.ray_options())
     try:
         runner = BoostRunner(
             agents=agents,
-            pool=pool,
-            search=stage.search,
-            out_dir=boost_dir(cfg),
-            max_concurrent_problems=stage.max_concurrent_problems,
-            max_attempts=stage.max_attempts,
+            executor=pool,
+            search=section.search,
+            layout=layout,
+            max_concurrent_problems=section.max_concurrent_problems,
+            max_attempts=section.max_attempts,
         )
         return runner.run(problems)
     finally:

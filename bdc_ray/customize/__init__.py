@@ -4,3 +4,24 @@ Pure torch core: composed_lora.py (the layer's math), inject.py (experts -> comp
 materialize.py (one routing vector -> a plain peft folder), hypernet.py, features.py, data.py,
 train.py, checkpoint.py, solver.py. Ray shell: tune.py (Ray Tune over the trainer), stage.py.
 """
+
+from bdc_ray.lazy import lazy_face
+
+__all__, __getattr__ = lazy_face(__name__, {
+    "ComposedLoRA": ".inject",
+    "Completion": ".solver",
+    "CustomizeConfig": ".config",
+    "CustomizedSolver": ".solver",
+    "ExpertRef": ".checkpoint",
+    "HyperNetArch": ".hypernet",
+    "HyperNetwork": ".hypernet",
+    "HypernetMeta": ".checkpoint",
+    "build_composed": ".loading",
+    "load_customized": ".solver",
+    "load_meta": ".checkpoint",
+    "run_customize_stage": ".stage",
+    "save_checkpoint": ".checkpoint",
+    "TokenLogprob": ".solver",
+    "train_stage": ".stage",
+    "tune_stage": ".stage",
+})

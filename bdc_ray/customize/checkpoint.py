@@ -14,11 +14,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from bdc_ray import storage
+from bdc_ray.artifacts.hypernet import META_FILE, is_complete
 from bdc_ray.customize.config import Layers
 from bdc_ray.customize.hypernet import HyperNetArch, HyperNetwork
 
 WEIGHTS_FILE = "hypernet.safetensors"
-META_FILE = "hypernet.json"
 FORMAT_VERSION = 1
 
 
@@ -46,10 +46,6 @@ class HypernetMeta(BaseModel):
     @property
     def hypernet_arch(self) -> HyperNetArch:
         return HyperNetArch(**self.arch)
-
-
-def is_complete(folder: str) -> bool:
-    return storage.exists(storage.join(folder, META_FILE))
 
 
 def save_checkpoint(folder: str, state: dict[str, torch.Tensor], meta: HypernetMeta) -> None:

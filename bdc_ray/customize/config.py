@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -101,6 +101,11 @@ class CustomizeConfig(BaseModel):
     hypernet: HyperNetSection = Field(default_factory=HyperNetSection)
     train: TrainSection = Field(default_factory=TrainSection)
     search: TuneSection = Field(default_factory=TuneSection, description="The Ray Tune search space and scheduler.")
+
+    def resolve_paths(self, resolve: Callable[[str], str]) -> None:
+        """A rows file is found relative to the config file's folder."""
+        if self.source != "boost" and not self.source.startswith("synthetic:"):
+            self.source = resolve(self.source)
 
     @model_validator(mode="after")
     def _source(self) -> CustomizeConfig:

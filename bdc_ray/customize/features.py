@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from bdc_ray.disentangle.clusters import centroid_similarity
+from bdc_ray.disentangle import centroid_similarity, embed_texts
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
-"""texts -> float32 [n, d] L2-normalised embeddings (bdc_ray.disentangle.embed.embed_texts)."""
+"""texts -> float32 [n, d] L2-normalised embeddings (disentangle's embed_texts)."""
 
 
 def routing_features(embeddings: np.ndarray, centroids: np.ndarray) -> np.ndarray:
@@ -33,6 +33,4 @@ def routing_features(embeddings: np.ndarray, centroids: np.ndarray) -> np.ndarra
 
 def default_embedder(model: str, cache_dir: str | None = None) -> Embedder:
     """The project's sentence embedder by name, the one that made the clustering's centroids."""
-    from bdc_ray.disentangle.embed import embed_texts
-
     return lambda texts: embed_texts(list(texts), model=model, cache_dir=cache_dir)

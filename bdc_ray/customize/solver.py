@@ -24,23 +24,36 @@ import numpy as np
 import torch
 
 from bdc_ray.customize.checkpoint import HypernetMeta, load_checkpoint
-from bdc_ray.customize.data import prompt_of
 from bdc_ray.customize.features import Embedder, default_embedder, routing_features
 from bdc_ray.customize.hypernet import HyperNetwork, expert_shares
 from bdc_ray.customize.inject import ComposedLoRA
 from bdc_ray.customize.loading import build_composed
 from bdc_ray.llm.base import GenerationStats, SamplingParams, Texts, generated_length, truncate_at_stop
-from bdc_ray.llm.threads import configure_torch_threads
+from bdc_ray.problems.prompt_format import prompt_text
+from bdc_ray.threads import configure_torch_threads
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token as an OpenAI-style API reports its log-probability: the token's text, its
+    log-probability under the model (before temperature and top_p) and the likeliest alternatives."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
 class Completion:
     """One sample as an OpenAI-style API reports it: its text (cut at a stop string), the tokens the
-    model produced for it, and why it ended: a stop token or string, or the max_new_tokens limit."""
+    model produced for it, and why it ended: a stop token or string, or the max_new_tokens limit
+    ("cancelled": its client went away and the row left the batch). `logprobs`, when asked for,
+    has one entry per token of the text."""
 
     text: str
     tokens: int
-    finish_reason: Literal["stop", "length"]
+    finish_reason: Literal["stop", "length", "cancelled"]
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 class CustomizedSolver:
@@ -74,8 +87,10 @@ class CustomizedSolver:
         self._lock = threading.Lock()
         # The embedder's fast tokenizer may not be used by two threads at once.
         self._routing_lock = threading.Lock()
-        self._stop_ids = {i for i in (tokenizer.eos_token_id, composed.model.generation_config.eos_token_id) if
-                          isinstance(i, int)}
+        eos = [tokenizer.eos_token_id, composed.model.generation_config.eos_token_id]
+        # generation_config may list several end tokens (chat models end a turn with their own).
+        self.stop_ids: set[int] = {i for e in eos for i in (e if isinstance(e, list) else [e]) if isinstance(i, int)}
+        """Tokens that end a sample."""
 
     @classmethod
     def load(
@@ -123,7 +138,7 @@ class CustomizedSolver:
         return self.generate_with_stats(problems, sampling)[0]
 
     def generate_with_stats(self, problems: Sequence[str], sampling: SamplingParams) -> tuple[Texts, GenerationStats]:
-        completions, stats = self.complete_prompts([prompt_of(p) for p in problems], problems, sampling)
+        completions, stats = self.complete_prompts([prompt_text(p) for p in problems], problems, sampling)
         return _texts(completions), stats
 
     def complete_prompts(
@@ -195,12 +210,12 @@ class CustomizedSolver:
         length = self._generated_length(row)
         text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
         cut = truncate_at_stop(text, sampling.stop)
-        stopped = len(cut) < len(text) or (length > 0 and row[length - 1] in self._stop_ids)
+        stopped = len(cut) < len(text) or (length > 0 and row[length - 1] in self.stop_ids)
         ran_out = not stopped and length >= sampling.max_new_tokens
         return Completion(cut, length, "length" if ran_out else "stop")
 
     def _generated_length(self, row: list[int]) -> int:
-        return generated_length(row, self._stop_ids, self.tokenizer.pad_token_id)
+        return generated_length(row, self.stop_ids, self.tokenizer.pad_token_id)
 
     def materialize(self, problem: str, out_dir: str | os.PathLike[str]) -> Path:
         """One problem's customized solver as a plain peft adapter folder (rank E*r)."""

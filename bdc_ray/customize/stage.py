@@ -21,12 +21,16 @@ from typing import Any
 import numpy as np
 
 from bdc_ray import storage
-from bdc_ray.customize.checkpoint import is_complete, load_meta, save_checkpoint
+from bdc_ray.artifacts.clustering import load_clustering
+from bdc_ray.artifacts.experts import load_manifest
+from bdc_ray.artifacts.hypernet import is_complete
+from bdc_ray.artifacts.layout import RunLayout
+from bdc_ray.artifacts.sft import SFTRow, problem_rows, read_sft_rows, training_rows
+from bdc_ray.customize.checkpoint import load_meta, save_checkpoint
 from bdc_ray.customize.config import CustomizeConfig
 from bdc_ray.customize.data import TrainingData, split_rows
 from bdc_ray.customize.features import Embedder, default_embedder, routing_features
-from bdc_ray.disentangle.manifest import experts_dir, load_manifest
-from bdc_ray.disentangle.sft_data import problem_rows, training_rows
+from bdc_ray.problems.suite_files import SuiteFolder
 from bdc_ray.problems.synth import SynthConfig
 
 log = logging.getLogger(__name__)
@@ -38,53 +42,36 @@ EXPERTS_KEY = "experts_digest"
 """Key of the experts' digest inside `settings`: a hypernetwork over retrained experts is stale."""
 
 
-def customize_dir(run_dir: str) -> str:
-    return storage.join(run_dir, "customize")
-
-
-def hypernet_dir(run_dir: str) -> str:
-    return storage.join(customize_dir(run_dir), "hypernet")
-
-
-def tune_dir(run_dir: str) -> str:
-    return storage.join(customize_dir(run_dir), "tune")
-
-
-def load_rows(run_dir: str, config: CustomizeConfig, synthetic: SynthConfig | None = None) -> list[dict[str, Any]]:
-    """The training rows named by `config.source`, at most `max_rows` of them."""
+def load_rows(layout: RunLayout, config: CustomizeConfig, suite: SuiteFolder | None = None) -> list[SFTRow]:
+    """The training rows named by `config.source`, at most `max_rows` of them (`suite`: the run's
+    synthetic suite, default: the default suite in the run's data folder)."""
     if config.source == "boost":
-        path = storage.join(run_dir, "boost", "sft.jsonl")
-        if not storage.exists(path):
-            raise FileNotFoundError(f"no SFT rows at {path}: run Boost first, or set source to 'synthetic:train'")
-        rows = training_rows(storage.read_jsonl(path))
+        if not storage.exists(layout.sft_file):
+            raise FileNotFoundError(f"no SFT rows at {layout.sft_file}: run Boost first, or set source to 'synthetic:train'")
+        rows = training_rows(read_sft_rows(layout.sft_file))
     elif config.source.startswith(SYNTHETIC):
-        from bdc_ray.problems.suite_files import read_split
-
-        rows = problem_rows(
-            read_split(synthetic or SynthConfig(), storage.join(run_dir, "data"), config.source[len(SYNTHETIC) :])
-        )
+        suite = suite or SuiteFolder(SynthConfig(), layout.data_dir)
+        rows = problem_rows(suite.read(config.source[len(SYNTHETIC) :]))
     else:
-        rows = training_rows(storage.read_jsonl(config.source))
+        rows = training_rows(read_sft_rows(config.source))
     if len(rows) < 2:
         raise ValueError(f"{config.source}: {len(rows)} usable rows; the hypernetwork needs at least 2")
     return rows[: config.max_rows]
 
 
 def prepare(
-    run_dir: str, config: CustomizeConfig, synthetic: SynthConfig | None = None, embed: Embedder | None = None
+    layout: RunLayout, config: CustomizeConfig, suite: SuiteFolder | None = None, embed: Embedder | None = None
 ) -> TrainingData:
     """Rows, their split and routing features, and where the base model and experts are."""
-    from bdc_ray.disentangle.clusters import load_clustering
-
-    manifest = load_manifest(experts_dir(run_dir))
+    manifest = load_manifest(layout.experts_dir)
     if not manifest.experts:
         raise ValueError("the experts manifest lists no experts: run the experts stage first")
-    clustering = load_clustering(storage.join(run_dir, "disentangle", "clusters"))
+    clustering = load_clustering(layout.clusters_dir)
     embedder = config.embedder or clustering.embedder
     if embed is None:
-        embed = default_embedder(embedder, cache_dir=storage.join(customize_dir(run_dir), "embeddings"))
-    train_rows, val_rows = split_rows(load_rows(run_dir, config, synthetic), config.val_fraction, config.split_seed)
-    texts = sorted({r["problem"] for r in train_rows + val_rows})
+        embed = default_embedder(embedder, cache_dir=layout.customize_embeddings)
+    train_rows, val_rows = split_rows(load_rows(layout, config, suite), config.val_fraction, config.split_seed)
+    texts = sorted({r.problem for r in train_rows + val_rows})
     by_text = dict(zip(texts, routing_features(embed(texts), clustering.centroids)))
     return TrainingData(
         base_model=manifest.base_model,
@@ -93,41 +80,41 @@ def prepare(
         embedder=embedder,
         centroids=np.asarray(clustering.centroids, dtype=np.float32),
         train_rows=train_rows,
-        train_features=np.stack([by_text[r["problem"]] for r in train_rows]),
+        train_features=np.stack([by_text[r.problem] for r in train_rows]),
         val_rows=val_rows,
-        val_features=np.stack([by_text[r["problem"]] for r in val_rows]),
+        val_features=np.stack([by_text[r.problem] for r in val_rows]),
         context=config.context,
     )
 
 
-def _up_to_date(run_dir: str, config: CustomizeConfig, mode: str) -> dict[str, Any] | None:
-    folder = hypernet_dir(run_dir)
+def _up_to_date(layout: RunLayout, config: CustomizeConfig, mode: str) -> dict[str, Any] | None:
+    folder = layout.hypernet_dir
     if not is_complete(folder):
         return None
     meta = load_meta(folder)
     if meta.settings.get(CONFIG_KEY) != {"mode": mode, **config.model_dump(mode="json")}:
         return None
-    if meta.settings.get(EXPERTS_KEY) != experts_digest(run_dir):
+    if meta.settings.get(EXPERTS_KEY) != experts_digest(layout):
         log.info("the experts changed since the hypernetwork in %s was trained; training again", folder)
         return None
     log.info("the hypernetwork in %s is up to date; skipping", folder)
-    return _summary(run_dir, meta.metrics, resumed=True)
+    return _summary(layout, meta.metrics, resumed=True)
 
 
-def experts_digest(run_dir: str) -> str:
-    return load_manifest(experts_dir(run_dir)).digest()
+def experts_digest(layout: RunLayout) -> str:
+    return load_manifest(layout.experts_dir).digest()
 
 
-def _summary(run_dir: str, metrics: dict[str, Any], resumed: bool) -> dict[str, Any]:
+def _summary(layout: RunLayout, metrics: dict[str, Any], resumed: bool) -> dict[str, Any]:
     keep = ("best_val_loss", "initial_val_loss", "best_step", "train_examples", "val_examples")
-    return {**{k: metrics.get(k) for k in keep}, "hypernet_dir": hypernet_dir(run_dir), "resumed": resumed,
+    return {**{k: metrics.get(k) for k in keep}, "hypernet_dir": layout.hypernet_dir, "resumed": resumed,
             **({"tune": metrics["tune"]} if "tune" in metrics else {})}
 
 
 def train_stage(
-    run_dir: str,
+    layout: RunLayout,
     config: CustomizeConfig,
-    synthetic: SynthConfig | None = None,
+    suite: SuiteFolder | None = None,
     *,
     force: bool = False,
     embed: Embedder | None = None,
@@ -135,24 +122,24 @@ def train_stage(
 ) -> dict[str, Any]:
     """One hypernetwork with the configured hyperparameters, trained in this process."""
     from bdc_ray.customize.train import fit_hypernet
-    from bdc_ray.llm.threads import configure_torch_threads
+    from bdc_ray.threads import configure_torch_threads
 
-    if not force and (done := _up_to_date(run_dir, config, "train")) is not None:
+    if not force and (done := _up_to_date(layout, config, "train")) is not None:
         return done
     configure_torch_threads(config.train.threads)
-    data = prepare(run_dir, config, synthetic, embed)
+    data = prepare(layout, config, suite, embed)
     _, snapshot = fit_hypernet(data, config.hypernet, config.train, progress=progress)
     meta = snapshot.meta
     meta.settings[CONFIG_KEY] = {"mode": "train", **config.model_dump(mode="json")}
-    meta.settings[EXPERTS_KEY] = experts_digest(run_dir)
-    save_checkpoint(hypernet_dir(run_dir), snapshot.state, meta)
-    return _summary(run_dir, meta.metrics, resumed=False)
+    meta.settings[EXPERTS_KEY] = experts_digest(layout)
+    save_checkpoint(layout.hypernet_dir, snapshot.state, meta)
+    return _summary(layout, meta.metrics, resumed=False)
 
 
 def tune_stage(
-    run_dir: str,
+    layout: RunLayout,
     config: CustomizeConfig,
-    synthetic: SynthConfig | None = None,
+    suite: SuiteFolder | None = None,
     *,
     force: bool = False,
     embed: Embedder | None = None,
@@ -164,9 +151,9 @@ def tune_stage(
     from bdc_ray.customize.checkpoint import load_checkpoint
     from bdc_ray.customize.tune import run_tune
 
-    if not force and (done := _up_to_date(run_dir, config, "tune")) is not None:
+    if not force and (done := _up_to_date(layout, config, "tune")) is not None:
         return done
-    folder = tune_dir(run_dir)
+    folder = layout.tune_dir
     config_file = storage.join(folder, "config.json")
     wanted = config.model_dump(mode="json")
     if force or (storage.exists(config_file) and storage.read_json(config_file) != wanted):
@@ -174,19 +161,19 @@ def tune_stage(
         if fs.exists(path):
             fs.rm(path, recursive=True)
     storage.write_json_atomic(config_file, wanted)
-    data = prepare(run_dir, config, synthetic, embed)
-    run_tune(data, config, folder, hypernet_dir(run_dir))
-    hypernet, meta = load_checkpoint(hypernet_dir(run_dir))
+    data = prepare(layout, config, suite, embed)
+    run_tune(data, config, folder, layout.hypernet_dir)
+    hypernet, meta = load_checkpoint(layout.hypernet_dir)
     meta.settings[CONFIG_KEY] = {"mode": "tune", **wanted}
-    meta.settings[EXPERTS_KEY] = experts_digest(run_dir)
-    save_checkpoint(hypernet_dir(run_dir), hypernet.state_dict(), meta)
-    return _summary(run_dir, meta.metrics, resumed=False)
+    meta.settings[EXPERTS_KEY] = experts_digest(layout)
+    save_checkpoint(layout.hypernet_dir, hypernet.state_dict(), meta)
+    return _summary(layout, meta.metrics, resumed=False)
 
 
 def run_customize_stage(
-    run_dir: str, config: CustomizeConfig, synthetic: SynthConfig | None = None, *, force: bool = False
+    layout: RunLayout, config: CustomizeConfig, suite: SuiteFolder | None = None, *, force: bool = False
 ) -> dict[str, Any]:
     """What `bdc run` calls: a Tune search when `config.tune`, else one training."""
     if config.tune:
-        return tune_stage(run_dir, config, synthetic, force=force)
-    return train_stage(run_dir, config, synthetic, force=force)
+        return tune_stage(layout, config, suite, force=force)
+    return train_stage(layout, config, suite, force=force)

@@ -21,15 +21,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from bdc_ray import training
 from bdc_ray.customize.checkpoint import ExpertRef, HypernetMeta
 from bdc_ray.customize.config import HyperNetSection, TrainSection
 from bdc_ray.customize.data import RoutedExample, TrainingData, encode_rows
 from bdc_ray.customize.hypernet import HyperNetArch, HyperNetwork
 from bdc_ray.customize.inject import ComposedLoRA
 from bdc_ray.customize.loading import build_composed
-from bdc_ray.disentangle.sft_data import model_context
-from bdc_ray.llm.tiny_data import IGNORE, collate, epoch_batches
-from bdc_ray.llm.tiny_train import Schedule, learning_rate
+from bdc_ray.training import Schedule, collate, epoch_batches, learning_rate, masked_loss, model_context
 
 _CLIP_NORM = 1.0
 
@@ -58,12 +57,11 @@ class TrainOutcome:
 
 
 def _loss(composed: ComposedLoRA, hypernet: HyperNetwork, examples, features: torch.Tensor, pad_id: int):
-    """(mean loss over response tokens, number of those tokens) of one batch."""
+    """Mean loss over the response tokens of one batch, each row under its own routing weights."""
     ids, mask, labels = collate(examples, pad_id)
-    weights = hypernet(features)
-    out = composed(weights, input_ids=ids.to(composed.device), attention_mask=mask.to(composed.device),
-                   labels=labels.to(composed.device))
-    return out.loss, int((labels[:, 1:] != IGNORE).sum())
+    device = composed.device
+    logits = composed(hypernet(features), input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+    return masked_loss(logits, labels.to(device))
 
 
 def validation_loss(
@@ -74,19 +72,15 @@ def validation_loss(
     pad_id: int,
     tokens_per_step: int,
 ) -> float:
-    """Token-weighted mean next-token loss over `examples` (prompt tokens masked)."""
+    """The training kit's validation loss of the composed model, each row routed by `hypernet`."""
     if not examples:
         raise ValueError("no validation examples")
-    was_training = hypernet.training
-    hypernet.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for batch in epoch_batches(examples, tokens_per_step, random.Random(0)):
-            loss, n = _loss(composed, hypernet, [examples[i] for i in batch], features[batch], pad_id)
-            total += loss.item() * n
-            count += n
-    hypernet.train(was_training)
-    return total / count
+    device = composed.device
+
+    def routed(batch: list[int], ids, mask):
+        return composed(hypernet(features[batch]), input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+
+    return training.validation_loss(hypernet, examples, pad_id, tokens_per_step, forward=routed)
 
 
 def train_hypernet(
@@ -148,7 +142,7 @@ def train_hypernet(
             batch = batches.pop()
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, schedule)
-            loss, _ = _loss(composed, hypernet, [train_examples[i] for i in batch], train_features[batch], pad_id)
+            loss = _loss(composed, hypernet, [train_examples[i] for i in batch], train_features[batch], pad_id)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(hypernet.parameters(), _CLIP_NORM)
             optimizer.step()

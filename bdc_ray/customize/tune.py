@@ -23,6 +23,7 @@ import tempfile
 from typing import Any
 
 from bdc_ray import storage
+from bdc_ray.artifacts.layout import TUNE_BEST_FILE, TUNE_RESULTS_FILE
 from bdc_ray.customize.checkpoint import load_checkpoint, save_checkpoint
 from bdc_ray.customize.config import CustomizeConfig, HyperNetSection, TrainSection, TuneSection
 from bdc_ray.customize.data import TrainingData
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 
 EXPERIMENT = "hypernet"
 METRIC = "val_loss"
-RESULTS_FILE = "results.jsonl"
-BEST_FILE = "best_config.json"
 
 
 def search_space(section: TuneSection) -> dict[str, Any]:
@@ -67,7 +66,7 @@ def _trial(trial: dict[str, Any], *, data: TrainingData, hypernet: dict, train: 
     from ray import tune
 
     from bdc_ray.customize.train import fit_hypernet
-    from bdc_ray.llm.threads import configure_torch_threads
+    from bdc_ray.threads import configure_torch_threads
     from bdc_ray.metrics import record_training
 
     configure_torch_threads(None)
@@ -147,10 +146,10 @@ def run_tune(data: TrainingData, config: CustomizeConfig, tune_dir: str, hyperne
     best_row = next(r for r in rows if r["trial_id"] == _trial_id(best))
     meta = meta.model_copy(update={"metrics": {**meta.metrics, "tune": best_row}})
     save_checkpoint(hypernet_dir, hypernet.state_dict(), meta)
-    storage.write_jsonl_atomic(storage.join(tune_dir, RESULTS_FILE), rows)
+    storage.write_jsonl_atomic(storage.join(tune_dir, TUNE_RESULTS_FILE), rows)
     summary = {**best_row, "trials": len(rows), "trials_stopped_early": sum(r["stopped_early"] for r in rows),
                "hypernet_dir": hypernet_dir}
-    storage.write_json_atomic(storage.join(tune_dir, BEST_FILE), summary)
+    storage.write_json_atomic(storage.join(tune_dir, TUNE_BEST_FILE), summary)
     return summary
 
 

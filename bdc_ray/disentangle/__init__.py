@@ -7,5 +7,21 @@ expert per cluster and one all-data baseline (experts), and keeps the centroids,
 turns into per-problem routing features and Serve compares each request against.
 
 Clustering is a pure core (embed, clusters, cluster_plot; cluster_stage ties them to storage);
-expert training runs on Ray Train. `cli.app` holds the `bdc disentangle` commands.
+expert training runs on Ray Train (experts, expert_worker, lora_train).
 """
+
+from bdc_ray.lazy import lazy_face
+
+__all__, __getattr__ = lazy_face(__name__, {
+    "ClusterConfig": ".cluster_config",
+    "DEFAULT_EMBEDDER": ".embed",
+    "DisentangleStage": ".config",
+    "EmbedderError": ".embed",
+    "ExpertsConfig": ".expert_config",
+    "centroid_similarity": ".clusters",
+    "clusters_table": ".tables",
+    "embed_texts": ".embed",
+    "manifest_table": ".tables",
+    "run_cluster_stage": ".cluster_stage",
+    "run_train_stage": ".experts",
+})

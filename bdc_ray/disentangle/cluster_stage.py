@@ -18,41 +18,30 @@ from collections import Counter
 from typing import Any
 
 from bdc_ray import storage
+from bdc_ray.artifacts.clustering import CLUSTERS_FILE, Clustering, load_clustering, read_clusters_json, save_clustering
+from bdc_ray.artifacts.layout import CLUSTER_PLOT_FILE
+from bdc_ray.artifacts.sft import SFTProblem, read_sft_problems
 from bdc_ray.disentangle.cluster_config import ClusterConfig
 from bdc_ray.disentangle.cluster_plot import plot_clusters
-from bdc_ray.disentangle.clusters import (
-    CLUSTERS_FILE,
-    Clustering,
-    fit_clusters,
-    load_clustering,
-    read_clusters_json,
-    save_clustering,
-)
+from bdc_ray.disentangle.clusters import fit_clusters
 from bdc_ray.disentangle.embed import embed_texts
 
 log = logging.getLogger(__name__)
 
-PLOT_FILE = "clusters.png"
 EMBEDDINGS_DIR = "embeddings"
 
 
-def read_sft_problems(sft_path: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def sft_problems(sft_path: str) -> tuple[list[SFTProblem], dict[str, str]]:
     """(rows, problem text by id in first-seen order), with every malformed input named."""
     if not storage.exists(sft_path):
         raise FileNotFoundError(f"SFT file not found: {sft_path} (run `bdc boost` first, or pass --sft)")
-    try:
-        rows = list(storage.read_jsonl(sft_path))
-    except ValueError as err:
-        raise ValueError(f"{sft_path} is not valid JSONL: {err}") from err
+    rows = read_sft_problems(sft_path)
     if not rows:
         raise ValueError(f"{sft_path} has no SFT rows: nothing to cluster (did Boost verify any problem?)")
     texts: dict[str, str] = {}
     for i, row in enumerate(rows, start=1):
-        pid, text = row.get("problem_id"), row.get("problem")
-        if not isinstance(pid, str) or not isinstance(text, str) or not text.strip():
-            raise ValueError(f"{sft_path} row {i}: needs a string 'problem_id' and a non-empty 'problem'")
-        if texts.setdefault(pid, text) != text:
-            raise ValueError(f"{sft_path} row {i}: problem {pid!r} has two different problem texts")
+        if texts.setdefault(row.problem_id, row.problem) != row.problem:
+            raise ValueError(f"{sft_path} row {i}: problem {row.problem_id!r} has two different problem texts")
     return rows, texts
 
 
@@ -60,13 +49,13 @@ def input_digest(texts: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(list(texts.items()), ensure_ascii=False).encode()).hexdigest()
 
 
-def cluster_families(c: Clustering, rows: list[dict[str, Any]]) -> list[Counter]:
+def cluster_families(c: Clustering, rows: list[SFTProblem]) -> list[Counter]:
     """Rows per family in each cluster (empty counters when rows carry no family)."""
     cluster_of = dict(zip(c.ids, c.labels.tolist()))
     counts = [Counter() for _ in range(c.k)]
     for row in rows:
-        if row.get("family"):
-            counts[cluster_of[row["problem_id"]]][row["family"]] += 1
+        if row.family:
+            counts[cluster_of[row.problem_id]][row.family] += 1
     return counts
 
 
@@ -77,9 +66,9 @@ def _main_family(families: Counter) -> str | None:
     return f"{name} {count / sum(families.values()):.0%}"
 
 
-def _summary(c: Clustering, rows: list[dict[str, Any]], body: dict[str, Any], out_dir: str, resumed: bool) -> dict[str, Any]:
+def _summary(c: Clustering, rows: list[SFTProblem], body: dict[str, Any], out_dir: str, resumed: bool) -> dict[str, Any]:
     cluster_of = dict(zip(c.ids, c.labels.tolist()))
-    row_counts = Counter(cluster_of[r["problem_id"]] for r in rows)
+    row_counts = Counter(cluster_of[r.problem_id] for r in rows)
     clusters = []
     for k, (families, size) in enumerate(zip(cluster_families(c, rows), c.sizes)):
         top = families.most_common(1)
@@ -100,7 +89,7 @@ def _summary(c: Clustering, rows: list[dict[str, Any]], body: dict[str, Any], ou
         "k": c.k,
         "embedder": c.embedder,
         "silhouette": {k: round(v, 4) for k, v in c.silhouette.items()},
-        "plot": storage.join(out_dir, PLOT_FILE),
+        "plot": storage.join(out_dir, CLUSTER_PLOT_FILE),
         "resumed": resumed,
         "clusters": clusters,
     }
@@ -108,7 +97,7 @@ def _summary(c: Clustering, rows: list[dict[str, Any]], body: dict[str, Any], ou
 
 def run_cluster_stage(sft_path: str, out_dir: str, cfg: ClusterConfig, progress: bool = True) -> dict[str, Any]:
     """Embed, cluster, save and draw the problems of `sft_path`; a summary for tables and logs."""
-    rows, texts = read_sft_problems(sft_path)
+    rows, texts = sft_problems(sft_path)
     if len(texts) < 2:
         raise ValueError(f"{sft_path} has {len(texts)} distinct problem: clustering needs at least 2")
     digest, config = input_digest(texts), cfg.model_dump(mode="json")
@@ -127,7 +116,7 @@ def run_cluster_stage(sft_path: str, out_dir: str, cfg: ClusterConfig, progress:
         embeddings,
         c.labels,
         c.centroids,
-        storage.join(out_dir, PLOT_FILE),
+        storage.join(out_dir, CLUSTER_PLOT_FILE),
         method=cfg.plot,
         seed=cfg.seed,
         names=names,

@@ -36,9 +36,8 @@ from bdc_ray.disentangle.lora_train import (
     train_loop,
     trainable_parameters,
 )
-from bdc_ray.disentangle.sft_data import encode_pairs, model_context
-from bdc_ray.llm.threads import configure_torch_threads
-from bdc_ray.llm.tiny_data import collate
+from bdc_ray.threads import configure_torch_threads
+from bdc_ray.training import collate, encode_pairs, masked_loss, model_context
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +93,7 @@ class DeepSpeedStepper:
             group["lr"] = lr
 
     def micro_step(self, ids, mask, labels, last: bool) -> float:
-        loss = self.engine(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss = masked_loss(self.engine(input_ids=ids, attention_mask=mask).logits, labels)
         self.engine.backward(loss)
         self.engine.step()
         return loss.item()

@@ -33,22 +33,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from bdc_ray import storage
+from bdc_ray.artifacts.clustering import load_clustering
+from bdc_ray.artifacts.experts import ALL_DATA, ExpertEntry, ExpertManifest, LoraShape, TrainedAdapter, expert_name
+from bdc_ray.artifacts.experts import load_manifest, manifest_path, save_manifest
+from bdc_ray.artifacts.layout import RunLayout
+from bdc_ray.artifacts.sft import SFTRow, prompt_response, read_sft_rows, training_rows
 from bdc_ray.disentangle.expert_config import ExpertsConfig, ScalingSection
 from bdc_ray.disentangle.expert_worker import ADAPTER_DIR, SUMMARY_FILE, train_expert
 from bdc_ray.disentangle.lora_train import LoopState
-from bdc_ray.disentangle.manifest import (
-    ALL_DATA,
-    ExpertEntry,
-    ExpertManifest,
-    LoraShape,
-    TrainedAdapter,
-    expert_name,
-    experts_dir,
-    load_manifest,
-    manifest_path,
-    save_manifest,
-)
-from bdc_ray.disentangle.sft_data import Row, prompt_response, training_rows
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +57,13 @@ class RunSpec:
     """One run to train: an expert (cluster and centroid set) or the all-data baseline."""
 
     name: str
-    rows: list[Row]
+    rows: list[SFTRow]
     cluster: int | None = None
     centroid: list[float] | None = None
 
 
 def plan_runs(
-    records_by_cluster: dict[int, list[Row]], all_rows: Sequence[Row], centroids, min_rows: int = 1
+    records_by_cluster: dict[int, list[SFTRow]], all_rows: Sequence[SFTRow], centroids, min_rows: int = 1
 ) -> list[RunSpec]:
     """An expert per cluster with at least `min_rows` training rows, then the all-data baseline."""
     centroids = np.asarray(centroids, dtype=np.float64)
@@ -118,8 +110,8 @@ def runs_that_fit(scaling: ScalingSection, cluster_resources: dict[str, float]) 
 
 
 def train_experts(
-    records_by_cluster: dict[int, list[Row]],
-    all_rows: Sequence[Row],
+    records_by_cluster: dict[int, list[SFTRow]],
+    all_rows: Sequence[SFTRow],
     centroids,
     base_model_path: str,
     cfg: ExpertsConfig,
@@ -292,57 +284,36 @@ def _publish_dir(local: Path, target: str) -> None:
     fs.put(str(local), path, recursive=True)
 
 
-def first_agent_model(agents: Sequence, build_root: str) -> str:
-    """The base model when none is configured: the first agent's weights (a tiny agent is built,
-    or reused, under `build_root`), so experts adapt the model Boost searched with."""
-    from bdc_ray.llm.agent_config import resolve_backends
-
-    if not agents:
-        raise ValueError("no base model: set stages.disentangle.experts.base_model or configure models.agents")
-    spec = resolve_backends([agents[0]], build_root)[agents[0].name]
-    if spec.backend != "transformers":
-        raise ValueError(
-            f"agent {agents[0].name!r} is reached over {spec.backend}: LoRA experts need local weights, set base_model"
-        )
-    return spec.path
-
-
 def run_train_stage(
-    run_dir: str, cfg: ExpertsConfig, base_model: str | None = None, *, progress: bool = True
+    layout: RunLayout, cfg: ExpertsConfig, base_model: str, *, progress: bool = True
 ) -> ExpertManifest:
     """`<run>/boost/sft.jsonl` + `<run>/disentangle/clusters/` -> `<run>/disentangle/experts/`.
 
-    Every SFT row trains the expert of its problem's cluster (and the all-data baseline); the
-    caller has joined or started the Ray cluster.
+    Every SFT row trains the expert of its problem's cluster (and the all-data baseline) on
+    `base_model` (the caller resolves the default: the first agent's weights); the caller has
+    joined or started the Ray cluster.
     """
-    from bdc_ray.disentangle.clusters import load_clustering
-
-    base = base_model or cfg.base_model
-    if not base:
-        raise ValueError("no base model: set the experts config's base_model or pass one")
-    sft_path = storage.join(run_dir, "boost", "sft.jsonl")
-    if not storage.exists(sft_path):
-        raise FileNotFoundError(f"SFT file not found: {sft_path} (run `bdc boost` first)")
-    rows = list(storage.read_jsonl(sft_path))
-    clusters_dir = storage.join(run_dir, "disentangle", "clusters")
-    clustering = load_clustering(clusters_dir)
+    if not storage.exists(layout.sft_file):
+        raise FileNotFoundError(f"SFT file not found: {layout.sft_file} (run `bdc boost` first)")
+    rows = read_sft_rows(layout.sft_file)
+    clustering = load_clustering(layout.clusters_dir)
     try:
         by_cluster = rows_by_cluster(rows, clustering.ids, clustering.labels, clustering.k)
     except ValueError as err:
-        raise ValueError(f"{sft_path} vs {clusters_dir}: {err}") from None
-    return train_experts(by_cluster, rows, clustering.centroids, base, cfg, experts_dir(run_dir), progress=progress)
+        raise ValueError(f"{layout.sft_file} vs {layout.clusters_dir}: {err}") from None
+    return train_experts(by_cluster, rows, clustering.centroids, base_model, cfg, layout.experts_dir, progress=progress)
 
 
-def rows_by_cluster(rows: Sequence[Row], ids: Sequence[str], labels, k: int) -> dict[int, list[Row]]:
+def rows_by_cluster(rows: Sequence[SFTRow], ids: Sequence[str], labels, k: int) -> dict[int, list[SFTRow]]:
     """Every row goes to its problem's cluster (problems are clustered, rows are trained on)."""
     cluster_of = dict(zip(ids, (int(label) for label in labels)))
-    unassigned = sorted({r["problem_id"] for r in rows} - cluster_of.keys())
+    unassigned = sorted({r.problem_id for r in rows} - cluster_of.keys())
     if unassigned:
         raise ValueError(
             f"{len(unassigned)} problem(s) have no cluster (e.g. {unassigned[0]!r}): the clustering is older "
             "than the SFT rows, run `bdc disentangle cluster` again"
         )
-    grouped: dict[int, list[Row]] = {cluster: [] for cluster in range(k)}
+    grouped: dict[int, list[SFTRow]] = {cluster: [] for cluster in range(k)}
     for row in rows:
-        grouped[cluster_of[row["problem_id"]]].append(row)
+        grouped[cluster_of[row.problem_id]].append(row)
     return grouped

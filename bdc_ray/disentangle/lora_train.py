@@ -20,8 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator, Protocol, Sequence
 
 from bdc_ray.disentangle.expert_config import ExpertsConfig, LoraSection
-from bdc_ray.llm.tiny_data import Example, collate, epoch_batches
-from bdc_ray.llm.tiny_train import Schedule, learning_rate
+from bdc_ray.training import Example, Schedule, collate, epoch_batches, learning_rate, masked_loss
 
 CURVE_POINTS = 20
 """Points of the loss curve kept in the manifest (each the mean over a stretch of steps)."""
@@ -137,7 +136,7 @@ class TorchStepper:
         autocast = torch.autocast(device_type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
         with sync:
             with autocast:
-                loss = self.model(input_ids=ids, attention_mask=mask, labels=labels).loss
+                loss = masked_loss(self.model(input_ids=ids, attention_mask=mask).logits, labels)
             (loss / self.settings.grad_accum).backward()
         return loss.item()
 
@@ -172,7 +171,7 @@ def micro_batches(
 ) -> Iterator[list[int]]:
     """This rank's endless stream of micro batches (indices into `examples`), after `skip` of them.
 
-    Every rank draws the same global order (length-bucketed epochs, tiny_data.epoch_batches) and
+    Every rank draws the same global order (length-bucketed epochs, training.epoch_batches) and
     takes every `world`-th batch, so the ranks see disjoint data and the order never depends on
     how many processes drew it before.
     """
@@ -233,32 +232,6 @@ def train_loop(
             bar.update(1)
             bar.set_postfix(loss=f"{state.losses[-1]:.3f}", refresh=False)
     return state
-
-
-def mean_loss(model, examples: Sequence[Example], pad_id: int, tokens: int = 4096, device=None) -> float:
-    """Token-weighted mean loss over `examples` (response tokens only), without gradients."""
-    import torch
-
-    if not examples:
-        raise ValueError("mean_loss needs at least one example")
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        # The order is irrelevant to a sum; bucketing by length just keeps padding low.
-        for batch in epoch_batches(examples, tokens, random.Random(0)):
-            ids, mask, labels = collate([examples[i] for i in batch], pad_id)
-            if device is not None:
-                ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-            target = labels[:, 1:]
-            loss = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100, reduction="sum"
-            )
-            total += loss.item()
-            count += int((target != -100).sum())
-    model.train(was_training)
-    return total / count
 
 
 @dataclass

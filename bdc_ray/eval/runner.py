@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from bdc_ray import storage
-from bdc_ray.config import BDCConfig
 from bdc_ray.eval.evaluate import Sample, TestSelection, evaluate_samples, summarize
 from bdc_ray.problems.types import Problem
 from bdc_ray.sandbox.ray_pool import SandboxPool
+
+RESULTS_FILE = "results.jsonl"
+SUMMARY_FILE = "summary.json"
 
 
 @dataclass
@@ -18,15 +20,6 @@ class EvalOutcome:
     summary: dict[str, Any]
     records: list[dict[str, Any]]
     errors: list[str] = field(default_factory=list)
-
-
-def make_pool(cfg: BDCConfig) -> SandboxPool:
-    return SandboxPool(
-        workers_per_actor=cfg.sandbox.workers_per_actor,
-        limits=cfg.sandbox.limits,
-        actors=cfg.sandbox.actors,
-        ray_options=cfg.resources.sandbox.ray_options(),
-    )
 
 
 def evaluate_dataset(
@@ -47,6 +40,6 @@ def evaluate_dataset(
     if errors:
         summary["sample_errors"] = errors
     if out_dir:
-        storage.write_jsonl_atomic(storage.join(out_dir, "results.jsonl"), records)
-        storage.write_json_atomic(storage.join(out_dir, "summary.json"), summary)
+        storage.write_jsonl_atomic(storage.join(out_dir, RESULTS_FILE), records)
+        storage.write_json_atomic(storage.join(out_dir, SUMMARY_FILE), summary)
     return EvalOutcome(name, summary, records, errors)

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from rich.console import Console
 from rich.table import Table
 
+from bdc_ray.console import markdown_table
 from bdc_ray.eval.evaluate import FAILURE_LABELS, MULTIPLE_OUTPUTS_LABEL
-
-
-def wide_console(**kwargs) -> Console:
-    """A console that gives tables room in job and CI logs (not terminals), instead of 80 columns."""
-    import sys
-
-    return Console(width=None if sys.stdout.isatty() else 160, **kwargs)
 
 
 def _failures(summary: dict[str, Any]) -> str:
@@ -57,9 +50,7 @@ def summary_table(summaries: Sequence[dict[str, Any]], title: str = "Evaluation"
 
 def summary_markdown(summaries: Sequence[dict[str, Any]]) -> str:
     columns = _columns(summaries)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(row) + " |" for row in _rows(summaries, columns)]
-    return "\n".join(lines) + "\n"
+    return markdown_table(columns, _rows(summaries, columns))
 
 
 def with_groups(summary: dict[str, Any], group_key: str) -> list[dict[str, Any]]:

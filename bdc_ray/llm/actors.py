@@ -15,7 +15,7 @@ import ray
 from bdc_ray.llm.base import GenerationStats, SamplingParams, Texts
 from bdc_ray.llm.batcher import Batcher
 from bdc_ray.llm.spec import BackendSpec
-from bdc_ray.llm.threads import configure_torch_threads
+from bdc_ray.threads import configure_torch_threads
 from bdc_ray.metrics import add
 
 log = logging.getLogger(__name__)

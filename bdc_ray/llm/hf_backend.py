@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
 from bdc_ray.llm.base import BaseLLM, GenerationStats, SamplingParams, Texts, generated_length, truncate_at_stop
 from bdc_ray.llm.chat import fit_prompt, has_chat_template, warn_truncated
-from bdc_ray.llm.threads import configure_torch_threads
+from bdc_ray.threads import configure_torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -97,18 +97,20 @@ class TransformersLLM(BaseLLM):
             return [], GenerationStats()
         # Greedy samples are identical: decode each prompt once and repeat the text n times.
         copies = 1 if sampling.greedy else sampling.n
-        fitted = [
-            fit_prompt(self.tokenizer, p, context=self.context, max_new_tokens=sampling.max_new_tokens, chat=self.chat)
-            for p in prompts
-        ]
-        warn_truncated(self.name, fitted, self.context)
-        texts_in = [f.text for f in fitted]
-        lengths = [f.tokens for f in fitted]
-        # Rows of similar length share a batch, so little compute goes to padding.
-        rows = sorted((i for i in range(len(prompts)) for _ in range(copies)), key=lambda i: -lengths[i])
         texts: Texts = [[] for _ in prompts]
         completion_tokens = 0
         with self._lock, torch.inference_mode(), self._adapter_enabled(adapter):
+            # Under the lock: a fast tokenizer's padding setting is state of its Rust backend, so an
+            # unpadded call from another thread mid-batch makes a padded one return ragged rows.
+            fitted = [
+                fit_prompt(self.tokenizer, p, context=self.context, max_new_tokens=sampling.max_new_tokens, chat=self.chat)
+                for p in prompts
+            ]
+            warn_truncated(self.name, fitted, self.context)
+            texts_in = [f.text for f in fitted]
+            lengths = [f.tokens for f in fitted]
+            # Rows of similar length share a batch, so little compute goes to padding.
+            rows = sorted((i for i in range(len(prompts)) for _ in range(copies)), key=lambda i: -lengths[i])
             if sampling.seed is not None:
                 set_seed(sampling.seed)
             for begin in range(0, len(rows), self.max_batch_size):

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from bdc_ray import storage
 from bdc_ray.problems.formats import apps, bdc, codecontests, humaneval, mbpp
+from bdc_ray.problems.formats.common import BadRecord
 from bdc_ray.problems.types import Problem
 
 log = logging.getLogger(__name__)
@@ -177,12 +178,25 @@ def _detect(path: str, head: list[_Entry]) -> str:
     if not head or not isinstance(head[-1].value, dict):
         raise ValueError(f"{path}: no JSON object record to detect the format from")
     record = head[-1].value
-    for name, schema in _SCHEMAS.items():
-        if schema.matches(record):
-            return name
-    raise ValueError(
-        f"{path}: unknown problem format; first record has keys {sorted(record)}; known formats: {', '.join(FORMATS)}"
-    )
+    name = record_format(record)
+    if name is None:
+        raise ValueError(
+            f"{path}: unknown problem format; first record has keys {sorted(record)}; known formats: {', '.join(FORMATS)}"
+        )
+    return name
+
+
+def record_format(record: dict[str, Any]) -> str | None:
+    """The schema whose fields `record` has (None: none of them)."""
+    return next((name for name, schema in _SCHEMAS.items() if schema.matches(record)), None)
+
+
+def problem_from_record(record: dict[str, Any]) -> Problem:
+    """One record of any known schema, detected from its fields, as a Problem (BadRecord if it cannot be)."""
+    name = record_format(record)
+    if name is None:
+        raise BadRecord(f"the record's keys {sorted(record)[:12]} match none of the known formats: {', '.join(FORMATS)}")
+    return _SCHEMAS[name].to_problem(record)
 
 
 def _convert(schema: ModuleType, entry: _Entry) -> Problem:

@@ -17,10 +17,9 @@ Every task is drawn from its own `random.Random` seeded by (seed, family, split,
 task depends on nothing but its id: the same config gives byte-identical problems anywhere, and
 a larger config extends a smaller one instead of reshuffling it.
 
-The text format is fixed here because training and generation must agree on it
-(`format_prompt` for what precedes the model's output, `format_target` for what it must
-produce). Thoughts are written as `#` comments before the code, so a model's whole output is a
-runnable program: nothing has to be parsed out of it before it is tested.
+A task's training text is THE prompt format (problems/prompt_format.py): `format_prompt` is what
+precedes the model's output, `format_target` what it must produce (its thoughts as `#` comments,
+then its first reference program).
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bdc_ray.problems.prompt_format import prompt_text, response_text
 from bdc_ray.problems.synth_families import SPECS
 from bdc_ray.problems.synth_families.base import Constants, Structure
 from bdc_ray.problems.types import Problem
@@ -45,9 +45,6 @@ SPLITS: tuple[Split, ...] = ("train", "heldout", "heldout_comp")
 
 _HELDOUT_SHARE = 4
 """One constant tuple in this many is held out of training (only for structures with >= this many)."""
-
-TASK_HEADER = "### Task\n"
-SOLUTION_HEADER = "### Solution\n"
 
 
 class SynthConfig(BaseModel):
@@ -171,23 +168,14 @@ def generate_suite(config: SynthConfig) -> Suite:
 
 def format_prompt(problem: Problem) -> str:
     """What precedes the model's output, at training and at generation time alike."""
-    return f"{TASK_HEADER}{problem.prompt}\n{SOLUTION_HEADER}"
-
-
-def format_thoughts(thoughts: Sequence[str]) -> str:
-    """Thoughts as one `#` comment line each; `format_prompt(p) + format_thoughts(t)` is the
-    prompt for writing code from given thoughts (Boost's thought-to-solution step)."""
-    for thought in thoughts:
-        if "\n" in thought:
-            raise ValueError(f"a thought must be one line: {thought!r}")
-    return "".join(f"# {thought}\n" for thought in thoughts)
+    return prompt_text(problem.prompt)
 
 
 def format_target(problem: Problem) -> str:
     """What the model must produce: the thoughts, then the first reference program."""
     if not problem.reference_solutions:
         raise ValueError(f"problem {problem.id} has no reference solution to train on")
-    return format_thoughts(problem.thoughts) + problem.reference_solutions[0]
+    return response_text(problem.thoughts, problem.reference_solutions[0])
 
 
 def training_text(problem: Problem) -> str:

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
-from typing import Any, Callable
+from typing import Callable
 
 from bdc_ray import storage
+from bdc_ray.artifacts.clustering import CLUSTERS_FILE, read_clusters_json
+from bdc_ray.artifacts.experts import load_manifest
+from bdc_ray.artifacts.layout import RunLayout
+from bdc_ray.artifacts.traces import read_traces
+from bdc_ray.console import markdown_table
 from bdc_ray.report import explorer, plots
 
 PACKAGES = ("bdc-ray", "ray", "torch", "transformers", "peft", "deepspeed", "scikit-learn", "sentence-transformers")
 
-Section = Callable[[str, str], str]
-"""(run_dir, report_dir) -> Markdown; may write PNGs into report_dir."""
+Section = Callable[[RunLayout, str], str]
+"""(the run folder, report_dir) -> Markdown; may write PNGs into report_dir."""
 
 
 def versions() -> dict[str, str]:
@@ -29,12 +34,6 @@ def versions() -> dict[str, str]:
     return found
 
 
-def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
@@ -43,16 +42,14 @@ def _missing(what: str) -> str:
     return f"_{what} not found in this run folder: the stage has not run (yet)._\n"
 
 
-def boost_section(run_dir: str, report_dir: str) -> str:
-    from bdc_ray.boost.runner import read_traces
-
-    traces = read_traces(storage.join(run_dir, "boost", "traces"))
+def boost_section(layout: RunLayout, report_dir: str) -> str:
+    traces = read_traces(layout.traces_dir)
     if not traces:
         return "## Boost\n\n" + _missing("boost/traces")
     n = len(traces)
-    solved_public = sum(r["solved_public"] for r in traces)
-    verified = sum(r["hidden_passed_all"] for r in traces)
-    mean = lambda key: sum(r[key] for r in traces) / n  # noqa: E731
+    solved_public = sum(r.solved_public for r in traces)
+    verified = sum(r.hidden_passed_all for r in traces)
+    mean = lambda key: sum(getattr(r, key) for r in traces) / n  # noqa: E731
     table = markdown_table(
         ["problems", "solved (public)", "verified (hidden)", "mean rollouts", "mean tree size", "mean depth"],
         [[n, f"{solved_public} ({pct(solved_public / n)})", f"{verified} ({pct(verified / n)})",
@@ -63,26 +60,25 @@ def boost_section(run_dir: str, report_dir: str) -> str:
         ["agent", "programs", "passing all public tests", "thoughts proposed", "won a verified problem"],
         [[a, s["programs"], pct(s["solve_rate"]), s["thoughts"], s["verified_wins"]] for a, s in stats.items()],
     )
-    families = plots.by_family([{**r, "v": r["hidden_passed_all"]} for r in traces], "v")
+    families = plots.by_family([(r.family, float(r.hidden_passed_all)) for r in traces])
     fam = markdown_table(["family", *families], [["verified", *(pct(v) for v in families.values())]])
     plots.boost_figure(traces, storage.join(report_dir, "boost_tree.png"))
-    title = f"Boost search trees: {run_dir.rstrip('/').rsplit('/', 1)[-1]}"
-    explorer.write_explorer(traces, storage.join(report_dir, explorer.PAGE), title, report_link="report.md")
+    title = f"Boost search trees: {layout.root.rstrip('/').rsplit('/', 1)[-1]}"
+    explorer.write_explorer([r.model_dump(mode="json") for r in traces], storage.join(report_dir, explorer.PAGE), title,
+                            report_link="report.md")
     page = f"[every problem's search tree, one page]({explorer.PAGE})"
     return f"## Boost: MC-Tree-of-Agents\n\n{table}\n{agents}\n{fam}\n[![tree statistics](boost_tree.png)]({explorer.PAGE})\n\n{page}\n"
 
 
-def disentangle_section(run_dir: str, report_dir: str) -> str:
-    clusters_dir = storage.join(run_dir, "disentangle", "clusters")
+def disentangle_section(layout: RunLayout, report_dir: str) -> str:
     out = "## Disentangle: clusters and LoRA experts\n\n"
-    clusters_json = storage.join(clusters_dir, "clusters.json")
-    if storage.exists(clusters_json):
-        body = storage.read_json(clusters_json)
+    if storage.exists(storage.join(layout.clusters_dir, CLUSTERS_FILE)):
+        body = read_clusters_json(layout.clusters_dir)
         sizes = body.get("sizes", [])
         scores = ", ".join(f"K={k}: {v:.3f}" for k, v in sorted(body.get("silhouette", {}).items(), key=lambda kv: int(kv[0])))
         out += f"K = {body['k']} clusters of {sum(sizes)} problems (sizes {sizes}); embedder `{body.get('embedder')}`"
         out += f"; silhouette {scores}.\n\n" if scores else ".\n\n"
-        png = storage.join(clusters_dir, "clusters.png")
+        png = layout.cluster_plot
         if storage.exists(png):
             fs, p = storage.filesystem(png)
             storage.write_bytes_atomic(storage.join(report_dir, "clusters.png"), fs.cat_file(p))
@@ -90,9 +86,7 @@ def disentangle_section(run_dir: str, report_dir: str) -> str:
     else:
         out += _missing("disentangle/clusters/clusters.json")
     try:
-        from bdc_ray.disentangle.manifest import experts_dir, load_manifest
-
-        manifest = load_manifest(experts_dir(run_dir))
+        manifest = load_manifest(layout.experts_dir)
     except FileNotFoundError:
         return out + _missing("disentangle/experts/manifest.json")
     runs = [*manifest.experts, *([manifest.all_data] if manifest.all_data else [])]
@@ -110,13 +104,11 @@ def disentangle_section(run_dir: str, report_dir: str) -> str:
     return out
 
 
-def customize_section(run_dir: str, report_dir: str) -> str:
+def customize_section(layout: RunLayout, report_dir: str) -> str:
     out = "## Customize: the input-aware hypernetwork\n\n"
-    best = storage.join(run_dir, "customize", "tune", "best_config.json")
-    results = storage.join(run_dir, "customize", "tune", "results.jsonl")
+    best, results = layout.tune_best, layout.tune_results
     if not storage.exists(results):
-        hypernet_meta = storage.join(run_dir, "customize", "hypernet")
-        return out + ("Trained once without a search (no tune results).\n" if storage.exists(hypernet_meta)
+        return out + ("Trained once without a search (no tune results).\n" if storage.exists(layout.hypernet_dir)
                       else _missing("customize/tune/results.jsonl"))
     rows = sorted(storage.read_jsonl(results), key=lambda r: r["best_val_loss"] if r["best_val_loss"] is not None else 1e9)
     out += markdown_table(
@@ -131,16 +123,16 @@ def customize_section(run_dir: str, report_dir: str) -> str:
     return out
 
 
-def eval_section(run_dir: str, report_dir: str) -> str:
-    from bdc_ray.eval.heldout import SOLVER_KINDS
+def eval_section(layout: RunLayout, report_dir: str) -> str:
+    from bdc_ray.heldout import SOLVER_KINDS
 
     out = "## Held-out evaluation: base vs all-data LoRA vs customized solver\n\n"
-    table = storage.join(run_dir, "eval", "heldout", "table.md")
+    table = layout.heldout_table
     if not storage.exists(table):
         return out + _missing("eval/heldout/table.md")
     out += "pass@1 (%) overall and per family, hidden and public tests of problems no stage trained on.\n\n"
     out += storage.read_text(table)
-    fs, root = storage.filesystem(storage.join(run_dir, "eval", "heldout"))
+    fs, root = storage.filesystem(layout.heldout_root)
     summaries = [storage.read_json(fs.unstrip_protocol(p)) for p in fs.glob(f"{root}/*/*/summary.json")]
     order = {kind: i for i, kind in enumerate(SOLVER_KINDS)}  # bars in the table's order: base first
     summaries.sort(key=lambda s: (order.get(s["solver"], len(order)), s["solver"]))
@@ -155,15 +147,15 @@ def eval_section(run_dir: str, report_dir: str) -> str:
     return out
 
 
-def reference_section(run_dir: str, report_dir: str) -> str:
-    path = storage.join(run_dir, "eval", "reference", "table.md")
+def reference_section(layout: RunLayout, report_dir: str) -> str:
+    path = layout.reference_table
     if not storage.exists(path):
         return "## Reference solutions through the sandbox\n\n" + _missing("eval/reference/table.md")
     return "## Reference solutions through the sandbox\n\n" + storage.read_text(path)
 
 
-def setup_section(run_dir: str, report_dir: str) -> str:
-    config_path = storage.join(run_dir, "config.yaml")
+def setup_section(layout: RunLayout, report_dir: str) -> str:
+    config_path = layout.config_file
     config = storage.read_text(config_path) if storage.exists(config_path) else "(config.yaml missing)\n"
     table = markdown_table(["package", "version"], [[k, v] for k, v in versions().items()])
     return f"## Configuration and versions\n\n{table}\n<details><summary>config.yaml</summary>\n\n```yaml\n{config}```\n</details>\n"
@@ -174,12 +166,12 @@ SECTIONS: list[Section] = [
 ]
 
 
-def build_report(run_dir: str, sections: list[Section] | None = None) -> str:
-    """Write `<run_dir>/report/report.md` (and its PNGs); returns the Markdown path."""
-    report_dir = storage.join(run_dir, "report")
+def build_report(layout: RunLayout, sections: list[Section] | None = None) -> str:
+    """Write `<run>/report/report.md` (and its PNGs); returns the Markdown path."""
+    report_dir = layout.report_dir
     storage.makedirs(report_dir)
-    parts = [f"# bdc-ray run report\n\nRun folder: `{run_dir}`\n"]
-    parts += [section(run_dir, report_dir) for section in (sections or SECTIONS)]
+    parts = [f"# bdc-ray run report\n\nRun folder: `{layout.root}`\n"]
+    parts += [section(layout, report_dir) for section in (sections or SECTIONS)]
     path = storage.join(report_dir, "report.md")
     storage.write_text_atomic(path, "\n".join(parts))
     return path

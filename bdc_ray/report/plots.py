@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter, defaultdict
-from typing import Any, Sequence
+from typing import Sequence
 
 import matplotlib
 
@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bdc_ray import storage  # noqa: E402
+from bdc_ray.artifacts.traces import TraceRecord  # noqa: E402
 
 
 def save_png(fig, path: str) -> str:
@@ -27,7 +28,7 @@ def save_png(fig, path: str) -> str:
     return path
 
 
-def agent_stats(traces: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def agent_stats(traces: Sequence[TraceRecord]) -> dict[str, dict[str, float]]:
     """Per agent: programs written, share of them passing every public test, thoughts proposed,
     and how many hidden-verified problems its program won."""
     programs: Counter[str] = Counter()
@@ -35,12 +36,12 @@ def agent_stats(traces: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]
     thoughts: Counter[str] = Counter()
     won: Counter[str] = Counter()
     for r in traces:
-        for ev in r["evaluations"]:
-            programs[ev["agent"]] += 1
-            passing[ev["agent"]] += ev["reward"] >= 1.0
-        thoughts.update(r.get("thoughts_by_agent", {}))
-        if r["hidden_passed_all"] and r["best_agent"]:
-            won[r["best_agent"]] += 1
+        for ev in r.evaluations:
+            programs[ev.agent] += 1
+            passing[ev.agent] += ev.reward >= 1.0
+        thoughts.update(r.thoughts_by_agent)
+        if r.hidden_passed_all and r.best_agent:
+            won[r.best_agent] += 1
     return {
         a: {
             "programs": programs[a],
@@ -52,11 +53,11 @@ def agent_stats(traces: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]
     }
 
 
-def boost_figure(traces: Sequence[dict[str, Any]], path: str) -> str:
+def boost_figure(traces: Sequence[TraceRecord], path: str) -> str:
     """Rollouts and tree depth per problem, and each agent's program solve rate."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    rollouts = [r["rollouts"] for r in traces]
-    depths = [r["tree_depth"] for r in traces]
+    rollouts = [r.rollouts for r in traces]
+    depths = [r.tree_depth for r in traces]
     axes[0].hist(rollouts, bins=range(0, max(rollouts, default=0) + 2), color="#4c72b0", edgecolor="white", align="left")
     axes[0].set(title="rollouts per problem", xlabel="rollouts", ylabel="problems")
     axes[1].hist(depths, bins=range(0, max(depths, default=0) + 2), color="#55a868", edgecolor="white", align="left")
@@ -102,9 +103,9 @@ def loss_curves(curves: dict[str, Sequence[tuple[int, float]]], path: str, title
     return save_png(fig, path)
 
 
-def by_family(records: Sequence[dict[str, Any]], key: str) -> dict[str, float]:
-    """Mean of `key` per family over records that have one."""
+def by_family(values: Sequence[tuple[str | None, float]]) -> dict[str, float]:
+    """Mean value per family of (family, value) pairs ('?' for unlabelled ones)."""
     sums: dict[str, list[float]] = defaultdict(list)
-    for r in records:
-        sums[r.get("family") or "?"].append(float(r[key]))
+    for family, value in values:
+        sums[family or "?"].append(value)
     return {f: sum(v) / len(v) for f, v in sorted(sums.items())}

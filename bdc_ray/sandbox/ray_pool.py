@@ -3,10 +3,14 @@
 Each actor owns a warm `Sandbox` (its own pre-forked, namespaced workers) on its node, so
 evaluation and tree search spread program runs over the whole cluster. Actors restart on
 failure and chunks are retried, so a lost node costs only a re-run of its in-flight chunk.
+
+Two ways in: `run_many` (a batch, in chunks: scoring) and `arun` (one program, awaited: the tree
+search keeps hundreds in flight on one event loop). `make_pool` builds the pool a config asks for.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any, Sequence
 
@@ -17,6 +21,7 @@ from tqdm.auto import tqdm
 from bdc_ray.metrics import add
 from bdc_ray.problems.types import Test
 from bdc_ray.sandbox import RunResult, Sandbox, SandboxLimits
+from bdc_ray.sandbox.section import SandboxSection
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,7 @@ class SandboxPool:
         options = {"max_concurrency": max(4, workers_per_actor * 4), **(ray_options or {})}
         self.workers_per_actor = workers_per_actor
         self.limits = limits
+        self._turn = itertools.count()
         self.actors = [
             SandboxActor.options(
                 scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=True), **options
@@ -97,6 +103,12 @@ class SandboxPool:
         bar.close()
         return [r for chunk in results for r in chunk]  # type: ignore[union-attr]
 
+    async def arun(self, program: str, tests: Sequence[Test]) -> RunResult:
+        """Run one program on its tests on the next actor in turn (round-robin over the cluster)."""
+        actor = self.actors[next(self._turn) % len(self.actors)]
+        (result,) = await actor.run_many.remote([(program, list(tests))])
+        return result
+
     def shutdown(self) -> None:
         for actor in self.actors:
             try:
@@ -104,3 +116,14 @@ class SandboxPool:
             except Exception as err:  # a dead actor has nothing left to close
                 log.debug("sandbox actor shutdown: %s", err)
             ray.kill(actor)
+
+
+def make_pool(section: SandboxSection, ray_options: dict[str, Any] | None = None) -> SandboxPool:
+    """The pool of the `sandbox:` section; `ray_options` is what each actor asks Ray for
+    (`resources.sandbox` in the config)."""
+    return SandboxPool(
+        workers_per_actor=section.workers_per_actor,
+        limits=section.limits,
+        actors=section.actors,
+        ray_options=ray_options,
+    )

@@ -1,8 +1,24 @@
 """Serve: the customized solver on Ray Serve, OpenAI-compatible, batched, autoscaled (DESIGN.md section 5).
 
 Pure core: config.py (the `serve:` section), api.py (request/response models and limits),
-auth.py (bearer keys), engine.py (requests -> batched forward passes over the CustomizedSolver),
+auth.py (bearer keys), decode.py (the incremental decode loop: per-row settings and routing
+weights in one forward per step, rows leaving the batch), engine.py (requests -> one decode per
+batch over the CustomizedSolver, streamed as it goes), chat.py (messages -> prompt),
+streaming.py (SSE in OpenAI's chunk format), test_shapes.py (/solve's tests as users write them),
 solve.py (best-of-n verified in the sandbox), deploy_config.py (the Serve config YAML).
-Ray shell: app.py (FastAPI ingress deployment, serve.batch, `build_app`), cli.py (`bdc serve`).
-demo.py builds a small deployable solver from scratch for trying, testing and load-testing.
+Ray shell: app.py (FastAPI ingress deployment, serve.batch, `build_app`), stage.py (what to serve
+from a run folder, writing the Serve config, starting the application).
 """
+
+from bdc_ray.lazy import lazy_face
+
+__all__, __getattr__ = lazy_face(__name__, {
+    "AppArgs": ".deploy_config",
+    "ServeConfig": ".config",
+    "ServeSetupError": ".stage",
+    "bind": ".stage",
+    "resolve_app_args": ".stage",
+    "serve_stage": ".stage",
+    "start_app": ".stage",
+    "write_serve_config": ".stage",
+})

@@ -7,15 +7,19 @@ Routes (relative to the route prefix):
 - GET  /healthz          liveness and batching figures of the answering replica (no auth)
 - GET  /v1/models        the served model id (OpenAI-compatible)
 - POST /v1/completions   OpenAI-compatible completions; each prompt routed by its own problem statement
-- POST /solve            problem (+ tests) -> program; candidates verified in the replica's sandbox
+- POST /v1/chat/completions  OpenAI-compatible chat; routed by the last user message
+- POST /solve            problem or record (+ tests) -> program; candidates verified in the replica's sandbox
 - GET|POST /v1/routing   the expert weights the hypernetwork gives a problem
 - GET  /runs/<run>/<file> a run's report files: explorer.html (Boost's trees), report.md, plots
 
 Every request is authenticated (when a key is configured), size-capped while its body is
 read, validated, and checked against the limits before it can reach the model or the sandbox;
 every error is a JSON object with a message. Generation goes through serve.batch: concurrent
-requests become one batch, and each sampling group of it one forward pass in which every row
-carries its own routing weights (engine.py).
+requests become one batch, decoded step by step in shared forward passes in which every row
+carries its own routing weights and settings (engine.py, decode.py). The batched handler is an
+async generator: each step's new text reaches its request as it is decoded, so `stream: true`
+sends it on at once (streaming.py) and an unstreamed request collects it; a request whose client
+goes away cancels its rows, which leave the batch while the others finish.
 """
 
 # No `from __future__ import annotations` here: Serve's class-based views hand FastAPI the route
@@ -24,45 +28,90 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from ray import serve
 from ray.serve import Application
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bdc_ray.customize.data import prompt_of
+from bdc_ray.customize import Completion
 from bdc_ray.llm.base import SamplingParams
 from bdc_ray.metrics import add, sandbox_metrics
+from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.serve.api import (
     APIError,
+    AssistantMessage,
+    ChatChoice,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    ChatLogprobs,
     Choice,
+    CompletionLogprobs,
     CompletionRequest,
     CompletionResponse,
+    ErrorResponse,
     RoutingRequest,
     RoutingResponse,
     SolveRequest,
     SolveResponse,
     Usage,
+    check_chat,
     check_completion,
     check_solve,
+    check_tests,
     check_text,
     parse_body,
     validation_message,
 )
 from bdc_ray.serve.auth import make_auth
+from bdc_ray.serve.chat import routing_text
 from bdc_ray.serve.deploy_config import AppArgs, deployment_options
-from bdc_ray.serve.engine import Engine, GenJob, GenOutput, job_rows, routing_text_of
+from bdc_ray.serve.engine import Engine, GenJob, GenOutput, JobEvent, job_rows, routing_text_of
 from bdc_ray.serve.metrics import serve_metrics
 from bdc_ray.serve.run_files import run_file
-from bdc_ray.serve.solve import solve
+from bdc_ray.serve.solve import SolveEvent, solve_events
+from bdc_ray.serve.streaming import HEADERS, MEDIA_TYPE, ChunkWriter, completion_stream, error_event, merged, sse
+from bdc_ray.serve.test_shapes import solve_inputs
 
 log = logging.getLogger(__name__)
 
 fastapi_app = FastAPI(title="bdc-ray customized solver", version="1")
 REPLICA_HEADER = "x-bdc-replica"
+BODIES = (CompletionRequest, ChatCompletionRequest, SolveRequest, RoutingRequest)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": what}
+    for status, what in ((400, "Invalid request (the field is named)"), (401, "Missing or wrong API key"),
+                         (404, "Unknown model or route"), (413, "Body too large"))
+}
+STREAMS: dict[int | str, dict[str, Any]] = {200: {"content": {MEDIA_TYPE: {}}, "description": "JSON, or SSE with stream"}}
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    """The route's request body in the OpenAPI schema: routes read and validate the body themselves
+    (size cap first, errors in OpenAI's shape), so FastAPI does not know it unless told."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
+
+
+def _openapi() -> dict[str, Any]:
+    """FastAPI's schema plus the request bodies' models (what schemathesis and client generators read)."""
+    if fastapi_app.openapi_schema is None:
+        schema = get_openapi(title=fastapi_app.title, version=fastapi_app.version, routes=fastapi_app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in BODIES:
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(model_schema.pop("$defs", {}))
+            components[model.__name__] = model_schema
+        fastapi_app.openapi_schema = schema
+    return fastapi_app.openapi_schema
+
+
+fastapi_app.openapi = _openapi  # type: ignore[method-assign]
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
@@ -108,9 +157,8 @@ def load_engine(args: AppArgs) -> Engine:
     """The solver a user deploys: hypernetwork folder + experts manifest (+ base model override)."""
     import torch
 
-    from bdc_ray.customize.checkpoint import load_meta
-    from bdc_ray.customize.solver import load_customized
-    from bdc_ray.disentangle.manifest import load_manifest
+    from bdc_ray.artifacts.experts import load_manifest
+    from bdc_ray.customize import load_customized, load_meta
 
     settings = args.settings
     base, expert_paths = args.base_model, None
@@ -131,7 +179,8 @@ def load_engine(args: AppArgs) -> Engine:
         args.hypernet, base_model=base, expert_paths=expert_paths, device=device,
         max_batch_size=settings.batching.max_batch_size,
     )
-    return Engine(solver, on_group=lambda rows: serve_metrics()["batch_rows"].observe(rows))
+    return Engine(solver, on_group=lambda rows: serve_metrics()["batch_rows"].observe(rows),
+                  max_rows=settings.batching.max_batch_size, join=settings.batching.enabled)
 
 
 @serve.deployment(name="BDCSolver")
@@ -145,34 +194,72 @@ class SolverDeployment:
         self.auth = make_auth(self.settings)  # before the model: a misconfigured key fails fast
         self.engine = load_engine(self.args)
         self.sandbox = Sandbox(workers=self.settings.solve.sandbox_workers, limits=self.settings.solve.sandbox_limits)
-        self._batched.set_max_batch_size(self.settings.batching.max_batch_size)
-        self._batched.set_batch_wait_timeout_s(self.settings.batching.batch_wait_timeout_s)
+        batching = self.settings.batching
+
+        async def decode_batch(jobs: list[GenJob]) -> AsyncIterator[list[Any]]:
+            """The batch joins the engine's running decode; each item hands every request its rows' events."""
+            async for per_job in self.engine.astream(jobs):
+                yield per_job
+
+        # Built here, not as a decorated method, so that every knob comes from the config. serve.batch
+        # groups the requests that arrive together (one prefill each); the engine's running decode
+        # takes every group in as soon as it has room, so serve.batch must never hold one back: as
+        # many groups in flight as requests (Serve then warns that max_batch_size x groups exceeds
+        # max_ongoing_requests, which is true and harmless here).
+        self._batched = serve.batch(max_batch_size=batching.max_batch_size,
+                                    batch_wait_timeout_s=batching.batch_wait_timeout_s,
+                                    max_concurrent_batches=self.settings.max_ongoing_requests,
+                                    batch_size_fn=job_rows)(decode_batch)
         self.replica = serve.get_replica_context().replica_tag
         log.info("replica %s ready: experts %s, auth %s", self.replica, self.engine.expert_names,
                  "on" if self.auth.enabled else "off")
 
     # -- generation -------------------------------------------------------------------------
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.02, batch_size_fn=job_rows)
-    async def _batched(self, jobs: list[GenJob]) -> list[GenOutput]:
-        return await asyncio.to_thread(self.engine.run, jobs)
+    async def _alone(self, job: GenJob) -> AsyncIterator[list[JobEvent]]:
+        async for (events,) in self.engine.astream([job]):
+            if events is StopIteration:
+                return
+            yield events
+
+    async def _part_events(self, part: GenJob) -> AsyncIterator[JobEvent]:
+        source = self._batched(part) if self.settings.batching.enabled else self._alone(part)
+        async for events in source:
+            for event in events:
+                yield event
+
+    async def _events(self, job: GenJob) -> AsyncIterator[JobEvent]:
+        """A job's decode events as they happen: through serve.batch (its batch joins the running
+        decode), or alone when batching is off; a job of more rows than a batch holds runs as parts."""
+        parts = job.split(self.settings.batching.max_batch_size)
+        async for _, event in merged([self._part_events(part) for part in parts]):
+            yield event
+
+    async def _candidates(self, job: GenJob) -> AsyncIterator[tuple[int, Completion]]:
+        """A job's samples as each one ends; however the caller stops, the job's rows stop too."""
+        try:
+            async for event in self._events(job):
+                if event.done is not None:
+                    for index in job.choices(event.sample):
+                        yield index, event.done
+        finally:
+            job.cancel.set()
 
     async def _generate(self, job: GenJob) -> GenOutput:
-        """One job's samples: through serve.batch (shared forward passes), or alone when batching is off."""
-        self.engine.check_fits(job.prompt, job.sampling.max_new_tokens)
-        parts = job.split(self.settings.batching.max_batch_size)
-        if self.settings.batching.enabled:
-            outputs = await asyncio.gather(*(self._batched(part) for part in parts))
-        else:
-            outputs = await asyncio.to_thread(self.engine.run, parts)
-        return GenOutput([c for o in outputs for c in o.completions], prompt_tokens=outputs[0].prompt_tokens)
+        """All of a job's samples, in order."""
+        finished = {}
+        try:
+            async for event in self._events(job):
+                if event.done is not None:
+                    finished[event.sample] = event.done
+        finally:
+            job.cancel.set()
+        return self.engine.output(job, finished)
 
-    async def _run_tests(self, jobs):
-        results = await asyncio.to_thread(self.sandbox.run_many, jobs)
-        runs = sandbox_metrics()["runs"]
-        for r in results:
-            add(runs, 1, {"status": r.status})  # the same counter the sandbox actors feed
-        return results
+    async def _run_one(self, code: str, tests: list) -> Any:
+        result = await asyncio.to_thread(self.sandbox.run, code, tests)
+        add(sandbox_metrics()["runs"], 1, {"status": result.status})  # the same counter the sandbox actors feed
+        return result
 
     # -- request plumbing -------------------------------------------------------------------
 
@@ -216,47 +303,107 @@ class SolverDeployment:
             "data": [{"id": self.settings.model_name, "object": "model", "created": 0, "owned_by": "bdc-ray"}],
         }
 
-    @fastapi_app.post("/v1/completions", response_model=CompletionResponse)
-    async def completions(self, request: Request) -> CompletionResponse:
+    def _sampling(self, body: CompletionRequest | ChatCompletionRequest, max_tokens: int) -> SamplingParams:
+        return SamplingParams(temperature=body.temperature, top_p=body.top_p, max_new_tokens=max_tokens,
+                              stop=body.stops(), seed=body.seed)
+
+    def _stream(self, kind: str, rid: str, body: CompletionRequest | ChatCompletionRequest, jobs: list[GenJob],
+                logprobs: bool) -> StreamingResponse:
+        writer = ChunkWriter(kind, rid, int(time.time()), body.model, body.include_usage)  # type: ignore[arg-type]
+        prompt_tokens = sum(self.engine.count_tokens(job.prompt, job.specials) for job in jobs)
+        chunks = completion_stream(writer, jobs, [self._events(job) for job in jobs], body.n, prompt_tokens, logprobs)
+        return StreamingResponse(chunks, media_type=MEDIA_TYPE, headers=HEADERS)
+
+    async def _generate_all(self, jobs: list[GenJob]) -> tuple[list[Completion], Usage]:
+        try:
+            outputs = await asyncio.gather(*(self._generate(job) for job in jobs))
+        finally:
+            for job in jobs:  # one prompt failing stops the others' rows too
+                job.cancel.set()
+        samples = [c for o in outputs for c in o.completions]
+        return samples, Usage.of(sum(o.prompt_tokens for o in outputs), sum(o.completion_tokens for o in outputs))
+
+    @fastapi_app.post("/v1/completions", response_model=CompletionResponse, openapi_extra=_body(CompletionRequest),
+                      responses={**ERRORS, **STREAMS})
+    async def completions(self, request: Request) -> Any:
         body: CompletionRequest = await self._read(request, CompletionRequest)
         self._served(body.model)
         check_completion(body, self.settings.limits)
-        sampling = SamplingParams(
-            temperature=body.temperature, top_p=body.top_p, max_new_tokens=body.max_tokens, stop=body.stops(),
-            seed=body.seed,
-        )
-        jobs = [GenJob.make(p, body.problem or routing_text_of(p), body.n, sampling) for p in body.prompts()]
+        rid = f"cmpl-{uuid.uuid4().hex}"
+        sampling = self._sampling(body, body.max_tokens)
+        jobs = [GenJob.make(p, body.problem or routing_text_of(p), body.n, sampling, logprobs=body.logprobs,
+                            request_id=rid) for p in body.prompts()]
         for job in jobs:
             self.engine.check_fits(job.prompt, body.max_tokens)
-        outputs = await asyncio.gather(*(self._generate(job) for job in jobs))
-        samples = [c for o in outputs for c in o.completions]
-        prompt_tokens = sum(o.prompt_tokens for o in outputs)
-        completion_tokens = sum(o.completion_tokens for o in outputs)
-        return CompletionResponse(
-            id=f"cmpl-{uuid.uuid4().hex}",
-            created=int(time.time()),
-            model=body.model,
-            choices=[Choice(index=i, text=c.text, finish_reason=c.finish_reason) for i, c in enumerate(samples)],
-            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                        total_tokens=prompt_tokens + completion_tokens),
-        )
+        if body.stream:
+            return self._stream("completion", rid, body, jobs, body.logprobs is not None)
+        samples, usage = await self._generate_all(jobs)
+        choices = [Choice(index=i, text=c.text, finish_reason=c.finish_reason,
+                          logprobs=None if c.logprobs is None else CompletionLogprobs.of(c.logprobs))
+                   for i, c in enumerate(samples)]
+        return CompletionResponse(id=rid, created=int(time.time()), model=body.model, choices=choices, usage=usage)
 
-    @fastapi_app.post("/solve", response_model=SolveResponse)
-    async def solve_route(self, request: Request) -> SolveResponse:
+    @fastapi_app.post("/v1/chat/completions", response_model=ChatCompletionResponse,
+                      openapi_extra=_body(ChatCompletionRequest), responses={**ERRORS, **STREAMS})
+    async def chat_completions(self, request: Request) -> Any:
+        body: ChatCompletionRequest = await self._read(request, ChatCompletionRequest)
+        self._served(body.model)
+        check_chat(body, self.settings.limits)
+        prompt, specials = self.engine.render_chat(body.messages)
+        max_tokens = body.new_tokens
+        if max_tokens is None:  # what fits after the prompt, up to the limit
+            room = self.engine.room(prompt, specials)
+            max_tokens = max(1, min(self.settings.limits.max_tokens, room if room is not None else 1 << 30))
+        self.engine.check_fits(prompt, max_tokens, specials)
+        rid = f"chatcmpl-{uuid.uuid4().hex}"
+        job = GenJob.make(prompt, body.problem or routing_text(body.messages), body.n,
+                          self._sampling(body, max_tokens), specials=specials, logprobs=body.top, request_id=rid)
+        if body.stream:
+            return self._stream("chat", rid, body, [job], body.logprobs)
+        samples, usage = await self._generate_all([job])
+        choices = [ChatChoice(index=i, message=AssistantMessage(content=c.text), finish_reason=c.finish_reason,
+                              logprobs=None if c.logprobs is None else ChatLogprobs.of(c.logprobs))
+                   for i, c in enumerate(samples)]
+        return ChatCompletionResponse(id=rid, created=int(time.time()), model=body.model, choices=choices, usage=usage)
+
+    @fastapi_app.post("/solve", response_model=SolveResponse, openapi_extra=_body(SolveRequest),
+                      responses={**ERRORS, **STREAMS})
+    async def solve_route(self, request: Request) -> Any:
         body: SolveRequest = await self._read(request, SolveRequest)
-        check_solve(body, self.settings.limits)
+        limits = self.settings.limits
+        check_solve(body, limits)
+        problem, tests = solve_inputs(body)
+        check_text("problem", problem, limits.max_prompt_chars)
+        check_tests(tests, limits)
         if body.max_tokens is None:
             # The configured default, shortened to what fits after this prompt in the model's context.
-            room = self.engine.room(prompt_of(body.problem))
+            room = self.engine.room(prompt_text(problem))
             if room is not None and room < self.settings.solve.max_tokens:
                 body = body.model_copy(update={"max_tokens": max(1, room)})
-        routing = await self._routing(body.problem)
-        answer = await solve(body, self.settings.solve, self._generate, self._run_tests, routing)
-        if answer.verified is not None:
-            serve_metrics()["solve"].inc(1, {"verified": str(answer.verified).lower()})
+        routing = await self._routing(problem)
+        events = solve_events(body, problem, tests, self.settings.solve, self._candidates, self._run_one, routing)
+        if body.stream:
+            return StreamingResponse(self._solve_stream(events), media_type=MEDIA_TYPE, headers=HEADERS)
+        answer = [e async for e in events][-1].data
+        self._count_solve(answer)
         return answer
 
-    @fastapi_app.get("/v1/routing", response_model=RoutingResponse)
+    async def _solve_stream(self, events: AsyncIterator[SolveEvent]) -> AsyncIterator[bytes]:
+        try:
+            async for event in events:
+                if event.name == "result":
+                    self._count_solve(event.data)
+                yield sse(event.data.model_dump(mode="json"), event.name)
+        except Exception as err:  # noqa: BLE001 - the status is sent: the error goes in the stream
+            yield error_event(err)
+
+    @staticmethod
+    def _count_solve(answer: Any) -> None:
+        if answer.verified is not None:
+            serve_metrics()["solve"].inc(1, {"verified": str(answer.verified).lower()})
+
+    @fastapi_app.get("/v1/routing", response_model=RoutingResponse, responses=ERRORS, openapi_extra={"parameters": [
+        {"name": "problem", "in": "query", "required": True, "schema": {"type": "string"}}]})
     async def routing_get(self, request: Request) -> RoutingResponse:
         self.auth.check(request.headers.get("authorization"))
         problems = request.query_params.getlist("problem")
@@ -264,12 +411,13 @@ class SolverDeployment:
             raise APIError(400, "give exactly one non-empty query parameter `problem`", param="problem")
         return await self._routed(problems[0])
 
-    @fastapi_app.post("/v1/routing", response_model=RoutingResponse)
+    @fastapi_app.post("/v1/routing", response_model=RoutingResponse, openapi_extra=_body(RoutingRequest),
+                      responses=ERRORS)
     async def routing_post(self, request: Request) -> RoutingResponse:
         body: RoutingRequest = await self._read(request, RoutingRequest)
         return await self._routed(body.problem)
 
-    @fastapi_app.get("/runs/{run}/{name}")
+    @fastapi_app.get("/runs/{run}/{name}", responses=ERRORS)
     async def run_file_route(self, run: str, name: str, request: Request) -> Response:
         self.auth.check(request.headers.get("authorization"))
         body, headers = await asyncio.to_thread(run_file, self.args.runs, run, name)

@@ -10,7 +10,8 @@ the ones written in the file.
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
+import os
+from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -54,7 +55,9 @@ class BatchingSection(_Strict):
         "(the baseline of benchmarks/serve_load.py).",
     )
     max_batch_size: int = Field(
-        8, ge=1, le=1024, description="Rows (prompts x samples) in one forward pass; larger requests are split."
+        8, ge=1, le=1024,
+        description="Rows (prompts x samples) decoding together, in one forward pass per step; larger requests are "
+        "split. Requests that arrive while others decode join them as rows leave.",
     )
     batch_wait_timeout_s: float = Field(
         0.02, ge=0, le=10, description="How long the first request of a batch waits for others to join it."
@@ -71,6 +74,8 @@ class ServeLimits(_Strict):
     max_n: int = Field(16, ge=1, description="Samples per prompt (n).")
     max_stop: int = Field(4, ge=0, description="Stop strings in one request.")
     max_stop_chars: int = Field(64, ge=1, description="Characters of one stop string.")
+    max_messages: int = Field(64, ge=1, description="Messages in one /v1/chat/completions request.")
+    max_logprobs: int = Field(20, ge=0, description="Most alternatives per token (logprobs, top_logprobs).")
     max_tests: int = Field(32, ge=0, description="Tests in one /solve request.")
     max_test_chars: int = Field(20_000, ge=16, description="Size of one test as compact JSON, in characters.")
 
@@ -106,7 +111,7 @@ class SolveSection(_Strict):
 class ServeConfig(_Strict):
     app_name: str = Field("bdc", pattern=r"^[A-Za-z0-9_.-]+$", description="Serve application name.")
     deployment_name: str = Field("BDCSolver", pattern=r"^[A-Za-z0-9_.-]+$", description="Serve deployment name.")
-    model_name: str = Field("bdc-solver", min_length=1, description="Model id of /v1/models and /v1/completions.")
+    model_name: str = Field("bdc-solver", min_length=1, description="Model id of /v1/models and the OpenAI endpoints.")
     route_prefix: str = Field("/", pattern=r"^/", description="HTTP path the application is mounted at.")
     host: str = Field("127.0.0.1", min_length=1, description="Address the HTTP proxy binds (0.0.0.0: every interface).")
     port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP proxy.")
@@ -150,6 +155,15 @@ class ServeConfig(_Strict):
                 f"solve.max_tokens ({self.solve.max_tokens}) is above limits.max_tokens ({self.limits.max_tokens})"
             )
         return self
+
+    def resolve_paths(self, resolve: Callable[[str], str]) -> None:
+        """Artifact folders and the key file are found relative to the config file's folder."""
+        if self.experts is not None:
+            self.experts = resolve(self.experts)
+        if self.hypernet is not None:
+            self.hypernet = resolve(self.hypernet)
+        if self.auth.api_key_file:
+            self.auth.api_key_file = resolve(os.path.expanduser(self.auth.api_key_file))
 
     @property
     def auth_required(self) -> bool:

@@ -1,78 +1,104 @@
 """Requests to forward passes: the pure core between the HTTP layer and the customized solver.
 
-A request becomes one `GenJob` per prompt. A batch of jobs (what serve.batch hands over) is
-grouped by sampling settings, and each group is ONE `CustomizedSolver.complete_prompts` call:
-every row carries its own problem's routing weights through the same forward passes, so
-different problems never wait for each other. Rows are prompts x samples; a greedy job is one
-row whatever its `n` (greedy samples are identical), a sampled job is `n` rows of the same
-prompt, so jobs with different `n` still share a pass. No Ray here: tests drive it directly.
+A request becomes one `GenJob` per prompt. A group of jobs (what serve.batch hands over) joins
+the engine's ONE running decode (decode.py `RunningBatch`) with one prefill forward, possibly
+while other groups are decoding: every row of every group, whatever its settings, goes through
+the same per-step forward passes with its own problem's routing weights, and leaves the batch
+when it ends or its client goes away, making room for rows that wait. The decode runs on one
+thread of its own, the only one that touches the model; each step's new text reaches the
+caller as it is decoded (`submit`, `astream`; `output` assembles a job's samples). Rows are prompts x
+samples; a greedy job is one row whatever its `n` (greedy samples are identical), a sampled job
+is `n` rows of the same prompt. No Ray here: tests drive it directly.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import threading
-from collections import defaultdict
-from collections.abc import Callable
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
-from bdc_ray.customize.data import prompt_of
-from bdc_ray.customize.solver import Completion, CustomizedSolver
+from bdc_ray.customize import Completion, CustomizedSolver, TokenLogprob
 from bdc_ray.llm.base import SamplingParams
-from bdc_ray.problems.synth import SOLUTION_HEADER, TASK_HEADER
-from bdc_ray.serve.api import APIError, ExpertWeight, RoutingResponse
+from bdc_ray.problems.prompt_format import SOLUTION_HEADER, TASK_HEADER, prompt_text
+from bdc_ray.serve.api import APIError, ChatMessage, ExpertWeight, RoutingResponse
+from bdc_ray.serve.chat import chat_prompt
+from bdc_ray.serve.decode import Cancel, DecodeStats, Decoder, RowSpec, RowUpdate
 
-_SEEDED = itertools.count()
+RECENT_CANCELLED = 32
 
 
 @dataclass(frozen=True)
 class GenJob:
     """One prompt's samples, all decoded with the same settings.
 
-    `sampling.n` is always 1: the job's own `n` says how many samples it wants, so jobs that
-    differ only in n group together. A seeded job gets a group of its own, so that its samples
-    depend on its seed and not on what else arrived in the same batch.
+    `sampling.n` is always 1: the job's own `n` says how many samples it wants. `first_sample`
+    numbers the samples of a part of a larger job (`split`), so that seeds and choice indices stay
+    those of the whole job. `cancel` is set when the client goes away: its rows leave the batch.
     """
 
     prompt: str
     routing_text: str
     n: int
     sampling: SamplingParams
-    solo: int | None = None
+    specials: bool = True
+    """Whether the tokenizer adds its special tokens (BOS) to the prompt: not to a rendered chat
+    template, which carries its own."""
+    logprobs: int | None = None
+    first_sample: int = 0
+    request_id: str = ""
+    cancel: Cancel = field(default_factory=Cancel, compare=False)
 
     @classmethod
-    def make(cls, prompt: str, routing_text: str, n: int, sampling: SamplingParams) -> GenJob:
-        sampling = sampling.model_copy(update={"n": 1})
-        return cls(prompt, routing_text, n, sampling, next(_SEEDED) if sampling.seed is not None else None)
+    def make(cls, prompt: str, routing_text: str, n: int, sampling: SamplingParams, **options: Any) -> GenJob:
+        return cls(prompt, routing_text, n, sampling.model_copy(update={"n": 1}), **options)
 
     @classmethod
-    def for_problem(cls, problem: str, n: int, sampling: SamplingParams) -> GenJob:
+    def for_problem(cls, problem: str, n: int, sampling: SamplingParams, **options: Any) -> GenJob:
         """A problem statement, prompted in the format the experts and the hypernetwork were trained on."""
-        return cls.make(prompt_of(problem), problem, n, sampling)
+        return cls.make(prompt_text(problem), problem, n, sampling, **options)
 
     @property
     def rows(self) -> int:
         return 1 if self.sampling.greedy else self.n
-
-    @property
-    def group(self) -> tuple[str, int | None]:
-        return self.sampling.model_dump_json(), self.solo
 
     def split(self, max_rows: int) -> list[GenJob]:
         """Jobs of at most `max_rows` rows with the same samples in total (a batch must fit one job)."""
         if self.rows <= max_rows:
             return [self]
         sizes = [max_rows] * (self.n // max_rows) + ([self.n % max_rows] if self.n % max_rows else [])
-        return [replace(self, n=size) for size in sizes]
+        starts = [self.first_sample + sum(sizes[:i]) for i in range(len(sizes))]
+        return [replace(self, n=size, first_sample=start) for size, start in zip(sizes, starts)]
+
+    def choices(self, sample: int) -> range:
+        """The job's samples that a decoded row stands for: all n of a greedy job, else itself."""
+        return range(self.first_sample, self.first_sample + self.n) if self.sampling.greedy else range(sample, sample + 1)
+
+    def row_seed(self, sample: int) -> int | None:
+        """Sample `sample`'s own seed: a function of the request's seed and the sample's index only."""
+        seed = self.sampling.seed
+        return None if seed is None else (seed * 1_000_003 + sample) % 2**63
 
 
 def job_rows(jobs: list[GenJob]) -> int:
     """Rows of a batch (serve.batch's batch_size_fn)."""
     return sum(job.rows for job in jobs)
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """What a decode step added to one sample of a job (`sample` counts from the job's first)."""
+
+    sample: int
+    text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
+    done: Completion | None = None
 
 
 @dataclass(frozen=True)
@@ -96,20 +122,38 @@ class GenOutput:
 
 @dataclass
 class BatchStats:
-    """Forward-pass groups run by this engine: how many, and how full (reported by /healthz)."""
+    """What this engine decoded: the groups that joined (how many, how large), the steps, and what
+    cancelled rows cost (/healthz)."""
 
     jobs: int = 0
     calls: int = 0
+    """Groups admitted (serve.batch batches), one prefill each."""
     rows: int = 0
     max_rows: int = 0
+    """Largest group."""
     rows_histogram: dict[int, int] = field(default_factory=dict)
+    """Rows per group -> groups."""
+    cancelled_rows: int = 0
+    tokens_after_cancel: int = 0
+    recent_cancelled: deque = field(default_factory=lambda: deque(maxlen=RECENT_CANCELLED))
 
-    def record(self, jobs: int, rows: int) -> None:
+    def record_group(self, jobs: int, rows: int) -> None:
         self.jobs += jobs
         self.calls += 1
         self.rows += rows
         self.max_rows = max(self.max_rows, rows)
         self.rows_histogram[rows] = self.rows_histogram.get(rows, 0) + 1
+
+
+@dataclass
+class _Group:
+    """Jobs admitted together, and where their events go."""
+
+    jobs: list[GenJob]
+    on_events: Callable[[list[tuple[int, JobEvent]]], None]
+    on_done: Callable[[BaseException | None], None]
+    left: int = 0
+    """Rows not ended yet."""
 
 
 def routing_text_of(prompt: str) -> str:
@@ -122,19 +166,38 @@ def routing_text_of(prompt: str) -> str:
     return prompt
 
 
-class Engine:
-    """The solver behind a replica. `run` blocks (a model forward); callers move it off the event loop."""
+_END = object()
 
-    def __init__(self, solver: CustomizedSolver, on_group: Callable[[int], None] | None = None) -> None:
+
+class Engine:
+    """The solver behind a replica, with its decode thread.
+
+    `max_rows` bounds the running batch (rows in one forward); groups wait, first come first
+    served, until there is room. `join=False` decodes one group at a time, each to its end (the
+    unbatched baseline). A model whose cache cannot be merged (sliding-window layers) decodes a
+    group at a time whatever `join` says.
+    """
+
+    def __init__(self, solver: CustomizedSolver, on_group: Callable[[int], None] | None = None, *,
+                 max_rows: int = 16, join: bool = True) -> None:
         self.solver = solver
+        self.max_rows = max_rows
+        self.join = join
         self.stats = BatchStats()
         self._on_group = on_group
         self._stats_lock = threading.Lock()
-        # One solver call at a time: routing embeds with a tokenizer that two threads must not share,
-        # and the composed model's routing weights are state of the one shared model.
-        self._solver_lock = threading.Lock()
-        # A private tokenizer for counting: the solver's is in use by generate on another thread,
-        # and a fast tokenizer must not be entered by two threads at once.
+        self.decoder = Decoder(solver.composed, solver.tokenizer, solver.stop_ids)
+        self._decoded = DecodeStats()
+        self._batch = self.decoder.batch(self._decoded)
+        self._owners: dict[int, tuple[_Group, int, int]] = {}
+        """Row id -> (its group, job index in the group, sample)."""
+        self._row_ids = itertools.count()
+        self._seen_cancelled = 0
+        self._pending: deque[_Group] = deque()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        # A private tokenizer for counting and chat templates: the solver's is in use by the decode
+        # thread, and a fast tokenizer must not be entered by two threads at once.
         self._tokenizer = copy.deepcopy(solver.tokenizer)
         self._tokenizer_lock = threading.Lock()
         config = solver.composed.model.config
@@ -146,43 +209,172 @@ class Engine:
     def expert_names(self) -> list[str]:
         return self.solver.expert_names
 
-    def run(self, jobs: list[GenJob]) -> list[GenOutput]:
-        """Every job's samples; one solver call (one batched forward per token) per sampling group."""
-        groups: dict[tuple[str, int | None], list[int]] = defaultdict(list)
-        for i, job in enumerate(jobs):
-            groups[job.group].append(i)
-        outputs: list[GenOutput | None] = [None] * len(jobs)
-        for members in groups.values():
-            prompts: list[str] = []
-            routes: list[str] = []
-            for i in members:
-                prompts += [jobs[i].prompt] * jobs[i].rows
-                routes += [jobs[i].routing_text] * jobs[i].rows
-            with self._solver_lock:
-                completions, _ = self.solver.complete_prompts(prompts, routes, jobs[members[0]].sampling)
+    # -- the decode thread ------------------------------------------------------------------
+
+    def submit(self, jobs: list[GenJob], on_events: Callable[[list[tuple[int, JobEvent]]], None],
+               on_done: Callable[[BaseException | None], None]) -> None:
+        """Queue a group: `on_events` gets (job index, event) pairs as steps produce them (the last
+        event of each sample carries the finished sample), `on_done` is called once, with the error
+        if the group failed. Both are called on the decode thread."""
+        group = _Group(jobs, on_events, on_done, left=sum(job.rows for job in jobs))
+        if group.left == 0:
+            on_done(None)
+            return
+        with self._wake:
+            self._pending.append(group)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="bdc-decode", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def _next_groups(self) -> list[_Group]:
+        """Waiting groups that fit now, in arrival order (a group never overtakes an earlier one)."""
+        if self._batch and not (self.join and self._batch.joinable):
+            return []
+        rows = len(self._batch)
+        admitted: list[_Group] = []
+        while self._pending and (rows == 0 or rows + self._pending[0].left <= self.max_rows):
+            admitted.append(self._pending.popleft())
+            rows += admitted[-1].left
+            if not self.join:
+                break
+        return admitted
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._batch:
+                    self._wake.wait()
+                admitted = self._next_groups()
+            for group in admitted:
+                self._admit(group)
+            if self._batch:
+                try:
+                    self._batch.step(self._dispatch)
+                except Exception as err:  # noqa: BLE001 - every group in the batch fails, the engine goes on
+                    self._fail_batch(err)
+
+    def _admit(self, group: _Group) -> None:
+        jobs = group.jobs
+        try:
+            prompt_ids = [self.solver.tokenizer(job.prompt, add_special_tokens=job.specials)["input_ids"] for job in jobs]
+            per_job = self.solver.routing([job.routing_text for job in jobs])
+            owners = [(j, job.first_sample + s) for j, job in enumerate(jobs) for s in range(job.rows)]
+            weights = per_job[torch.tensor([j for j, _ in owners], device=per_job.device)]
+            specs = [RowSpec(prompt_ids[j], jobs[j].sampling.max_new_tokens, jobs[j].sampling.temperature,
+                             jobs[j].sampling.top_p, tuple(jobs[j].sampling.stop), jobs[j].row_seed(sample),
+                             jobs[j].logprobs, jobs[j].cancel)
+                     for j, sample in owners]
+            ids = [next(self._row_ids) for _ in owners]
+            for row_id, (j, sample) in zip(ids, owners):
+                self._owners[row_id] = (group, j, sample)
             with self._stats_lock:
-                self.stats.record(len(members), len(prompts))
+                self.stats.record_group(len(jobs), len(specs))
             if self._on_group is not None:
-                self._on_group(len(prompts))
-            offset = 0
-            for i in members:
-                job = jobs[i]
-                mine = [c for per_row in completions[offset : offset + job.rows] for c in per_row]
-                offset += job.rows
-                samples = mine * job.n if job.sampling.greedy else mine
-                outputs[i] = GenOutput(samples, prompt_tokens=self.count_tokens(job.prompt, True))
-        return outputs  # type: ignore[return-value]
+                self._on_group(len(specs))
+            early = self._batch.join(ids, specs, weights)
+        except Exception as err:  # noqa: BLE001 - this group fails, the running batch goes on
+            for row_id in [r for r, (g, _, _) in self._owners.items() if g is group]:
+                del self._owners[row_id]
+            group.on_done(err)
+            return
+        if early:
+            self._dispatch(early)
 
-    def room(self, prompt: str) -> int | None:
+    def _dispatch(self, updates: list[RowUpdate]) -> None:
+        self._record_cancelled()  # before anyone hears that the rows ended
+        by_group: dict[int, tuple[_Group, list[tuple[int, JobEvent]]]] = {}
+        for u in updates:
+            group, j, sample = self._owners[u.row]
+            by_group.setdefault(id(group), (group, []))[1].append((j, JobEvent(sample, u.text, u.logprobs, u.done)))
+            if u.done is not None:
+                group.left -= 1
+        for group, events in by_group.values():
+            group.on_events(events)
+            if group.left == 0:
+                group.on_done(None)
+        for u in updates:
+            if u.done is not None:
+                del self._owners[u.row]
+
+    def _record_cancelled(self) -> None:
+        fresh = self._decoded.cancelled[self._seen_cancelled :]
+        if not fresh:
+            return
+        self._seen_cancelled = len(self._decoded.cancelled)
+        going_on = sum(1 for r in self._batch.rows if r.spec.cancel is None or not r.spec.cancel.is_set())
+        with self._stats_lock:
+            for c in fresh:
+                group, _, sample = self._owners[c.row]
+                self.stats.cancelled_rows += 1
+                self.stats.tokens_after_cancel += c.tokens_after_cancel
+                self.stats.recent_cancelled.append({
+                    "request": group.jobs[0].request_id, "sample": sample, "tokens": c.tokens,
+                    "tokens_after_cancel": c.tokens_after_cancel, "group_rows": sum(j.rows for j in group.jobs),
+                    "others_running": going_on,
+                })
+
+    def _fail_batch(self, err: BaseException) -> None:
+        groups = {id(g): g for g, _, _ in self._owners.values()}
+        self._owners.clear()
+        self._batch = self.decoder.batch(self._decoded)
+        self._seen_cancelled = len(self._decoded.cancelled)
+        for group in groups.values():
+            group.on_done(err)
+
+    # -- callers ----------------------------------------------------------------------------
+
+    def output(self, job: GenJob, finished: dict[int, Completion]) -> GenOutput:
+        """A job's samples in order (a greedy row stands for all n), with its prompt's token count."""
+        samples = [finished[s] for s in sorted(finished) for _ in job.choices(s)]
+        return GenOutput(samples, prompt_tokens=self.count_tokens(job.prompt, job.specials))
+
+    async def astream(self, jobs: list[GenJob]) -> AsyncIterator[list[Any]]:
+        """The group's events on the event loop, as serve.batch's generator protocol wants them: each
+        item has one entry per job, the events since the last item, or StopIteration once the job
+        has ended. Events that queued up while the loop was busy come out merged in one item."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def done(err: BaseException | None) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, _END if err is None else err)
+
+        self.submit(jobs, lambda events: loop.call_soon_threadsafe(queue.put_nowait, events), done)
+        left = [job.rows for job in jobs]
+        ended = [False] * len(jobs)
+        finished = False
+        try:
+            while not finished:
+                items = [await queue.get()]
+                while not queue.empty():
+                    items.append(queue.get_nowait())
+                per_job: list[Any] = [StopIteration if e else [] for e in ended]
+                for item in items:
+                    if item is _END:
+                        finished = True
+                    elif isinstance(item, BaseException):
+                        raise item
+                    else:
+                        for j, event in item:
+                            per_job[j].append(event)
+                            left[j] -= event.done is not None
+                yield per_job
+                ended = [e or n == 0 for e, n in zip(ended, left)]
+        finally:
+            if not finished:  # abandoned (the caller went away): stop decoding for nobody
+                for job in jobs:
+                    job.cancel.set()
+
+    def room(self, prompt: str, specials: bool = True) -> int | None:
         """New tokens that fit after `prompt` in the model's context (None: no known limit)."""
-        return None if self.context is None else self.context - self.count_tokens(prompt, True)
+        return None if self.context is None else self.context - self.count_tokens(prompt, specials)
 
-    def check_fits(self, prompt: str, max_tokens: int) -> None:
+    def check_fits(self, prompt: str, max_tokens: int, specials: bool = True) -> None:
         """A prompt that cannot fit the model's context is the client's error (400), found before it
         joins a batch, where a failing forward would fail every request batched with it."""
         if self.context is None:
             return
-        tokens = self.count_tokens(prompt, True)
+        tokens = self.count_tokens(prompt, specials)
         if tokens + max_tokens > self.context:
             raise APIError(
                 400,
@@ -196,10 +388,14 @@ class Engine:
         with self._tokenizer_lock:
             return len(self._tokenizer(text, add_special_tokens=specials)["input_ids"])
 
+    def render_chat(self, messages: list[ChatMessage]) -> tuple[str, bool]:
+        """The prompt of a conversation (chat.py) and whether the tokenizer adds special tokens to it."""
+        with self._tokenizer_lock:
+            return chat_prompt(messages, self._tokenizer)
+
     def routing(self, problems: list[str]) -> list[RoutingResponse]:
         """Each problem's expert shares, overall and per adapted module (for inspection)."""
-        with self._solver_lock:
-            weights = self.solver.routing(problems)
+        weights = self.solver.routing(problems)  # the solver's own lock guards its embedder
         n_experts = len(self.expert_names)
         per_module = weights.view(weights.shape[0], weights.shape[1], n_experts, -1).sum(-1)
         per_module = per_module / per_module.sum(-1, keepdim=True).clamp_min(1e-12)
@@ -216,9 +412,13 @@ class Engine:
 
     def stats_snapshot(self) -> dict[str, Any]:
         with self._stats_lock:
-            s = self.stats
+            s, d = self.stats, self._decoded
             return {"jobs": s.jobs, "calls": s.calls, "rows": s.rows, "max_rows": s.max_rows,
-                    "rows_histogram": dict(sorted(s.rows_histogram.items()))}
+                    "rows_histogram": dict(sorted(s.rows_histogram.items())), "steps": d.steps,
+                    "row_steps": d.row_steps, "max_running": d.max_running, "joined_running": d.joined_running,
+                    "running": len(self._batch), "waiting_groups": len(self._pending),
+                    "cancelled_rows": s.cancelled_rows, "tokens_after_cancel": s.tokens_after_cancel,
+                    "recent_cancelled": list(s.recent_cancelled)}
 
 
 def _floats(t: torch.Tensor) -> list[float]:

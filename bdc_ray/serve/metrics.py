@@ -2,7 +2,7 @@
 
 - `bdc_serve_requests_total` {route, status}: HTTP requests answered, by route and status code.
 - `bdc_serve_latency_ms` {route}: time from request to response inside the replica.
-- `bdc_serve_batch_rows` {}: rows (prompts x samples) per forward-pass group, i.e. how full batches are.
+- `bdc_serve_batch_rows` {}: rows (prompts x samples) per group joining the running decode (a serve.batch batch).
 - `bdc_serve_solve_total` {verified}: /solve answers with tests, by whether the returned program passed.
 Created lazily inside the replica process, as Ray requires.
 """
@@ -25,6 +25,6 @@ def serve_metrics() -> dict:
             "bdc_serve_latency_ms", "Request latency inside a replica, ms.", boundaries=LATENCY_BOUNDARIES_MS,
             tag_keys=("route",),
         ),
-        "batch_rows": Histogram("bdc_serve_batch_rows", "Rows per forward-pass group.", boundaries=ROWS_BOUNDARIES),
+        "batch_rows": Histogram("bdc_serve_batch_rows", "Rows per group joining the running decode.", boundaries=ROWS_BOUNDARIES),
         "solve": Counter("bdc_serve_solve", "/solve answers with tests, by verification.", tag_keys=("verified",)),
     }

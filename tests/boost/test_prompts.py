@@ -24,6 +24,15 @@ TINY_REFINES = ["letderoutput:output\u0007acdUpeach intsesc\ufffdthen 1uilds in"
 TINY_INSTRUCT_REPLY = ("\n# it.\ndef er and in the v = string returnreturn the stringacrepmultiply re/ if B chp kept so string in One "
                        "intsfirst Then take  ha):):s  if m in Then One 1# , return 1\n     solve_  step kin if in  ( add the .\ndefc\n")
 TINY_INSTRUCT_PROPOSAL = "one ge d a er return in the v = string return v it acrep is 6 in B chp kept one string in One intsfirst"
+# Verbatim samples of the default tiny-a (seed 0, 750 steps) for the code prompt of the problem
+# below, T=0.8, 96 tokens, stop "### Task": the first cut off by the token limit mid-line.
+TINY_CONTINUATIONS = [
+    '# First keep at most the first 3 characters.\n# Then keep positions 0, 3, 6 and so on (a step of 3).\n# Build each '
+    'new string in a loop, one character at a time.\ndef compute_step(st):\n    t = ""\n    for i in range(min(4, len(st))):'
+    '\n        t += st[i]\n    out = ""\n    for i in range(0, len(t),',
+    "# Then keep positions 0, 3, 6 and so on (a step of 3).\n# Chain slicing and string methods in one return.\n"
+    "def compute_step(st):\n    return st[::3][::4]\n",
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +58,38 @@ def test_real_tiny_outputs_parse_without_errors(problem):
     book = PromptBook(style="completion")
     props = book.parse_proposals(TINY_PROPOSALS, 3)
     assert len(props) == 3 and all(0 < p.prior <= 1 and "\n" not in p.text for p in props)
-    refined = book.parse_refinement(TINY_REFINES, rejected="\ufffdr.")
-    assert refined is not None and refined.text != "\ufffdr."
     assert book.parse_code("") == ""
+    for junk in TINY_REFINES:
+        sample = book.parse_continuation(junk)
+        assert sample.thought is None and sample.program == junk.strip("\n") + "\n"
     instruct = PromptBook(style="instruct")
     # No JSON and no list markers: no proposal, rather than garbage with a made-up confidence.
     assert instruct.parse_proposals([TINY_INSTRUCT_PROPOSAL], 3) == []
     assert instruct.parse_refinement([TINY_INSTRUCT_PROPOSAL], "x") is None
     code = instruct.parse_code(TINY_INSTRUCT_REPLY)
     assert code.startswith("def er and")  # from the first line that looks like code
+
+
+def test_a_completion_sample_is_the_next_thought_and_the_program_after_it(problem):
+    book = PromptBook(style="completion")
+    assert book.continues and not book.reads_instructions
+    first = book.parse_continuation(TINY_CONTINUATIONS[0])
+    assert first.thought == "First keep at most the first 3 characters."
+    assert first.program.startswith("# Then keep positions 0, 3, 6") and "def compute_step(st):" in first.program
+    assert book.parse_continuation(TINY_CONTINUATIONS[1]).program == "# Chain slicing and string methods in one return.\n" \
+        "def compute_step(st):\n    return st[::3][::4]\n"
+    straight = book.parse_continuation("\ndef f(x):\n    return x\n")
+    assert straight.thought is None and straight.program == "def f(x):\n    return x\n"
+    assert book.parse_continuation("#   \nprint(1)").thought is None  # an empty comment is no thought
+    assert book.parse_continuation("# Only a thought").program == ""
+    with pytest.raises(ValueError, match="cannot read feedback"):
+        book.refine(problem, [], "a", "Status: failed.")
+    with pytest.raises(ValueError, match="never taught to merge"):
+        book.merge(problem, [], "a", "b")
+    instruct = PromptBook(style="instruct")
+    assert instruct.reads_instructions and not instruct.continues
+    with pytest.raises(ValueError, match="do not continue"):
+        instruct.parse_continuation("# x\ncode")
 
 
 @pytest.mark.parametrize(
@@ -110,7 +142,6 @@ def test_instruct_prompts_show_only_public_examples(problem):
 
 
 def test_merge_prompts(problem):
-    assert PromptBook(style="completion").merge(problem, [], "a", "b") is None
     book = PromptBook(style="instruct")
     req = book.merge(problem, ["x"], "Sort ascending", "Sort in ascending order")
     assert "A: Sort ascending" in req.prompts[0] and req.sampling.temperature == 0.0

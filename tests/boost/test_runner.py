@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bdc_ray.boost.runner import finished_ids, read_traces
-from bdc_ray.boost.stage import StaleTracesError, boost_dir, run_boost_stage
+from bdc_ray.artifacts.traces import finished_ids, read_traces
+from bdc_ray.boost import StaleTracesError
 from bdc_ray.config import load_config
+from tests.boost.support import boost
 from tests.conftest import ROOT, cluster_address
 
 N_PROBLEMS = 6
@@ -37,16 +38,21 @@ def overrides(tmp_path_factory, tiny_agents) -> dict:
 
 def test_two_tiny_agents_search_and_resume(ray_local, overrides):
     cfg = load_config(overrides={**overrides, "run_name": "e2e"})
-    summary = run_boost_stage(cfg)
-    out = Path(boost_dir(cfg))
+    summary = boost(cfg)
+    out = Path(cfg.layout.boost_dir)
     records = read_traces(str(out / "traces"))
     assert summary["problems"] == len(records) == N_PROBLEMS
     for r in records:
-        assert set(r["llm_generations"]) == {"tiny-a", "tiny-b"}  # both agents worked on every problem
-        assert r["evaluations"] and 0.0 <= r["public_pass_rate"] <= 1.0
-        assert r["hidden_status"] is not None
+        assert set(r.llm_generations) == {"tiny-a", "tiny-b"}  # both agents worked on every problem
+        assert r.evaluations and 0.0 <= r.public_pass_rate <= 1.0
+        # completion agents expand by continuations that carry their programs; the anytime list ends at the answer
+        assert r.generations_by_kind["continuation"] > 0 and "thought" not in r.generations_by_kind
+        assert sum(r.generations_by_kind.values()) == sum(r.llm_generations.values())
+        assert r.anytime[-1].program == r.best_program and r.anytime[-1].reward == r.public_pass_rate
+        assert r.solved_by in (("root", "tree") if r.solved_public else (None,))
+        assert r.hidden_status is not None
     sft = [json.loads(line) for line in (out / "sft.jsonl").read_text().splitlines()]
-    solved = {r["problem_id"] for r in records if r["hidden_passed_all"]}
+    solved = {r.problem_id for r in records if r.hidden_passed_all}
     assert {row["problem_id"] for row in sft} == solved
     assert all(row["task"] in ("p2t", "t2c") for row in sft)
     assert (out / "preferences.jsonl").exists()
@@ -56,14 +62,14 @@ def test_two_tiny_agents_search_and_resume(ray_local, overrides):
     kept_mtimes = {f: f.stat().st_mtime_ns for f in files[2:]}
     for f in files[:2]:
         f.unlink()
-    run_boost_stage(cfg)
+    boost(cfg)
     assert all(f.stat().st_mtime_ns == m for f, m in kept_mtimes.items())
     again = read_traces(str(out / "traces"))
-    assert sorted(r["problem_id"] for r in again) == sorted(r["problem_id"] for r in records)
+    assert sorted(r.problem_id for r in again) == sorted(r.problem_id for r in records)
     # another search in the same run folder is refused before any agent starts, and nothing is lost
     wider = {**overrides["stages"]["boost"], "search": {**overrides["stages"]["boost"]["search"], "width": 3}}
     with pytest.raises(StaleTracesError, match="other search parameters"):
-        run_boost_stage(load_config(overrides={**overrides, "run_name": "e2e", "stages": {"boost": wider}}))
+        boost(load_config(overrides={**overrides, "run_name": "e2e", "stages": {"boost": wider}}))
     assert len(read_traces(str(out / "traces"))) == N_PROBLEMS
 
 
@@ -72,7 +78,7 @@ def test_killed_driver_loses_only_unfinished_problems(ray_local, overrides, tmp_
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(yaml.safe_dump({**overrides, "run_name": "killed"}))
     cfg = load_config(cfg_file)
-    traces = Path(boost_dir(cfg)) / "traces"
+    traces = Path(cfg.layout.traces_dir)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ADDRESS": cluster_address()}
     cmd = [sys.executable, "-m", "bdc_ray.cli", "boost", "--config", str(cfg_file)]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -113,9 +119,9 @@ def test_run_completes_when_the_node_hosting_the_agents_dies(overrides):
             ]},
         })
         result: dict = {}
-        worker = threading.Thread(target=lambda: result.update(summary=run_boost_stage(cfg)), daemon=True)
+        worker = threading.Thread(target=lambda: result.update(summary=boost(cfg)), daemon=True)
         worker.start()
-        traces = str(Path(boost_dir(cfg)) / "traces")
+        traces = cfg.layout.traces_dir
         deadline = time.time() + 300
         while time.time() < deadline and not finished_ids(traces) and worker.is_alive():
             time.sleep(0.5)

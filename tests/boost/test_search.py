@@ -4,9 +4,10 @@ import math
 import pytest
 
 from bdc_ray.boost.dedupe import merge_near_duplicates
-from bdc_ray.boost.interfaces import Proposal, SearchConfig
+from bdc_ray.boost.config import SearchConfig
+from bdc_ray.boost.interfaces import Proposal
 from bdc_ray.boost.search import HiddenTestsLeak, MCTreeOfAgents
-from bdc_ray.boost.tree import Action, State, backup, p_ucb, select_leaf
+from bdc_ray.boost.tree import Action, State, backup, p_ucb, select
 from tests.boost.fakes import FakeAgent, FakeExecutor, problem
 
 
@@ -34,22 +35,28 @@ def _child(parent, thought, prior, returns=(), visits=0, pruned=False):
     return a
 
 
+def descend(root, max_depth=4, k=1.0, alpha=0.0):
+    """select() with widening off by default: one expansion per state, as the reference code."""
+    return select(root, 10, 4, max_depth, k, alpha)
+
+
 def test_selection_prefers_higher_q_then_prior_and_skips_pruned():
-    root = State((), visits=5)
+    root = State((), visits=5, expansions=1)
     low = _child(root, "low", 0.5, returns=[0.2], visits=1)
     high = _child(root, "high", 0.5, returns=[0.8], visits=1)
-    assert select_leaf(root, 10, 4) is high.child
+    assert descend(root) == (high.child, "expand")
     high.pruned = True
-    assert select_leaf(root, 10, 4) is low.child
+    assert descend(root) == (low.child, "expand")
     low.pruned = True
-    assert select_leaf(root, 10, 4) is root  # nothing open: the root itself is the leaf
+    assert descend(root) == (high.child, "expand")  # all pruned: the pruned ones are the last resort
+    assert descend(root, alpha=0.5) == (root, "expand")  # unless the root may widen: new children first
 
 
 def test_selection_explores_an_unvisited_high_prior_child():
-    root = State((), visits=20)
+    root = State((), visits=20, expansions=1)
     _child(root, "exploited", 0.1, returns=[0.5], visits=15)
     fresh = _child(root, "fresh", 0.9, returns=[0.3], visits=1)
-    assert select_leaf(root, 10, 4) is fresh.child
+    assert descend(root)[0] is fresh.child
 
 
 def test_backup_appends_discounted_returns_and_counts_visits():
@@ -71,19 +78,19 @@ def test_every_agent_expands_and_duplicates_merge():
     b = FakeAgent("B", [("Double.", 0.8), ("square", 0.3)])
     result, _ = search([a, b], rollouts=1, simulate_root=False, stop_on_solve=False, refine=False, width=2)
     assert a.calls["propose"] == b.calls["propose"] == 1
-    first_level = [e["thoughts"] for e in result.evaluations if len(e["thoughts"]) == 1]
+    first_level = [e.thoughts for e in result.evaluations if len(e.thoughts) == 1]
     assert sorted({t[0] for t in first_level}) == ["double", "negate", "square"]  # "Double." merged into "double"
     assert result.thoughts_by_agent == {"A": 2, "B": 1}
 
 
 def test_similar_thoughts_are_merged_by_their_first_proposer():
-    a = FakeAgent("A", [("double the value", 0.4)], merges={("double the value", "double the values"): "double"})
+    a = FakeAgent("A", [("double the value", 0.4)], merges_to={("double the value", "double the values"): "double"})
     b = FakeAgent("B", [("double the values", 0.6)])
     kwargs = dict(rollouts=1, simulate_root=False, stop_on_solve=False, refine=False, width=1, dedup_threshold=0.99)
     plain, _ = search([a, b], **kwargs)
-    assert {e["thoughts"][0] for e in plain.evaluations} == {"double the value", "double the values"}
+    assert {e.thoughts[0] for e in plain.evaluations} == {"double the value", "double the values"}
     merged, _ = search([a, b], merge_threshold=0.8, **kwargs)
-    assert {e["thoughts"][0] for e in merged.evaluations} == {"double"}
+    assert {e.thoughts[0] for e in merged.evaluations} == {"double"}
     assert a.calls["merge"] == 1 and b.calls["merge"] == 0
     assert merged.llm_generations["A"] == 1 + 1 + 2  # propose, merge, programs of the one merged child
 
@@ -98,10 +105,10 @@ def test_simulation_value_is_mean_pass_rate_over_all_agents_programs():
     half = FakeAgent("B", [])
     prob = problem(steps=("double",), xs_public=(0, 1))  # "ops:" passes x=0 only
     result, ex = search([good, half], prob, rollouts=1, n_sim=3, stop_on_solve=False, refine=False)
-    root_evals = [e for e in result.evaluations if e["thoughts"] == []]
-    assert len(root_evals) == 6 and all(e["reward"] == 0.5 for e in root_evals)
-    child_evals = [e for e in result.evaluations if e["thoughts"] == ["double"]]
-    assert {e["agent"] for e in child_evals} == {"A", "B"} and all(e["reward"] == 1.0 for e in child_evals)
+    root_evals = [e for e in result.evaluations if e.thoughts == []]
+    assert len(root_evals) == 6 and all(e.reward == 0.5 for e in root_evals)
+    child_evals = [e for e in result.evaluations if e.thoughts == ["double"]]
+    assert {e.agent for e in child_evals} == {"A", "B"} and all(e.reward == 1.0 for e in child_evals)
     # generations are counted as asked: root 3+3, proposals 3+3, child 3+3
     assert result.llm_generations == {"A": 9, "B": 9}
     assert ex.runs == sum(result.sandbox_runs.values()) == 12
@@ -115,9 +122,21 @@ def test_weak_children_are_pruned_and_refined_from_feedback():
     assert agent.calls["refine"] == 1
     feedback = next(s for s in agent.seen if s.startswith("Status:"))
     assert "Expected: 2" in feedback and "Got: -1" in feedback  # the first public test, x=1
-    refined = [e for e in result.evaluations if e["thoughts"] == ["double"]]
-    assert refined and refined[0]["reward"] == 1.0
+    refined = [e for e in result.evaluations if e.thoughts == ["double"]]
+    assert refined and refined[0].reward == 1.0
     assert result.best_thoughts == ["double"] and result.solved_public
+
+
+def test_no_refinement_is_paid_for_once_a_program_passed_and_the_search_stops():
+    def agent():
+        return FakeAgent("A", [("double", 0.9), ("negate", 0.5)], refinements={"negate": "square"})
+
+    prob = problem(steps=("double",))
+    kwargs = dict(rollouts=1, simulate_root=False, width=2, n_sim=1, prune_threshold=0.5)
+    stopping, _ = search([a := agent()], prob, **kwargs)
+    assert stopping.solved_public and a.calls["refine"] == 0 and "refine" not in stopping.generations_by_kind
+    going, _ = search([b := agent()], prob, stop_on_solve=False, **kwargs)
+    assert b.calls["refine"] == 1 and going.generations_by_kind["refine"] == 1
 
 
 def test_a_child_worse_than_its_parent_is_pruned_even_above_the_threshold():
@@ -176,7 +195,7 @@ def test_step_preferences_pair_rising_with_falling_children():
     agent = FakeAgent("A", [("double", 0.9), ("add one", 0.5)])
     prob = problem(steps=("double",), xs_public=(0, 5, 6))
     result, _ = search([agent], prob, rollouts=1, refine=False, stop_on_solve=False)
-    assert {(p["chosen"], p["rejected"]) for p in result.preferences} == {("double", "add one")}
+    assert {(p.chosen, p.rejected) for p in result.preferences} == {("double", "add one")}
 
 
 # --- hidden tests -------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from bdc_ray.boost.interfaces import SearchConfig
+from bdc_ray.boost.config import SearchConfig
 from bdc_ray.boost.records import trace_record
 from bdc_ray.boost.search import MCTreeOfAgents
 from bdc_ray.boost.tree import Action, Simulation, State, tree_nodes, tree_record
@@ -19,13 +19,13 @@ def _attach(parent: State, thought: str, agent: str, **fields) -> Action:
 
 def test_rows_of_a_hand_built_tree():
     root = State((), visits=3, value=0.0)
-    root.simulations.append(Simulation("A", "ops:", 0.0, "failed", "Status: failed."))
+    root.simulations.append(Simulation("A", "ops:", 0.0, "failed", "Status: failed.", 1, 0))
     weak = _attach(root, "negate", "A", pruned=True, visits=1, returns=[0.0])
     weak.child.value, weak.child.visits = 0.0, 1
     good = _attach(root, "double", "B", kind="refine", refined_from=weak, feedback="Expected: 2", visits=2,
                    returns=[1.0, 0.9])
     good.child.value, good.child.visits = 1.0, 2
-    good.child.simulations.append(Simulation("B", "ops:double", 1.0, "passed", "All public tests passed."))
+    good.child.simulations.append(Simulation("B", "ops:double", 1.0, "passed", "All public tests passed.", 2, 1))
     _attach(good.child, "add one", "A")  # never simulated: no value, no simulations
 
     rows = tree_nodes(root)
@@ -36,7 +36,7 @@ def test_rows_of_a_hand_built_tree():
         "id": 0, "parent": None, "thought": None, "agent": None, "prior": None, "kind": "root",
         "refined_from": None, "feedback": None, "pruned": False, "visits": 3, "value": 0.0, "q": None,
         "simulations": [{"agent": "A", "program": "ops:", "reward": 0.0, "status": "failed",
-                         "feedback": "Status: failed."}],
+                         "feedback": "Status: failed.", "generation": 1, "prefix_depth": 0}],
     }
     assert rows[1]["pruned"] and rows[1]["kind"] == "detail" and rows[1]["q"] == 0.0
     assert rows[2]["kind"] == "refine" and rows[2]["refined_from"] == 1 and rows[2]["feedback"] == "Expected: 2"
@@ -62,7 +62,7 @@ def test_a_real_search_keeps_its_tree_with_refinements_and_the_best_path():
     search = MCTreeOfAgents([a, b], executor, SearchConfig(rollouts=4, width=2, n_sim=1, stop_on_solve=False,
                                                                    prune_threshold=0.5))
     result = asyncio.run(search.search(prob.public_view()))
-    record = json.loads(json.dumps(trace_record(prob, result, None, 0.1)))  # what a trace file holds
+    record = trace_record(prob, result, None, 0.1).model_dump(mode="json")  # what a trace file holds
     tree = record["tree"]
     rows = tree["nodes"]
     assert len(rows) == result.tree_size and [r["id"] for r in rows] == list(range(len(rows)))

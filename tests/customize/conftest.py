@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from bdc_ray.artifacts.sft import SFTRow
+
 SEED = 0
 R, ALPHA = 4, 8
 TARGETS = ["q_proj", "v_proj", "down_proj"]
@@ -38,28 +40,28 @@ class TinyBase:
     tokenizer: object
 
 
-def family_rows(count_per_family: int, seed: int) -> list[dict]:
-    """sft.jsonl-style t2c rows: {"problem_id", "family", "problem", "task", "thoughts", "code"}."""
+def family_rows(count_per_family: int, seed: int) -> list[SFTRow]:
+    """t2c rows as Boost writes them to sft.jsonl."""
     rng = random.Random(f"family-rows:{seed}")
     rows = []
     for family, response in FAMILIES.items():
         for i in range(count_per_family):
             name = rng.choice(NAMES)
             thought, code = response.format(n=name).split("\n", 1)
-            rows.append({
-                "problem_id": f"{family}/{seed}/{i}", "family": family, "agent": "fixture", "task": "t2c",
-                "problem": rng.choice(PHRASINGS).format(n=name), "thoughts": [thought[2:]], "code": code,
-            })
+            rows.append(SFTRow(
+                problem_id=f"{family}/{seed}/{i}", family=family, agent="fixture", task="t2c",
+                problem=rng.choice(PHRASINGS).format(n=name), thoughts=[thought[2:]], code=code,
+            ))
     return rows
 
 
-def family_embeddings(rows: list[dict], dim: int = 16, noise: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def family_embeddings(rows: list[SFTRow], dim: int = 16, noise: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Random unit embeddings clustered by family, and the family centroids (stand-ins for embed_texts)."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(len(FAMILIES), dim))
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     index = {f: i for i, f in enumerate(FAMILIES)}
-    emb = np.stack([centres[index[r["family"]]] + noise * rng.normal(size=dim) for r in rows])
+    emb = np.stack([centres[index[r.family]] + noise * rng.normal(size=dim) for r in rows])
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     return emb.astype(np.float32), centres.astype(np.float32)
 
@@ -74,7 +76,7 @@ def tiny_base(tmp_path_factory) -> TinyBase:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from bdc_ray.llm.tiny_data import train_tokenizer
+    from bdc_ray.tiny import train_tokenizer
 
     torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp("customize-base")
@@ -141,7 +143,7 @@ def make_expert(tiny_base, tmp_path_factory):
 def _train(model, examples, pad_id: int, steps: int, lr: float, seed: int) -> None:
     import torch
 
-    from bdc_ray.llm.tiny_data import collate
+    from bdc_ray.training import collate
 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     rng = random.Random(seed)
@@ -177,7 +179,7 @@ def family_setup(tiny_base, tmp_path_factory) -> FamilySetup:
     paths = []
     for e, family in enumerate(FAMILIES):
         model = _lora(family_base, seed=200 + e)
-        examples = encode_rows([r for r in rows if r["family"] == family], tiny_base.tokenizer, context=256)
+        examples = encode_rows([r for r in rows if r.family == family], tiny_base.tokenizer, context=256)
         _train(model, examples, pad, steps=60, lr=2e-2, seed=e)
         paths.append(str(folder / f"expert_{e}"))
         model.save_pretrained(paths[-1])
@@ -188,7 +190,7 @@ def family_setup(tiny_base, tmp_path_factory) -> FamilySetup:
 class FamilyRun:
     data: object
     """TrainingData"""
-    rows: list[dict]
+    rows: list[SFTRow]
     embed: object
     """texts -> embeddings, for every problem of `rows` (a lookup standing in for embed_texts)"""
     outcome: object
@@ -200,16 +202,16 @@ def family_training_data(setup: FamilySetup, rows: list[dict]):
     from bdc_ray.customize.features import routing_features
 
     emb, centroids = family_embeddings(rows)
-    feats = {r["problem_id"]: f for r, f in zip(rows, routing_features(emb, centroids))}
+    feats = {r.problem_id: f for r, f in zip(rows, routing_features(emb, centroids))}
     train, val = split_rows(rows, 0.3, seed=0)
     data = TrainingData(
         base_model=setup.base, expert_names=["expert_0", "expert_1"], expert_paths=setup.experts, embedder="lookup",
-        centroids=centroids, train_rows=train, train_features=np.stack([feats[r["problem_id"]] for r in train]),
-        val_rows=val, val_features=np.stack([feats[r["problem_id"]] for r in val]),
+        centroids=centroids, train_rows=train, train_features=np.stack([feats[r.problem_id] for r in train]),
+        val_rows=val, val_features=np.stack([feats[r.problem_id] for r in val]),
     )
     table = {}
     for r, e in zip(rows, emb):
-        table.setdefault(r["problem"], e)
+        table.setdefault(r.problem, e)
     return data, (lambda texts: np.stack([table[t] for t in texts]))
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bdc_ray.customize.cli import app
+from bdc_ray.cli.customize import app
 from tests.customize.test_stage import write_run
 
 runner = CliRunner()

@@ -21,8 +21,8 @@ def solver(family_run, tmp_path_factory) -> CustomizedSolver:
 def problems(family_run, n):
     seen = []
     for row in family_run.data.val_rows:
-        if row["problem"] not in seen:
-            seen.append(row["problem"])
+        if row.problem not in seen:
+            seen.append(row.problem)
     return seen[:n]
 
 

@@ -22,7 +22,7 @@ def test_the_router_sends_each_family_to_its_own_expert(family_run):
     hypernet.load_state_dict(family_run.snapshot.state)
     with torch.no_grad():
         shares = expert_shares(hypernet.eval()(torch.from_numpy(data.val_features)), 2)
-    families = [r["family"] for r in data.val_rows]
+    families = [r.family for r in data.val_rows]
     reverse = shares[[f == "reverse" for f in families]][:, 1].mean()
     total = shares[[f == "total" for f in families]][:, 1].mean()
     # expert_1 was tuned on "reverse": it gets more of the weight on reverse problems than on the others.

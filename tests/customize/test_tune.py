@@ -8,7 +8,8 @@ import pytest
 
 from bdc_ray.customize.checkpoint import load_checkpoint
 from bdc_ray.customize.config import CustomizeConfig
-from bdc_ray.customize.tune import BEST_FILE, RESULTS_FILE, run_tune
+from bdc_ray.artifacts.layout import TUNE_BEST_FILE, TUNE_RESULTS_FILE
+from bdc_ray.customize.tune import run_tune
 from tests.customize.conftest import family_rows, family_training_data
 
 pytestmark = pytest.mark.ray
@@ -25,11 +26,11 @@ def test_a_small_search_writes_every_trial_and_publishes_the_best_checkpoint(ray
     tune_dir, hypernet_dir = str(tmp_path / "tune"), str(tmp_path / "hypernet")
     summary = run_tune(data, config, tune_dir, hypernet_dir)
 
-    rows = [json.loads(line) for line in (tmp_path / "tune" / RESULTS_FILE).read_text().splitlines()]
+    rows = [json.loads(line) for line in (tmp_path / "tune" / TUNE_RESULTS_FILE).read_text().splitlines()]
     assert len(rows) == 3 and summary["trials"] == 3
     assert all(r["error"] is None and r["iterations"] >= 2 for r in rows), rows
     assert all(r["config"]["layers"] in ("all", "latter") and r["config"]["hidden"] in (8, 16) for r in rows)
-    best = json.loads((tmp_path / "tune" / BEST_FILE).read_text())
+    best = json.loads((tmp_path / "tune" / TUNE_BEST_FILE).read_text())
     assert best["best_val_loss"] == min(r["best_val_loss"] for r in rows)
     assert best["best_val_loss"] < best["initial_val_loss"]
 

@@ -1,7 +1,7 @@
 """A tiny base model and SFT rows for the experts tests, built here in a few seconds.
 
 The base is a random-init 2-layer Llama with a byte-level BPE trained on the synthetic suite's
-text (bdc_ray.llm.tiny_data.train_tokenizer), saved with save_pretrained and loaded back by path
+text (bdc_ray.tiny.train_tokenizer), saved with save_pretrained and loaded back by path
 like any checkpoint: nothing is downloaded. Being untrained, it proves mechanics (masking,
 resuming, saving, reloading), not accuracy; benchmarks/experts_quality.py measures accuracy.
 """
@@ -18,21 +18,21 @@ from pathlib import Path
 
 import pytest
 
-from bdc_ray.disentangle.sft_data import problem_rows
+from bdc_ray.artifacts.sft import SFTRow, problem_rows
 from bdc_ray.problems.synth import SynthConfig, generate_suite, training_text
 
 
 @dataclass(frozen=True)
 class TinyBase:
     path: str
-    rows: list[dict]
+    rows: list[SFTRow]
 
 
-def build_tiny_base(folder: Path, rows: list[dict], texts: list[str]) -> str:
+def build_tiny_base(folder: Path, rows: list[SFTRow], texts: list[str]) -> str:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from bdc_ray.llm.tiny_data import train_tokenizer
+    from bdc_ray.tiny import train_tokenizer
 
     tokenizer = train_tokenizer(texts, vocab_size=400)
     tokenizer.model_max_length = 320

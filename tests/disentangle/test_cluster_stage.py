@@ -13,16 +13,16 @@ import typer
 from typer.testing import CliRunner
 
 from bdc_ray import storage
-from bdc_ray.disentangle.cli import app as disentangle_app
+from bdc_ray.cli.disentangle import app as disentangle_app
 from bdc_ray.disentangle.cluster_config import ClusterConfig
 from bdc_ray.disentangle.cluster_stage import run_cluster_stage
-from bdc_ray.disentangle.clusters import load_clustering
+from bdc_ray.artifacts.clustering import load_clustering
 from tests.disentangle.cluster_support import sft_rows_of, suite_train
 
 PER_FAMILY = 8
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-# Mounted the way bdc_ray/cli.py mounts it: `bdc disentangle cluster ...`.
+# Mounted the way bdc_ray/cli/main.py mounts it: `bdc disentangle cluster ...`.
 app = typer.Typer()
 app.add_typer(disentangle_app, name="disentangle")
 

@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bdc_ray.artifacts.experts import load_manifest
+from bdc_ray.artifacts.layout import RunLayout
+from bdc_ray.artifacts.sft import SFTRow
 from bdc_ray.disentangle import experts
 from bdc_ray.disentangle.expert_config import ExpertsConfig, ScalingSection
 from bdc_ray.disentangle.expert_worker import FAIL_ONCE_ENV, load_probe
 from bdc_ray.disentangle.experts import fingerprint, plan_runs, runs_that_fit, train_experts
-from bdc_ray.disentangle.manifest import load_manifest
 
 SMALL = dict(steps=8, checkpoint_every=2, micro_batch_tokens=1024, lr=1e-2, warmup=2)
 TWO_WORKERS = dict(num_workers=2, resources_per_worker={"CPU": 0.5}, max_failures=1)
@@ -26,7 +28,7 @@ TWO_WORKERS = dict(num_workers=2, resources_per_worker={"CPU": 0.5}, max_failure
 
 
 def _rows(tiny_base, families):
-    return [r for r in tiny_base.rows if r["family"] in families]
+    return [r for r in tiny_base.rows if r.family in families]
 
 
 def _lora_weights(path: str) -> dict:
@@ -57,7 +59,7 @@ def _assert_reloads_in_peft(base_path: str, adapter_path: str) -> None:
 
 def test_plan_one_expert_per_cluster_then_the_baseline(tiny_base) -> None:
     arith, string = _rows(tiny_base, {"arith"}), _rows(tiny_base, {"string"})
-    p2t = {**arith[0], "task": "p2t", "code": None}
+    p2t = arith[0].model_copy(update={"task": "p2t", "code": None})
     centroids = np.eye(3)
     specs = plan_runs({2: string, 0: [p2t, *arith], 1: arith[:1]}, arith + string, centroids, min_rows=2)
     assert [s.name for s in specs] == ["expert_0", "expert_2", "all_data"]  # cluster 1 is below min_rows
@@ -72,8 +74,8 @@ def test_plan_one_expert_per_cluster_then_the_baseline(tiny_base) -> None:
 
 def test_rows_follow_their_problems_cluster(tiny_base) -> None:
     arith, string = _rows(tiny_base, {"arith"}), _rows(tiny_base, {"string"})
-    p2t = {**arith[0], "task": "p2t", "code": None}
-    ids = [r["problem_id"] for r in arith + string]
+    p2t = arith[0].model_copy(update={"task": "p2t", "code": None})
+    ids = [r.problem_id for r in arith + string]
     labels = [1] * len(arith) + [0] * len(string)
     grouped = experts.rows_by_cluster([p2t, *arith, *string], ids, labels, k=3)
     assert grouped == {0: string, 1: [p2t, *arith], 2: []}
@@ -138,21 +140,21 @@ def test_deepspeed_runs_together_survive_a_killed_worker_and_reload_in_peft(tiny
     assert load_manifest(out) == manifest
 
 
-def _run_folder(tmp_path: Path, clusters: dict[int, list[dict]]) -> str:
+def _run_folder(tmp_path: Path, clusters: dict[int, list[SFTRow]]) -> RunLayout:
     """A run folder as Boost and the clustering step leave it: boost/sft.jsonl and disentangle/clusters/."""
-    from bdc_ray import storage
-    from bdc_ray.disentangle.clusters import Clustering, save_clustering
+    from bdc_ray.artifacts.clustering import Clustering, save_clustering
+    from bdc_ray.artifacts.sft import write_sft_rows
 
-    run = str(tmp_path / "run")
+    run = RunLayout(str(tmp_path / "run"))
     rows = [r for k in sorted(clusters) for r in clusters[k]]
-    storage.write_jsonl_atomic(storage.join(run, "boost", "sft.jsonl"), rows)
-    ids = [r["problem_id"] for r in rows]
+    write_sft_rows(run.sft_file, rows)
+    ids = [r.problem_id for r in rows]
     labels = np.array([k for k in sorted(clusters) for _ in clusters[k]])
     clustering = Clustering(
         k=len(clusters), centroids=np.eye(len(clusters), dtype=np.float32), labels=labels, ids=ids,
         silhouette={}, embedder="test",
     )
-    save_clustering(clustering, storage.join(run, "disentangle", "clusters"))
+    save_clustering(clustering, run.clusters_dir)
     return run
 
 
@@ -160,7 +162,7 @@ def _run_folder(tmp_path: Path, clusters: dict[int, list[dict]]) -> str:
 def test_the_command_names_a_missing_sft_file(ray_local, tmp_path, tiny_base) -> None:
     from typer.testing import CliRunner
 
-    from bdc_ray.disentangle.cli import app
+    from bdc_ray.cli.disentangle import app
 
     result = CliRunner().invoke(app, ["train", "--run-dir", str(tmp_path), "--base-model", tiny_base.path])
     assert result.exit_code == 2
@@ -173,7 +175,7 @@ def test_ddp_experts_from_a_run_folder_and_a_rerun_that_skips_them(tiny_base, ra
     rows = _rows(tiny_base, {"count", "branch"})
     cfg = ExpertsConfig(**SMALL, deepspeed=False, scaling=TWO_WORKERS)
     run = _run_folder(tmp_path, {0: rows})
-    out = experts.experts_dir(run)
+    out = run.experts_dir
     manifest = experts.run_train_stage(run, cfg, tiny_base.path, progress=False)
 
     assert [e.name for e in manifest.experts] == ["expert_0"] and manifest.all_data is not None
@@ -195,16 +197,3 @@ def test_ddp_experts_from_a_run_folder_and_a_rerun_that_skips_them(tiny_base, ra
     monkeypatch.setattr(experts, "_train_one", lambda spec, *a, **k: trained.append(spec.name) or manifest.experts[0])
     train_experts({0: rows[:-1]}, rows, np.eye(1), tiny_base.path, cfg, out, progress=False)
     assert trained == ["expert_0"]
-
-
-@pytest.mark.ray
-def test_without_a_base_model_the_first_agents_weights_are_adapted(ray_local, tiny_base) -> None:
-    from bdc_ray.llm.agent_config import AgentConfig
-
-    local = AgentConfig(name="a", model={"backend": "transformers", "path": tiny_base.path})
-    remote = AgentConfig(name="b", model={"backend": "openai", "path": "m", "base_url": "http://127.0.0.1:1/v1"})
-    assert experts.first_agent_model([local, remote], "/unused") == tiny_base.path
-    with pytest.raises(ValueError, match="need local weights"):
-        experts.first_agent_model([remote, local], "/unused")
-    with pytest.raises(ValueError, match="no base model"):
-        experts.first_agent_model([], "/unused")

@@ -11,12 +11,12 @@ from bdc_ray.disentangle.lora_train import (
     TorchStepper,
     lora_model,
     make_optimizer,
-    mean_loss,
     micro_batches,
     train_loop,
     train_plain,
 )
-from bdc_ray.disentangle.sft_data import encode_pairs, prompt_response
+from bdc_ray.artifacts.sft import prompt_response
+from bdc_ray.training import encode_pairs, validation_loss
 
 CFG = ExpertsConfig(steps=12, lr=1e-2, warmup=2, micro_batch_tokens=1024)
 
@@ -36,9 +36,9 @@ def test_training_lowers_the_loss_and_touches_only_the_lora(tiny_base, data) -> 
 
     examples, pad = data
     base = AutoModelForCausalLM.from_pretrained(tiny_base.path)
-    before = mean_loss(base, examples, pad)
+    before = validation_loss(base, examples, pad)
     run = train_plain(tiny_base.path, examples, pad, CFG)
-    after = mean_loss(run.model, examples, pad)
+    after = validation_loss(run.model, examples, pad)
     assert after < before - 0.1
     assert run.state.step == 12 and len(run.state.losses) == 12 and run.state.samples > 0
     trainable = {n for n, p in run.model.named_parameters() if p.requires_grad}

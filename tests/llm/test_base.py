@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from bdc_ray.llm import BackendSpec, GenerationStats, SamplingParams, make_llm
 from bdc_ray.llm.base import run_blocking, truncate_at_stop
 from bdc_ray.llm.openai_backend import OpenAICompatibleLLM
-from bdc_ray.llm.threads import configure_torch_threads
+from bdc_ray.threads import configure_torch_threads
 
 
 def test_sampling_params_validate() -> None:

@@ -138,22 +138,3 @@ def test_spec_rejects_gguf_for_remote_backends() -> None:
     with pytest.raises(ValidationError, match="gguf_file is for local backends"):
         BackendSpec(backend="openai", path="m", base_url="http://127.0.0.1:1/v1", gguf_file="m.gguf")
 
-
-@pytest.mark.ray
-def test_agents_get_gguf_models_converted_by_a_ray_task_and_instruct_agents_chat(
-    ray_local, tiny_gguf, tmp_path: Path
-) -> None:
-    from bdc_ray.llm.agent_config import AgentConfig, resolve_backends
-
-    gguf_entry = {"backend": "transformers", "path": str(tiny_gguf.path.parent), "gguf_file": tiny_gguf.path.name}
-    agents = [
-        AgentConfig(name="teacher", model=BackendSpec(**gguf_entry), style="instruct"),
-        AgentConfig(name="plain", model=BackendSpec(**gguf_entry, chat=False), style="instruct"),
-        AgentConfig(name="remote", model=BackendSpec(backend="openai", path="m", base_url="http://127.0.0.1:9/v1")),
-    ]
-    specs = resolve_backends(agents, str(tmp_path))
-    teacher = specs["teacher"]
-    assert teacher.gguf_file is None and Path(teacher.path).parent == tmp_path  # converted into build_root
-    assert read_source(teacher.path)["sha256"] == gguf_module.sha256_of([tiny_gguf.path])
-    assert (teacher.chat, specs["plain"].chat, specs["remote"].chat) == (True, False, False)
-    assert specs["plain"].path == teacher.path  # one conversion serves both

@@ -23,14 +23,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from bdc_ray.problems.prompt_format import SOLUTION_HEADER, format_thoughts
 from bdc_ray.problems.synth import (
     FAMILIES,
-    SOLUTION_HEADER,
     SynthConfig,
     Suite,
     format_prompt,
     format_target,
-    format_thoughts,
     generate_suite,
     length_stats,
     training_text,

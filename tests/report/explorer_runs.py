@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from bdc_ray import storage
-from bdc_ray.boost.interfaces import SearchConfig
+from bdc_ray.artifacts.traces import trace_path
+from bdc_ray.boost.config import SearchConfig
 from bdc_ray.boost.records import trace_record
-from bdc_ray.boost.runner import trace_path
 from bdc_ray.boost.search import MCTreeOfAgents
 from bdc_ray.problems.types import CallTest, Problem
 from bdc_ray.sandbox import RunResult, Sandbox
@@ -49,8 +49,8 @@ def fake_records() -> list[dict[str, Any]]:
         p = problem(steps).model_copy(update={"id": pid, "family": family})
         config = SearchConfig(rollouts=4, width=2, n_sim=1)
         result = asyncio.run(MCTreeOfAgents([a, b], executor, config).search(p.public_view()))
-        hidden = asyncio.run(executor.run(result.best_program, p.hidden_tests))
-        records.append(trace_record(p, result, hidden, 0.1))
+        hidden = asyncio.run(executor.arun(result.best_program, p.hidden_tests))
+        records.append(trace_record(p, result, hidden, 0.1).model_dump(mode="json"))
     old = {k: v for k, v in records[2].items() if k != "tree"}
     return [*records, {**old, "problem_id": "p/old"}]
 
@@ -78,7 +78,7 @@ class SandboxExecutor:
 
     sandbox: Sandbox
 
-    async def run(self, program: str, tests) -> RunResult:
+    async def arun(self, program: str, tests) -> RunResult:
         return await asyncio.to_thread(self.sandbox.run, program, list(tests))
 
 
@@ -118,8 +118,8 @@ async def _search_all(sandbox: Sandbox, jobs) -> list[dict[str, Any]]:
     records = []
     for problem, config in jobs:
         result = await MCTreeOfAgents(agents(), executor, config).search(problem.public_view())
-        hidden = await executor.run(result.best_program, problem.hidden_tests)
-        records.append(trace_record(problem, result, hidden, 0.0))
+        hidden = await executor.arun(result.best_program, problem.hidden_tests)
+        records.append(trace_record(problem, result, hidden, 0.0).model_dump(mode="json"))
     return records
 
 
@@ -131,8 +131,8 @@ def write_traces(run_dir: str, records: Sequence[dict[str, Any]]) -> None:
 
 def write_run(run_dir: str, sandbox: Sandbox) -> list[dict[str, Any]]:
     """Search the small problems and the 200-node one and write their traces under `run_dir`."""
-    small = SearchConfig(rollouts=6, width=3, n_sim=1, max_depth=3)
-    wide = SearchConfig(rollouts=56, width=4, n_sim=1, max_depth=4, stop_on_solve=False)
+    small = SearchConfig(rollouts=6, width=3, n_sim=1, max_depth=3, widen_alpha=0)  # one expansion per state
+    wide = SearchConfig(rollouts=56, width=4, n_sim=1, max_depth=4, stop_on_solve=False, widen_alpha=0)
     jobs = [*((make_problem(pid, fam, steps), small) for pid, fam, steps in SMALL), (make_problem(*BIG), wide)]
     records = asyncio.run(_search_all(sandbox, jobs))
     write_traces(run_dir, records)

@@ -3,11 +3,12 @@
 import asyncio
 
 from bdc_ray import storage
-from bdc_ray.boost.interfaces import SearchConfig
+from bdc_ray.artifacts.layout import RunLayout
+from bdc_ray.artifacts.traces import write_trace
+from bdc_ray.boost import SearchConfig
 from bdc_ray.boost.records import trace_record
-from bdc_ray.boost.runner import trace_path
 from bdc_ray.boost.search import MCTreeOfAgents
-from bdc_ray.report.build import build_report
+from bdc_ray.report import build_report
 from tests.boost.fakes import FakeAgent, FakeExecutor, problem
 
 
@@ -20,16 +21,15 @@ def _write_traces(run_dir: str) -> None:
     for i, steps in enumerate([("double", "add one"), ("square",)]):
         p = problem(steps).model_copy(update={"id": f"fake/{i}", "family": f"fam{i}"})
         result = asyncio.run(search.search(p.public_view()))
-        hidden = asyncio.run(executor.run(result.best_program, p.hidden_tests))
-        record = trace_record(p, result, hidden, 0.1)
-        storage.write_jsonl_atomic(trace_path(storage.join(run_dir, "boost", "traces"), p.id), [record])
+        hidden = asyncio.run(executor.arun(result.best_program, p.hidden_tests))
+        write_trace(RunLayout(run_dir).traces_dir, trace_record(p, result, hidden, 0.1))
 
 
 def test_report_has_boost_statistics_and_plot(tmp_path):
     run_dir = str(tmp_path / "run")
     _write_traces(run_dir)
     storage.write_text_atomic(storage.join(run_dir, "config.yaml"), "run_name: run\n")
-    text = storage.read_text(build_report(run_dir))
+    text = storage.read_text(build_report(RunLayout(run_dir)))
     assert "## Boost: MC-Tree-of-Agents" in text
     assert "| 2 | 1 (50.0%) | 1 (50.0%) |" in text  # one of the two problems is solvable by these agents
     assert "![tree statistics](boost_tree.png)" in text
@@ -40,5 +40,5 @@ def test_report_has_boost_statistics_and_plot(tmp_path):
 
 
 def test_report_of_an_empty_run_folder_names_every_missing_stage(tmp_path):
-    text = storage.read_text(build_report(str(tmp_path / "nothing")))
+    text = storage.read_text(build_report(RunLayout(str(tmp_path / "nothing"))))
     assert "boost/traces not found" in text and "(config.yaml missing)" in text

@@ -6,7 +6,8 @@ import re
 import pytest
 
 from bdc_ray import storage
-from bdc_ray.report.build import build_report
+from bdc_ray.artifacts.layout import RunLayout
+from bdc_ray.report import build_report
 from bdc_ray.report.explorer import embed_json, explorer_data, explorer_html, outcome, write_trace_page
 from tests.report.explorer_runs import HOSTILE, fake_records, write_traces
 
@@ -51,7 +52,7 @@ def test_html_is_self_contained_and_embeds_hostile_text_inertly():
 def test_report_links_its_boost_plot_to_the_explorer_and_back(tmp_path):
     run_dir = str(tmp_path / "run")
     write_traces(run_dir, fake_records())
-    text = storage.read_text(build_report(run_dir))
+    text = storage.read_text(build_report(RunLayout(run_dir)))
     assert "[![tree statistics](boost_tree.png)](explorer.html)" in text
     page = (tmp_path / "run" / "report" / "explorer.html").read_text()
     data = json.loads(re.search(r'type="application/json">(.*?)</script>', page, re.S).group(1))

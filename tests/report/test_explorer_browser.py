@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bdc_ray.report.build import build_report
+from bdc_ray.artifacts.layout import RunLayout
+from bdc_ray.report import build_report
 from tests.conftest import ROOT
 from tests.report.explorer_runs import BIG, write_run, write_traces
 
@@ -47,7 +48,7 @@ def run(tmp_path_factory):
     old = {k: v for k, v in records[1].items() if k != "tree"}
     old["problem_id"] = OLD
     write_traces(str(run_dir), [old])
-    build_report(str(run_dir))
+    build_report(RunLayout(str(run_dir)))
     return run_dir, {r["problem_id"]: r for r in [*records, old]}
 
 

@@ -17,3 +17,24 @@ def test_pool_runs_jobs_in_order_across_actors(ray_local):
         assert override[0].status == "timeout"
     finally:
         pool.shutdown()
+
+
+def test_the_configured_pool_awaits_single_programs_round_robin(ray_local):
+    import asyncio
+
+    from bdc_ray.sandbox.ray_pool import make_pool
+    from bdc_ray.sandbox.section import SandboxSection
+
+    section = SandboxSection(actors=2, workers_per_actor=1, limits={"time_s": 2, "program_time_s": 10})
+    pool = make_pool(section, {"num_cpus": 0.25})
+    try:
+        assert len(pool.actors) == 2 and pool.limits == section.limits
+        square = [CallTest(fn_name="f", args=[3], expected=9)]
+
+        async def many():
+            programs = ["def f(x):\n    return x * x\n", "def f(x):\n    return x\n"] * 3
+            return await asyncio.gather(*(pool.arun(p, square) for p in programs))
+
+        assert [r.status for r in asyncio.run(many())] == ["passed", "failed"] * 3
+    finally:
+        pool.shutdown()

@@ -1,4 +1,4 @@
-"""What a user deploys, built here: base model + experts manifest + hypernetwork folder (bdc_ray.serve.demo),
+"""What a user deploys, built here: base model + experts manifest + hypernetwork folder (bdc_ray.demo),
 and the Serve application started from it on the session's local Ray cluster, over real HTTP.
 """
 
@@ -11,6 +11,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ def models_root(tmp_path_factory):
 def demo(models_root):
     import torch
 
-    from bdc_ray.serve.demo import build_demo
+    from bdc_ray.demo import build_demo
 
     torch.set_num_threads(1)
     return build_demo(models_root / "serve-demo")
@@ -42,6 +43,22 @@ def engine(demo):
     from bdc_ray.serve.engine import Engine
 
     return Engine(load_customized(demo.hypernet, threads=1))
+
+
+def run_jobs(engine, jobs) -> list:
+    """Every job's samples through the engine's asynchronous face, as the app reads them."""
+    import asyncio
+
+    async def collect():
+        done = [{} for _ in jobs]
+        async for item in engine.astream(jobs):
+            for j, events in enumerate(item):
+                for event in [] if events is StopIteration else events:
+                    if event.done is not None:
+                        done[j][event.sample] = event.done
+        return [engine.output(job, done[j]) for j, job in enumerate(jobs)]
+
+    return asyncio.run(collect())
 
 
 def free_port() -> int:
@@ -88,25 +105,36 @@ def ensure_ray() -> None:
 def runs_root(tmp_path_factory) -> str:
     """A storage_path with one reported run (`explored`: Boost traces, report.md, the explorer) and
     one run folder without a report (`unreported`)."""
-    from bdc_ray.report.build import build_report
+    from bdc_ray.artifacts.layout import RunLayout
+    from bdc_ray.report import build_report
     from tests.report.explorer_runs import fake_records, write_traces
 
     root = tmp_path_factory.mktemp("runs")
     write_traces(str(root / "explored"), fake_records())
-    build_report(str(root / "explored"))
+    build_report(RunLayout(str(root / "explored")))
     (root / "unreported" / "boost").mkdir(parents=True)
     return str(root)
 
 
-@pytest.fixture(scope="module")
-def served(_ray_session, demo, runs_root, tmp_path_factory) -> Iterator[Served]:
-    """One replica (so /healthz reports the replica that served everything), batching on, auth on."""
+@contextmanager
+def serving(demo, tmp_path_factory, settings: dict[str, Any], runs: str | None = None) -> Iterator[Served]:
+    """One replica (so /healthz reports the replica that served everything), auth on, on the session's cluster."""
     from ray import serve
 
     ensure_ray()
     key_file = tmp_path_factory.mktemp("serve-key") / "key"
     key_file.write_text(API_KEY + "\n")
     port = free_port()
+    start_app(demo, str(key_file), settings, port, runs)
+    try:
+        yield Served(url=f"http://127.0.0.1:{port}", key=API_KEY, settings=settings, runs=runs or "")
+    finally:
+        serve.shutdown()
+
+
+@pytest.fixture(scope="module")
+def served(_ray_session, demo, runs_root, tmp_path_factory) -> Iterator[Served]:
+    """Batching on (a long wait, so concurrent requests share a batch), limits small enough to test."""
     settings = {
         "autoscaling": {"min_replicas": 1, "max_replicas": 1},
         "resources": {"num_cpus": 0.5},
@@ -115,8 +143,5 @@ def served(_ray_session, demo, runs_root, tmp_path_factory) -> Iterator[Served]:
                    "max_tests": 5, "max_test_chars": 500},
         "solve": {"max_tokens": 200, "sandbox_workers": 1, "sandbox_limits": {"time_s": 2.0, "program_time_s": 8.0}},
     }
-    start_app(demo, str(key_file), settings, port, runs_root)
-    try:
-        yield Served(url=f"http://127.0.0.1:{port}", key=API_KEY, settings=settings, runs=runs_root)
-    finally:
-        serve.shutdown()
+    with serving(demo, tmp_path_factory, settings, runs_root) as app:
+        yield app

@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from bdc_ray.problems.synth import format_prompt, format_target
-from bdc_ray.serve.cli import app
+from bdc_ray.cli.serve import app
 from tests.serve.conftest import ensure_ray, free_port
 
 pytestmark = pytest.mark.ray

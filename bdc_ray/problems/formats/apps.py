@@ -29,7 +29,7 @@ def to_problem(record: dict[str, Any]) -> Problem:
     if not isinstance(io, dict):
         raise BadRecord("input_output must be a JSON object")
     fn_name = io.get("fn_name") or None
-    tests = _tests(io, fn_name)
+    tests = io_tests(io)
     solutions = strings(json_field(record, "solutions") or [], "solutions")
     public, hidden = split_tests(problem_id, tests)
     starter_code = record.get("starter_code") or ""
@@ -49,7 +49,9 @@ def to_problem(record: dict[str, Any]) -> Problem:
     )
 
 
-def _tests(io: dict[str, Any], fn_name: str | None) -> list[CallTest | StdioTest]:
+def io_tests(io: dict[str, Any]) -> list[CallTest | StdioTest]:
+    """The tests of an `input_output` object: call tests with `fn_name`, stdin/stdout tests without."""
+    fn_name = io.get("fn_name") or None
     inputs, outputs = io.get("inputs", []), io.get("outputs", [])
     if not isinstance(inputs, list) or not isinstance(outputs, list):
         raise BadRecord("input_output inputs and outputs must be lists")

@@ -30,8 +30,8 @@ def matches(record: dict[str, Any]) -> bool:
 def to_problem(record: dict[str, Any]) -> Problem:
     require(record, "name", "description")
     name = text(record, "name")
-    public = _tests(record, "public_tests")
-    kept_back = _tests(record, "private_tests") + _tests(record, "generated_tests")
+    public = tests_of(record, "public_tests")
+    kept_back = tests_of(record, "private_tests") + tests_of(record, "generated_tests")
     if not public and not kept_back:
         raise BadRecord("no tests: public, private and generated tests are all empty")
     if not public or not kept_back:
@@ -62,7 +62,8 @@ def _mapping(value: Any, key: str) -> dict[str, Any]:
     return value
 
 
-def _tests(record: dict[str, Any], key: str) -> list[StdioTest]:
+def tests_of(record: dict[str, Any], key: str) -> list[StdioTest]:
+    """The stdin/stdout tests of one test field (`{"input": [...], "output": [...]}`, or its repr)."""
     if record.get(key) is None:
         return []
     tests = _mapping(record[key], key)

@@ -24,7 +24,7 @@ def to_problem(record: dict[str, Any]) -> Problem:
     require(record, *KEYS)
     task_id = str(record["task_id"])
     entry_point = text(record, "entry_point")
-    test = AssertTest(code=text(record, "test") + f"\ncheck({entry_point})\n", source=NAME)
+    test = check_test(text(record, "test"), entry_point)
     public, hidden = split_tests(task_id, [test])
     return Problem(
         id=task_id,
@@ -36,3 +36,8 @@ def to_problem(record: dict[str, Any]) -> Problem:
         completion_mode="append",
         reference_solutions=[text(record, "canonical_solution")],
     )
+
+
+def check_test(test: str, entry_point: str) -> AssertTest:
+    """HumanEval's `test` field (a `check(candidate)` function) as one assertion test on `entry_point`."""
+    return AssertTest(code=test + f"\ncheck({entry_point})\n", source=NAME)

@@ -29,12 +29,9 @@ def to_problem(record: dict[str, Any]) -> Problem:
     task_id = str(record["task_id"])
     task = text(record, "text" if "text" in record else "prompt")
     code = text(record, "code")
-    asserts = strings(record["test_list"], "test_list")
-    if not asserts:
-        raise BadRecord("no tests: test_list is empty")
-    setup = _setup(record)
-    entry_point = _entry_point(code, asserts)
-    public, hidden = split_tests(task_id, [AssertTest(code=a, setup=setup, source=NAME) for a in asserts])
+    tests = assert_tests(record)
+    entry_point = _entry_point(code, [t.code for t in tests])
+    public, hidden = split_tests(task_id, tests)
     if public:
         prompt = f"{task}\nYour code should pass this test:\n\n{public[0].code}\n"
     else:
@@ -52,6 +49,15 @@ def to_problem(record: dict[str, Any]) -> Problem:
         reference_solutions=[code],
         metadata={"challenge_test_list": challenge} if challenge else {},
     )
+
+
+def assert_tests(record: dict[str, Any]) -> list[AssertTest]:
+    """Every assert of `test_list`, each with the record's set-up code (imports, test_setup_code)."""
+    asserts = strings(record["test_list"], "test_list")
+    if not asserts:
+        raise BadRecord("no tests: test_list is empty")
+    setup = _setup(record)
+    return [AssertTest(code=a, setup=setup, source=NAME) for a in asserts]
 
 
 def _setup(record: dict[str, Any]) -> str:

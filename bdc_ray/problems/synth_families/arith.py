@@ -13,16 +13,8 @@ from itertools import product
 from typing import Callable
 
 from bdc_ray.problems.synth_families.base import (
-    Constants,
-    Draft,
-    FamilySpec,
-    Structure,
-    call_tests,
-    function_name,
-    indent,
-    n_tests,
-    render,
-    split_cases,
+    Constants, Draft, FamilySpec, Structure, bind_steps, call_tests, function_name, indent, n_tests,
+    render, split_cases,
 )
 
 
@@ -123,8 +115,7 @@ COMP_HELDOUT = frozenset(
 
 
 def _bind(structure: Structure, consts: Constants) -> list[tuple[str, _Op, int]]:
-    it = iter(consts)
-    return [(name, _OPS[name], next(it) if _OPS[name].consts else 0) for name in structure]
+    return bind_steps(structure, consts, _OPS, 0)
 
 
 def _solve(steps: list[tuple[str, _Op, int]], x: int) -> int:

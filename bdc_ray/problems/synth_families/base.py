@@ -61,6 +61,13 @@ _FN_VERBS = ("calc", "get", "compute", "find", "make", "solve", "do", "eval", "r
 _FN_NOUNS = ("result", "answer", "output", "score", "total", "number", "thing", "task", "job", "step")
 
 
+def bind_steps(structure: Structure, consts: Constants, ops: dict[str, Any], empty: Any) -> list[tuple[str, Any, Any]]:
+    """(name, op, its constant) for each step of `structure`: the constants are handed out in
+    order to the ops that take one (`op.consts` non-empty); the others get `empty`."""
+    it = iter(consts)
+    return [(name, ops[name], next(it) if ops[name].consts else empty) for name in structure]
+
+
 def function_name(rng: random.Random) -> str:
     """One of 100 random names, so a model cannot key on one fixed name.
 

@@ -14,17 +14,8 @@ from itertools import product
 from typing import Callable
 
 from bdc_ray.problems.synth_families.base import (
-    Constants,
-    Draft,
-    FamilySpec,
-    Structure,
-    call_tests,
-    discriminates,
-    function_name,
-    indent,
-    n_tests,
-    render,
-    unique,
+    Constants, Draft, FamilySpec, Structure, call_tests, discriminates, function_name, indent, n_tests,
+    render, unique,
 )
 
 _THRESHOLDS = tuple(range(-3, 16))

@@ -12,17 +12,8 @@ from collections import Counter
 from typing import Any
 
 from bdc_ray.problems.synth_families.base import (
-    Constants,
-    Draft,
-    FamilySpec,
-    Structure,
-    call_tests,
-    function_name,
-    indent,
-    n_tests,
-    render,
-    split_cases,
-    unique,
+    Constants, Draft, FamilySpec, Structure, call_tests, function_name, indent, n_tests, render,
+    split_cases, unique,
 )
 
 _CHARS = "abcde"

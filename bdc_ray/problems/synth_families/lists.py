@@ -14,17 +14,8 @@ from itertools import product
 from typing import Callable
 
 from bdc_ray.problems.synth_families.base import (
-    Constants,
-    Draft,
-    FamilySpec,
-    Structure,
-    call_tests,
-    function_name,
-    indent,
-    n_tests,
-    render,
-    split_cases,
-    unique,
+    Constants, Draft, FamilySpec, Structure, call_tests, function_name, indent, n_tests, render,
+    split_cases, unique,
 )
 
 

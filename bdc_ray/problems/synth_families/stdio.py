@@ -13,13 +13,7 @@ from itertools import product
 from typing import Callable
 
 from bdc_ray.problems.synth_families.base import (
-    Constants,
-    Draft,
-    FamilySpec,
-    Structure,
-    n_tests,
-    render,
-    split_cases,
+    Constants, Draft, FamilySpec, Structure, n_tests, render, split_cases,
 )
 from bdc_ray.problems.types import StdioTest
 

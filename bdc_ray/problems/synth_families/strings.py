@@ -12,18 +12,8 @@ from itertools import product
 from typing import Callable
 
 from bdc_ray.problems.synth_families.base import (
-    Constants,
-    Draft,
-    FamilySpec,
-    Structure,
-    call_tests,
-    function_name,
-    indent,
-    n_tests,
-    ordinal,
-    render,
-    split_cases,
-    unique,
+    Constants, Draft, FamilySpec, Structure, bind_steps, call_tests, function_name, indent, n_tests,
+    ordinal, render, split_cases, unique,
 )
 
 _LETTERS = "aeinorst"
@@ -158,8 +148,7 @@ COMP_HELDOUT = frozenset(
 
 
 def _bind(structure: Structure, consts: Constants) -> list[tuple[str, _Op, object]]:
-    it = iter(consts)
-    return [(name, _OPS[name], next(it) if _OPS[name].consts else None) for name in structure]
+    return bind_steps(structure, consts, _OPS, None)
 
 
 def _meaningful(structure: Structure, consts: Constants) -> bool:

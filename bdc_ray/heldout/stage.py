@@ -1,0 +1,49 @@
+"""The held-out stage on a run folder (`bdc run`'s "eval"): every solver the earlier stages made,
+measured on the configured held-out splits of the run's suite; the final table written beside them.
+
+Takes its own section (`stages.eval`), the run's suite and the sandbox settings; the caller has
+joined the Ray cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bdc_ray import storage
+from bdc_ray.artifacts.layout import RunLayout
+from bdc_ray.console import markdown_table
+from bdc_ray.heldout.config import EvalStage
+from bdc_ray.heldout.solvers import evaluate_solvers
+from bdc_ray.heldout.tables import family_table
+from bdc_ray.llm.base import SamplingParams
+from bdc_ray.problems.suite_files import SuiteFolder
+from bdc_ray.resources import ResourceSpec
+from bdc_ray.sandbox.ray_pool import make_pool
+from bdc_ray.sandbox.section import SandboxSection
+
+METRIC = "pass@1"
+"""The metric of the table: every solver decodes greedily by default."""
+
+
+def run_heldout_stage(
+    layout: RunLayout,
+    section: EvalStage,
+    suite: SuiteFolder,
+    sandbox: SandboxSection,
+    sandbox_resources: ResourceSpec,
+) -> list[dict[str, Any]]:
+    """Summaries, one per solver and split (measured again only when their inputs changed)."""
+    splits = {name: suite.read(name) for name in section.splits}
+    splits = {name: problems for name, problems in splits.items() if problems}
+    sampling = SamplingParams(
+        n=section.samples, temperature=section.temperature, max_new_tokens=section.max_new_tokens, seed=0
+    )
+    pool = make_pool(sandbox, sandbox_resources.ray_options())
+    try:
+        summaries = evaluate_solvers(
+            layout, splits, section.solvers, sampling, pool, section.k, section.resources.ray_options(), section.tests
+        )
+    finally:
+        pool.shutdown()
+    storage.write_text_atomic(layout.heldout_table, markdown_table(*family_table(summaries, METRIC)))
+    return summaries

@@ -1,0 +1,75 @@
+"""Agents -> backends: tiny models built (or reused) and GGUF checkpoints converted (or reused) in
+Ray tasks, other real models passed through; instruct agents default to their model's chat template.
+
+Also the default base model of the LoRA experts: the first agent's weights, so experts adapt the
+model Boost searched with when no `stages.disentangle.experts.base_model` is configured.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+from bdc_ray.llm.spec import BackendSpec
+from bdc_ray.models.config import AgentConfig
+from bdc_ray.tiny import build_tiny
+
+log = logging.getLogger(__name__)
+
+
+def _threads(agent: AgentConfig) -> int:
+    return max(1, int(agent.resources.num_cpus))
+
+
+def _agent_spec(agent: AgentConfig) -> BackendSpec:
+    """The agent's own backend spec, named after it, with `chat` on for instruct agents unless set."""
+    assert agent.model is not None
+    chat = agent.model.chat
+    if chat is None and agent.model.backend != "vllm":
+        chat = agent.style == "instruct"
+    return agent.model.model_copy(update={"name": agent.model.name or agent.name, "chat": chat})
+
+
+def resolve_backends(agents: list[AgentConfig], build_root: str) -> dict[str, BackendSpec]:
+    """The backend of every agent; tiny models missing from `build_root` are built, and GGUF
+    checkpoints converted there, in parallel Ray tasks (each once: later runs reuse the folder)."""
+    import ray
+
+    build = ray.remote(build_tiny)
+    pending = {
+        a.name: build.options(num_cpus=_threads(a), max_retries=1).remote(a.tiny, build_root, threads=None, progress=False)
+        for a in agents
+        if a.tiny is not None
+    }
+    convert = ray.remote(BackendSpec.resolved)
+    converting = {
+        a.name: convert.options(num_cpus=_threads(a), max_retries=1).remote(_agent_spec(a), build_root)
+        for a in agents
+        if a.model is not None and a.model.gguf_parts
+    }
+    if pending or converting:
+        log.info("models for %s: building, converting or reusing under %s", ", ".join([*pending, *converting]), build_root)
+    paths = dict(zip(pending, ray.get(list(pending.values()))))
+    converted = dict(zip(converting, ray.get(list(converting.values()))))
+    specs = {}
+    for a in agents:
+        if a.name in converted:
+            specs[a.name] = converted[a.name]
+        elif a.model is not None:
+            specs[a.name] = _agent_spec(a)
+        else:
+            specs[a.name] = BackendSpec(backend="transformers", path=str(paths[a.name]), name=a.name, threads=_threads(a))
+    return specs
+
+
+def first_agent_model(agents: Sequence[AgentConfig], build_root: str) -> str:
+    """The base model when none is configured: the first agent's weights (a tiny agent is built,
+    or reused, under `build_root`), so experts adapt the model Boost searched with."""
+    if not agents:
+        raise ValueError("no base model: set stages.disentangle.experts.base_model or configure models.agents")
+    spec = resolve_backends([agents[0]], build_root)[agents[0].name]
+    if spec.backend != "transformers":
+        raise ValueError(
+            f"agent {agents[0].name!r} is reached over {spec.backend}: LoRA experts need local weights, set base_model"
+        )
+    return spec.path

@@ -1,0 +1,42 @@
+"""Agents -> backends, and the experts' default base model: the first agent's local weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bdc_ray.llm.gguf import read_source, sha256_of
+from bdc_ray.llm.spec import BackendSpec
+from bdc_ray.models import AgentConfig, first_agent_model, resolve_backends
+from tests.llm.gguf_files import write_tiny_gguf
+
+
+@pytest.mark.ray
+def test_without_a_base_model_the_first_agents_weights_are_adapted(ray_local, tmp_path) -> None:
+    local = AgentConfig(name="a", model={"backend": "transformers", "path": str(tmp_path)})
+    remote = AgentConfig(name="b", model={"backend": "openai", "path": "m", "base_url": "http://127.0.0.1:1/v1"})
+    assert first_agent_model([local, remote], "/unused") == str(tmp_path)
+    with pytest.raises(ValueError, match="need local weights"):
+        first_agent_model([remote, local], "/unused")
+    with pytest.raises(ValueError, match="no base model"):
+        first_agent_model([], "/unused")
+
+
+@pytest.mark.ray
+def test_agents_get_gguf_models_converted_by_a_ray_task_and_instruct_agents_chat(ray_local, tmp_path: Path) -> None:
+    tiny_gguf = write_tiny_gguf(tmp_path / "gguf")
+    build_root = tmp_path / "models"
+    gguf_entry = {"backend": "transformers", "path": str(tiny_gguf.path.parent), "gguf_file": tiny_gguf.path.name}
+    agents = [
+        AgentConfig(name="teacher", model=BackendSpec(**gguf_entry), style="instruct"),
+        AgentConfig(name="plain", model=BackendSpec(**gguf_entry, chat=False), style="instruct"),
+        AgentConfig(name="remote", model=BackendSpec(backend="openai", path="m", base_url="http://127.0.0.1:9/v1")),
+    ]
+    specs = resolve_backends(agents, str(build_root))
+    teacher = specs["teacher"]
+    assert teacher.gguf_file is None and Path(teacher.path).parent == build_root  # converted into build_root
+    assert read_source(teacher.path)["sha256"] == sha256_of([tiny_gguf.path])
+    assert (teacher.chat, specs["plain"].chat, specs["remote"].chat) == (True, False, False)
+    assert specs["plain"].path == teacher.path  # one conversion serves both
+    assert first_agent_model(agents, str(build_root)) == teacher.path  # experts adapt the converted weights
