@@ -309,6 +309,9 @@ def boost(cfg: BDCConfig, args: argparse.Namespace) -> dict[str, Any]:
         "solved": sum(t.public_pass_rate >= 1.0 and t.hidden_passed_all for t in traces),
         "public_solved": sum(t.public_pass_rate >= 1.0 for t in traces),
         "solved_at_root": sum(t.public_pass_rate >= 1.0 and not t.best_thoughts for t in traces),
+        # Refinement replies asked for (generations) vs refined steps the tree got (nodes): a reply
+        # that parses to no thought, or repeats a sibling's, adds no node.
+        "refinement_requests": sum(t.generations_by_kind.get("refine", 0) for t in traces),
         "refinements": refined["refinements"],
         "refined_from_failing": refined["from_failing"],
         "refined_to_public_pass": refined["to_public_pass"],
