@@ -4,7 +4,9 @@ how it is prompted, where its actors live).
 A tiny model is named by its build recipe (`tiny:`) instead of a path: it is trained on first use
 (resolve.py: one Ray task per agent, in parallel) into `models.build_root` and reused afterwards,
 so the embedded default runs on a fresh machine with nothing downloaded. Real models are named by
-path or hub name (`model:`), or reached over HTTP (`backend: openai`).
+path or hub name (`model:`), or reached over HTTP (`backend: openai`); a GGUF checkpoint
+(`gguf_file`) is converted once into `models.build_root` by a Ray task as well. Instruct-style
+agents talk through their model's chat template unless `chat` says otherwise.
 """
 
 from __future__ import annotations
