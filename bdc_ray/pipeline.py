@@ -52,12 +52,12 @@ def boost_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
 
 def disentangle_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
     from bdc_ray.disentangle import clusters_table, manifest_table, run_cluster_stage, run_train_stage
-    from bdc_ray.models import first_agent_model
+    from bdc_ray.models import student_model
 
     section = cfg.stages.disentangle
     clusters = run_cluster_stage(cfg.layout.sft_file, cfg.layout.clusters_dir, section.cluster)
     console.print(clusters_table(clusters))
-    base_model = section.experts.base_model or first_agent_model(cfg.models.agents, cfg.models.build_root)
+    base_model = section.experts.base_model or student_model(cfg.models)
     manifest = run_train_stage(cfg.layout, section.experts, base_model)
     console.print(manifest_table(manifest))
     return {"clusters": clusters, "experts_dir": cfg.layout.experts_dir, "experts": len(manifest.experts)}

@@ -1,11 +1,14 @@
-"""Shared fixtures: one real local Ray cluster for the whole session (starting one costs ~10 s)."""
+"""Shared fixtures: one real local Ray cluster for the whole session (starting one costs ~10 s), tiny models."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["tests.session_report"]
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -17,25 +20,60 @@ os.environ.pop("RAY_ADDRESS", None)
 os.environ["RAY_AUTH_MODE"] = "disabled"
 
 
+METRICS_REPORT_INTERVAL_MS = 2000
+"""How often the session cluster's workers export metrics (Ray's default, 10 s, only makes tests/test_metrics_export.py wait)."""
+
+_ray_jobs: list[str] = []
+"""The driver job ids this process has had: more than one means a second Ray session (see `_one_ray_session`)."""
+_metrics_port: list[int] = []
+
+
 @pytest.fixture(scope="session")
-def _ray_session():
-    import ray
+def ray_local():
+    """THE real single-node local Ray cluster of the session (2 CPUs, metrics exported on a known
+    port), started on first use and shut down once, after the last test.
 
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture
-def ray_local(_ray_session):
-    """A real single-node local Ray cluster with 2 CPUs, shared by the tests of a session.
-
-    Started on first use and again after a test that needed a multi-node cluster of its own.
+    One per process, never restarted: every `ray.init` after a `ray.shutdown` in one process
+    leaves the previous session's OpenTelemetry metric reader thread running (Ray 2.60), and
+    such a thread that exports while the exiting interpreter runs C++ static destructors
+    crashes it with SIGSEGV after every test passed (issue 14; docs/design-choices.md). A test
+    that needs a cluster of another shape runs it in a child process (tests/boost/node_loss.py).
     """
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="bdc-tests", log_to_driver=False)
-    return ray
+    from tests.jobs.local_head import free_ports
+
+    if ray.is_initialized():
+        pytest.fail("Ray was started in this process before `ray_local`: request `ray_local` instead")
+    _metrics_port[:] = free_ports(1)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="bdc-tests", log_to_driver=False,
+             _metrics_export_port=_metrics_port[0],
+             _system_config={"metrics_report_interval_ms": METRICS_REPORT_INTERVAL_MS})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_metrics_url(ray_local) -> str:
+    """The session cluster's Prometheus endpoint."""
+    return f"http://127.0.0.1:{_metrics_port[0]}/metrics"
+
+
+@pytest.fixture(autouse=True)
+def _one_ray_session():
+    """Fails the test that shut down the session's Ray or started another Ray session in this process."""
+    yield
+    ray = sys.modules.get("ray")
+    if ray is None:
+        return
+    job = ray.get_runtime_context().get_job_id() if ray.is_initialized() else None
+    if job is not None and job not in _ray_jobs:
+        _ray_jobs.append(job)
+    if len(_ray_jobs) > 1 or (_ray_jobs and job is None):
+        _ray_jobs[:] = [job] if job else []  # name this test only, not every later one
+        pytest.fail("this test shut down the session's Ray cluster or started another one in the test process: "
+                    "use `ray_local`, or a child process for a cluster of its own (see tests/conftest.py)",
+                    pytrace=False)
 
 
 def cluster_address() -> str:
@@ -64,6 +102,7 @@ def tiny_agents(tmp_path_factory) -> dict:
             {"name": "tiny-b", "tiny": _tiny_recipe(1, ["arith", "string", "list"]), "resources": {"num_cpus": 0.5},
              "prompts": prompts},
         ],
+        "student": None,  # the experts adapt tiny-a: one build less per session (tests/models covers `student`)
     }
 
 

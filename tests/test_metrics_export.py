@@ -1,25 +1,23 @@
 """bdc's custom metrics on a real node's Prometheus endpoint: the names and tags documented in
 bdc_ray/metrics.py, with the values the code paths that record them produced.
 
-Each test starts its own local cluster with a known metrics export port (Ray exports every few
-seconds, so reads poll with a bounded timeout) and shuts it down; the shared session cluster,
-which has no known port, is stopped first and `ray_local` starts it again when next needed.
-Prometheus names carry Ray's `ray_` prefix and the counter suffix `_total`.
+The tests read the session cluster's endpoint (`ray_metrics_url`: a known port, exports every
+2 s, so reads poll with a bounded timeout). Other tests record the same metrics on that cluster,
+so each test compares what it added: per exported series (one per worker process, Ray's
+`WorkerId` label), the value now minus the value before the test (0 for a series new since);
+series of processes that exited meanwhile are left out. Prometheus names carry Ray's `ray_`
+prefix and the counter suffix `_total`.
 """
 
 from __future__ import annotations
 
 import collections
 import os
-import shutil
-import tempfile
 import time
 import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-
-from tests.jobs.local_head import free_ports
 
 pytestmark = pytest.mark.ray
 
@@ -30,7 +28,7 @@ MICRO = {  # an untrained-size model: builds in seconds, writes garbage, exercis
     "synth": {"train_per_family": 10, "heldout_per_family": 0, "heldout_comp_per_family": 0},
 }
 EXPORT_TIMEOUT_S = 180.0
-REPORT_INTERVAL_MS = 2000  # how often workers export (Ray's default, 10 s, only makes the test wait longer)
+BDC_TAGS = ("agent", "status", "solved", "stage", "unit")
 
 
 @pytest.fixture(scope="module")
@@ -42,49 +40,66 @@ def micro_model(tmp_path_factory) -> tuple[str, str]:
     return root, str(build_tiny(TinyModelConfig.model_validate(MICRO), root, threads=1, progress=False))
 
 
-@pytest.fixture
-def metrics_url():
-    """A fresh 2-CPU local cluster exporting metrics on a free port; yields the endpoint URL."""
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    (port,) = free_ports(1)
-    temp_dir = tempfile.mkdtemp(prefix="bdcm-", dir="/tmp")  # unix socket paths inside must stay short
-    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="bdc-metrics", log_to_driver=False,
-             _metrics_export_port=port, _temp_dir=temp_dir,
-             _system_config={"metrics_report_interval_ms": REPORT_INTERVAL_MS})
-    try:
-        yield f"http://127.0.0.1:{port}/metrics"
-    finally:
-        ray.shutdown()
-        shutil.rmtree(temp_dir, ignore_errors=True)
+Series = tuple[str, frozenset]
+"""A sample name and ALL its labels (Ray's WorkerId among them): one process's series."""
 
 
-def scrape(url: str) -> dict[tuple[str, frozenset], float]:
-    """Sample name + bdc tags -> value, summed over the series of different worker processes."""
+def scrape_series(url: str) -> dict[Series, float]:
     with urllib.request.urlopen(url, timeout=10) as resp:
         text = resp.read().decode()
-    totals: dict[tuple[str, frozenset], float] = collections.defaultdict(float)
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name.startswith("ray_bdc_"):
-                tags = frozenset((k, v) for k, v in s.labels.items() if k in ("agent", "status", "solved", "stage", "unit"))
-                totals[(s.name, tags)] += s.value
-    return dict(totals)
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples if s.name.startswith("ray_bdc_")}
+
+
+def settled(url: str) -> dict[Series, float]:
+    """The endpoint once two reads a report interval apart agree: what earlier tests recorded has all
+    been exported, so none of it is counted as added by the next test."""
+    from tests.conftest import METRICS_REPORT_INTERVAL_MS
+
+    deadline = time.time() + EXPORT_TIMEOUT_S
+    previous = scrape_series(url)
+    while time.time() < deadline:
+        time.sleep(METRICS_REPORT_INTERVAL_MS / 1000 + 0.5)
+        current = scrape_series(url)
+        if current == previous:
+            return current
+        previous = current
+    raise AssertionError(f"the metrics endpoint did not settle in {EXPORT_TIMEOUT_S:.0f} s")
+
+
+class Exported:
+    """What the endpoint exports beyond what it exported when this was made (see the module docstring)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.before = settled(url)
+
+    def added(self) -> dict[tuple[str, frozenset], float]:
+        """Sample name + bdc tags -> value added since, summed over processes."""
+        totals: dict[tuple[str, frozenset], float] = collections.defaultdict(float)
+        for (name, labels), value in scrape_series(self.url).items():
+            delta = value - self.before.get((name, labels), 0.0)
+            if delta:
+                totals[(name, frozenset((k, v) for k, v in labels if k in BDC_TAGS))] += delta
+        return dict(totals)
+
+
+@pytest.fixture
+def metrics(ray_metrics_url) -> Exported:
+    return Exported(ray_metrics_url)
 
 
 def key(name: str, **tags: str) -> tuple[str, frozenset]:
     return name, frozenset(tags.items())
 
 
-def wait_for(url: str, expected: dict[tuple[str, frozenset], float]) -> dict[tuple[str, frozenset], float]:
+def wait_for(metrics: Exported, expected: dict[tuple[str, frozenset], float]) -> dict[tuple[str, frozenset], float]:
     """Poll until every expected series has its value (exports are periodic); fail with what was seen."""
     deadline = time.time() + EXPORT_TIMEOUT_S
     seen: dict = {}
     while time.time() < deadline:
         try:
-            seen = scrape(url)
+            seen = metrics.added()
         except OSError:
             seen = {}
         if all(seen.get(k) == v for k, v in expected.items()):
@@ -94,7 +109,7 @@ def wait_for(url: str, expected: dict[tuple[str, frozenset], float]) -> dict[tup
     raise AssertionError(f"after {EXPORT_TIMEOUT_S:.0f} s, (expected, exported) differ for {missing}; exported: {seen}")
 
 
-def test_sandbox_and_llm_counters(metrics_url, micro_model):
+def test_sandbox_and_llm_counters(metrics, micro_model):
     import ray
 
     from bdc_ray.llm.actors import start_llm_actor
@@ -124,11 +139,11 @@ def test_sandbox_and_llm_counters(metrics_url, micro_model):
     expected = {key("ray_bdc_sandbox_runs_total", status=s): float(n) for s, n in statuses.items()}
     expected[key("ray_bdc_llm_calls_total", agent="probe")] = 3.0
     expected[key("ray_bdc_llm_tokens_total", agent="probe")] = float(tokens)
-    wait_for(metrics_url, expected)
+    wait_for(metrics, expected)
     ray.kill(actor)
 
 
-def test_boost_counters_match_its_traces(metrics_url, micro_model, tmp_path):
+def test_boost_counters_match_its_traces(metrics, micro_model, tmp_path):
     """A real Boost stage: exported problems, rollouts and sandbox runs equal what its traces record."""
     from bdc_ray.artifacts.traces import read_traces
     from bdc_ray.config import load_config
@@ -162,14 +177,14 @@ def test_boost_counters_match_its_traces(metrics_url, micro_model, tmp_path):
     rollouts = sum(r.rollouts for r in records)
     if rollouts:  # Ray refuses zero increments, so a run without rollouts exports no series
         expected[key("ray_bdc_rollouts_total")] = float(rollouts)
-    seen = wait_for(metrics_url, expected)
+    seen = wait_for(metrics, expected)
     if not rollouts:
         assert key("ray_bdc_rollouts_total") not in seen
     assert seen.get(key("ray_bdc_llm_calls_total", agent="micro"), 0) > 0
     assert seen.get(key("ray_bdc_llm_tokens_total", agent="micro"), 0) > 0
 
 
-def test_training_loss_gauges(metrics_url):
+def test_training_loss_gauges(metrics):
     """What rank 0 of an expert run and every Tune trial report (record_training), per unit."""
     import ray
 
@@ -184,7 +199,7 @@ def test_training_loss_gauges(metrics_url):
     ray.get(trainer.report.remote("disentangle", "expert_0", 0.5, 50))
     ray.get(trainer.report.remote("disentangle", "expert_0", 0.25, 100))
     ray.get(trainer.report.remote("customize", "trial_1", 1.5, 20))
-    wait_for(metrics_url, {
+    wait_for(metrics, {
         key("ray_bdc_train_loss", stage="disentangle", unit="expert_0"): 0.25,
         key("ray_bdc_train_step", stage="disentangle", unit="expert_0"): 100,
         key("ray_bdc_train_loss", stage="customize", unit="trial_1"): 1.5,

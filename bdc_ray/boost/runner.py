@@ -142,6 +142,9 @@ def summarize_traces(records: Sequence[TraceRecord]) -> dict[str, Any]:
         "problems": n,
         "solved_public": sum(r.solved_public for r in records),
         "solved_hidden": sum(r.hidden_passed_all for r in records),
+        # where the answer came from: a plain sample of the root, or a state the tree reached
+        "solved_at_root": sum(r.solved_by == "root" for r in records),
+        "solved_by_tree": sum(r.solved_by == "tree" for r in records),
         "mean_rollouts": mean("rollouts"),
         "mean_tree_size": mean("tree_size"),
         "mean_tree_depth": mean("tree_depth"),

@@ -10,14 +10,19 @@ from rich.table import Table
 def boost_table(summary: dict[str, Any], title: str = "Boost") -> Table:
     n = max(summary["problems"], 1)
     table = Table(title=title)
-    for col in ("problems", "solved (public)", "verified (hidden)", "mean rollouts", "mean tree size", "SFT rows", "preference pairs"):
+    for col in ("problems", "solved (public)", "at the root", "by the tree", "verified (hidden)", "mean rollouts",
+                "mean tree size", "mean depth", "SFT rows", "preference pairs"):
         table.add_column(col, justify="right")
+    share = lambda key: f"{summary[key]} ({100 * summary[key] / n:.0f}%)"  # noqa: E731
     table.add_row(
         str(summary["problems"]),
-        f"{summary['solved_public']} ({100 * summary['solved_public'] / n:.0f}%)",
-        f"{summary['solved_hidden']} ({100 * summary['solved_hidden'] / n:.0f}%)",
+        share("solved_public"),
+        share("solved_at_root"),
+        share("solved_by_tree"),
+        share("solved_hidden"),
         f"{summary['mean_rollouts']:.1f}",
         f"{summary['mean_tree_size']:.1f}",
+        f"{summary['mean_tree_depth']:.1f}",
         str(summary.get("sft_rows", 0)),
         str(summary.get("preference_pairs", 0)),
     )

@@ -62,7 +62,7 @@ def cluster_cmd(
 def train_cmd(
     config: Optional[Path] = ConfigOpt,
     base_model: Optional[str] = typer.Option(
-        None, "--base-model", help="Base model folder (default: the config's, else the first agent's model)."
+        None, "--base-model", help="Base model folder (default: the config's base_model, else models.student, else the first agent's model)."
     ),
     run_dir: Optional[str] = typer.Option(None, "--run-dir", help="Run folder (default: the config's storage_path/run_name)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
@@ -70,7 +70,7 @@ def train_cmd(
     """Train one LoRA expert per cluster and the all-data baseline, concurrently, with Ray Train."""
     from bdc_ray.artifacts.layout import RunLayout
     from bdc_ray.disentangle import manifest_table, run_train_stage
-    from bdc_ray.models import first_agent_model
+    from bdc_ray.models import student_model
     from bdc_ray.ray_session import init_ray
 
     cfg = load_or_exit(config)
@@ -78,7 +78,7 @@ def train_cmd(
     init_ray(cfg.ray)
     layout = RunLayout(run_dir) if run_dir else cfg.layout
     try:
-        base = base_model or section.base_model or first_agent_model(cfg.models.agents, cfg.models.build_root)
+        base = base_model or section.base_model or student_model(cfg.models)
         manifest = run_train_stage(layout, section, base, progress=progress)
     except (FileNotFoundError, ValueError) as err:
         fail(f"cannot train experts: {err}")

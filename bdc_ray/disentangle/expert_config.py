@@ -69,7 +69,7 @@ class ExpertsConfig(BaseModel):
     base_model: str | None = Field(
         None,
         description="Base model folder (or hub name, loaded offline) every expert adapts. None: the caller "
-        "passes one (bdc run: the first tiny agent's build).",
+        "passes one (bdc run: models.student, else the first agent's weights).",
     )
     lora: LoraSection = Field(default_factory=LoraSection)
     lr: float = Field(

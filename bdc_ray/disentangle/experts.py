@@ -290,7 +290,7 @@ def run_train_stage(
     """`<run>/boost/sft.jsonl` + `<run>/disentangle/clusters/` -> `<run>/disentangle/experts/`.
 
     Every SFT row trains the expert of its problem's cluster (and the all-data baseline) on
-    `base_model` (the caller resolves the default: the first agent's weights); the caller has
+    `base_model` (the caller resolves the default: models.student, else the first agent's weights); the caller has
     joined or started the Ray cluster.
     """
     if not storage.exists(layout.sft_file):

@@ -11,6 +11,8 @@ from bdc_ray.llm.spec import BackendSpec
 
 
 def make_llm(spec: BackendSpec) -> LLM:
+    """A GGUF entry is converted (once, cached) and its HF folder loaded like any other."""
+    spec = spec.resolved()
     name = spec.display_name()
     if spec.backend == "transformers":
         from bdc_ray.llm.hf_backend import TransformersLLM
@@ -22,6 +24,8 @@ def make_llm(spec: BackendSpec) -> LLM:
             dtype=spec.dtype,
             threads=spec.threads,
             max_batch_size=spec.max_batch_size,
+            chat=bool(spec.chat),
+            context=spec.context,
             name=name,
         )
     if spec.backend == "openai":
@@ -32,7 +36,9 @@ def make_llm(spec: BackendSpec) -> LLM:
             spec.base_url,
             spec.path,
             api_key_env=spec.api_key_env,
-            chat=spec.chat,
+            chat=bool(spec.chat),
+            context=spec.context,
+            tokenizer=spec.tokenizer,
             max_concurrency=spec.max_concurrency,
             timeout_s=spec.timeout_s,
             max_retries=spec.max_retries,

@@ -2,12 +2,14 @@
 
 The default backend: it runs the project's tiny CPU models in tests and any HF checkpoint on a
 GPU. All adapters live in ONE PeftModel over one copy of the base weights, so switching expert
-per request batch costs nothing but `set_adapter`.
+per request batch costs nothing but `set_adapter`. With `chat`, prompts go through the model's
+own chat template; prompts that do not fit the model's context are cut from the left (chat.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +19,10 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
 from bdc_ray.llm.base import BaseLLM, GenerationStats, SamplingParams, Texts, generated_length, truncate_at_stop
+from bdc_ray.llm.chat import fit_prompt, has_chat_template, warn_truncated
 from bdc_ray.threads import configure_torch_threads
+
+log = logging.getLogger(__name__)
 
 
 class TransformersLLM(BaseLLM):
@@ -36,6 +41,8 @@ class TransformersLLM(BaseLLM):
         dtype: str = "auto",
         threads: int | None = None,
         max_batch_size: int = 16,
+        chat: bool = False,
+        context: int | None = None,
         name: str | None = None,
     ) -> None:
         self.name = name or f"transformers:{path}"
@@ -55,6 +62,11 @@ class TransformersLLM(BaseLLM):
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=_resolve_dtype(dtype, self.device))
         self.model.to(self.device).eval()
         self._stop_ids = _eos_ids(self.model.generation_config.eos_token_id, self.tokenizer.eos_token_id)
+        self.chat = chat and has_chat_template(self.tokenizer)
+        if chat and not self.chat:
+            log.warning("%s: chat requested but the tokenizer of %r has no chat template; prompts go in as they are",
+                        self.name, path)
+        self.context = context or _model_context(self.model.config)
         self._adapters: dict[str, str] = {}
         self._lock = threading.Lock()
         for adapter_name, adapter_path in (adapters or {}).items():
@@ -85,17 +97,26 @@ class TransformersLLM(BaseLLM):
             return [], GenerationStats()
         # Greedy samples are identical: decode each prompt once and repeat the text n times.
         copies = 1 if sampling.greedy else sampling.n
-        lengths = [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=True)["input_ids"]]
-        # Rows of similar length share a batch, so little compute goes to padding.
-        rows = sorted((i for i in range(len(prompts)) for _ in range(copies)), key=lambda i: -lengths[i])
         texts: Texts = [[] for _ in prompts]
         completion_tokens = 0
         with self._lock, torch.inference_mode(), self._adapter_enabled(adapter):
+            # Under the lock: a fast tokenizer's padding setting is state of its Rust backend, so an
+            # unpadded call from another thread mid-batch makes a padded one return ragged rows.
+            fitted = [
+                fit_prompt(self.tokenizer, p, context=self.context, max_new_tokens=sampling.max_new_tokens, chat=self.chat)
+                for p in prompts
+            ]
+            warn_truncated(self.name, fitted, self.context)
+            texts_in = [f.text for f in fitted]
+            lengths = [f.tokens for f in fitted]
+            # Rows of similar length share a batch, so little compute goes to padding.
+            rows = sorted((i for i in range(len(prompts)) for _ in range(copies)), key=lambda i: -lengths[i])
             if sampling.seed is not None:
                 set_seed(sampling.seed)
             for begin in range(0, len(rows), self.max_batch_size):
                 chunk = rows[begin : begin + self.max_batch_size]
-                batch_texts, batch_tokens = self._generate_batch([prompts[i] for i in chunk], sampling)
+                longest = max(lengths[i] for i in chunk)
+                batch_texts, batch_tokens = self._generate_batch([texts_in[i] for i in chunk], sampling, longest)
                 completion_tokens += batch_tokens
                 for i, text in zip(chunk, batch_texts):
                     texts[i].append(text)
@@ -106,10 +127,15 @@ class TransformersLLM(BaseLLM):
         )
         return texts, stats
 
-    def _generate_batch(self, prompts: list[str], sampling: SamplingParams) -> tuple[list[str], int]:
-        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, return_token_type_ids=False).to(self.device)
+    def _generate_batch(self, prompts: list[str], sampling: SamplingParams, longest: int) -> tuple[list[str], int]:
+        encoded = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, return_token_type_ids=False, add_special_tokens=not self.chat
+        ).to(self.device)
+        # A rendered template holds its special tokens already; no generation runs past the context
+        # (positions a model was never trained on; an absolute-position model would index out of range).
+        max_new = max(1, min(sampling.max_new_tokens, self.context - longest))
         kwargs: dict = {
-            "max_new_tokens": sampling.max_new_tokens,
+            "max_new_tokens": max_new,
             "pad_token_id": self.tokenizer.pad_token_id,
             "do_sample": not sampling.greedy,
         }
@@ -140,6 +166,15 @@ class TransformersLLM(BaseLLM):
             raise KeyError(f"unknown adapter {adapter!r} for {self.name}; loaded: {sorted(self._adapters)}")
         self.model.set_adapter(adapter)
         yield
+
+
+def _model_context(config) -> int:
+    """Positions the model was built for (Llama, Qwen, Gemma: max_position_embeddings; GPT-2: n_positions)."""
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    raise ValueError(f"the model config ({type(config).__name__}) states no context length; set the backend's context")
 
 
 def _resolve_device(device: str) -> torch.device:

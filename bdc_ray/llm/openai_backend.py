@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from bdc_ray.llm.base import BaseLLM, GenerationStats, SamplingParams, Texts, run_blocking, truncate_at_stop
+from bdc_ray.llm.chat import fit_prompt, warn_truncated
 
 # Overload and server faults pass; any other 4xx is the request's fault and fails the same way again.
 RETRYABLE_STATUS = frozenset({429}) | frozenset(range(500, 600))
@@ -69,6 +70,11 @@ class OpenAICompatibleLLM(BaseLLM):
 
     An adapter is addressed as the request's `model`, which is how vLLM's server exposes LoRA
     adapters (`--lora-modules name=path`).
+
+    Only the server knows its context and tokenizer, and an over-long prompt is the server's
+    call (transformers serve and vLLM refuse it with a 400 naming the limit). Given the
+    served model's tokenizer folder and context, the client cuts prompts from the left itself,
+    exactly as the transformers backend does (chat.py), so a search never meets that 400.
     """
 
     def __init__(
@@ -78,6 +84,8 @@ class OpenAICompatibleLLM(BaseLLM):
         *,
         api_key_env: str = "OPENAI_API_KEY",
         chat: bool = False,
+        context: int | None = None,
+        tokenizer: str | None = None,
         max_concurrency: int = 8,
         timeout_s: float = 60.0,
         max_retries: int = 4,
@@ -93,6 +101,11 @@ class OpenAICompatibleLLM(BaseLLM):
         self.max_retries = max_retries
         self.backoff_base_s = backoff_base_s
         self._api_key_env = api_key_env
+        if (context is None) != (tokenizer is None):
+            raise ValueError("cutting prompts client-side needs both context and tokenizer")
+        self.context = context
+        self._tokenizer_path = tokenizer
+        self._tokenizer = None
         self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSession] = weakref.WeakKeyDictionary()
 
     @property
@@ -131,7 +144,7 @@ class OpenAICompatibleLLM(BaseLLM):
         self, session: _LoopSession, prompts: list[str], sampling: SamplingParams, adapter: str | None
     ) -> tuple[Texts, GenerationStats]:
         start = time.perf_counter()
-        bodies = [self._request_body(p, sampling, adapter) for p in prompts]
+        bodies = [self._request_body(p, sampling, adapter, limit) for p, limit in self._fit(prompts, sampling)]
         replies = await asyncio.gather(*(self._post(session, body) for body in bodies))
         texts: Texts = []
         stats = GenerationStats()
@@ -145,13 +158,34 @@ class OpenAICompatibleLLM(BaseLLM):
         stats.seconds = time.perf_counter() - start
         return texts, stats
 
-    def _request_body(self, prompt: str, sampling: SamplingParams, adapter: str | None) -> dict[str, Any]:
+    def _fit(self, prompts: list[str], sampling: SamplingParams) -> list[tuple[str, int]]:
+        """(prompt, max_tokens) per request: prompts cut to the served context when it is known,
+        and max_tokens lowered so prompt and answer fit it together (servers refuse a request whose
+        sum exceeds the context). Chat sends the cut content; the server renders its template,
+        whose tokens the local copy of the template counted."""
+        if self.context is None:
+            return [(p, sampling.max_new_tokens) for p in prompts]
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self._tokenizer_path)
+        chat = self.chat and bool(getattr(self._tokenizer, "chat_template", None))
+        fitted = [
+            fit_prompt(self._tokenizer, p, context=self.context, max_new_tokens=sampling.max_new_tokens, chat=chat)
+            for p in prompts
+        ]
+        warn_truncated(self.name, fitted, self.context)
+        return [(f.content, max(1, min(sampling.max_new_tokens, self.context - f.tokens))) for f in fitted]
+
+    def _request_body(
+        self, prompt: str, sampling: SamplingParams, adapter: str | None, max_tokens: int
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": adapter or self.model,
             "n": sampling.n,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
-            "max_tokens": sampling.max_new_tokens,
+            "max_tokens": max_tokens,
         }
         if self.chat:
             body["messages"] = [{"role": "user", "content": prompt}]

@@ -18,7 +18,21 @@ class BackendSpec(BaseModel):
         description="transformers: local CPU/GPU (+peft); openai: any OpenAI-compatible HTTP server; vllm: GPU offline engine."
     )
     path: str = Field(
-        description="transformers/vllm: local folder or hub name for from_pretrained; openai: the model id on the server."
+        description="transformers/vllm: local folder or hub name for from_pretrained (with gguf_file: the folder "
+        "holding the GGUF, a path or `package:DIST/FOLDER`); openai: the model id on the server."
+    )
+    gguf_file: str | list[str] | None = Field(
+        None,
+        description="transformers/vllm: a GGUF checkpoint, a file name in `path` (or a path, or `package:DIST/FILE`), "
+        "or the ordered parts of one split across files; converted once to an HF folder under gguf_cache "
+        "(llm/gguf.py), which every backend, peft, Ray Train and Serve then load.",
+    )
+    gguf_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F]{64}$", description="Expected SHA-256 of the whole GGUF; a mismatch fails the load."
+    )
+    gguf_cache: str = Field(
+        "~/.cache/bdc-ray/models",
+        description="Where converted GGUF folders are kept (agents: models.build_root overrides this default).",
     )
     name: str | None = Field(None, description="Label in logs and metrics; default: derived from backend and path.")
     adapters: dict[str, str] = Field(
@@ -40,7 +54,21 @@ class BackendSpec(BaseModel):
     api_key_env: str = Field(
         "OPENAI_API_KEY", description="openai: environment variable holding the API key; unset means no auth header."
     )
-    chat: bool = Field(False, description="openai: use /chat/completions with one user message instead of /completions.")
+    chat: bool | None = Field(
+        None,
+        description="Send each prompt as one user message: transformers renders it with the model's own chat "
+        "template (when it has one); openai uses /chat/completions. None: on for instruct-style agents, else off.",
+    )
+    context: int | None = Field(
+        None,
+        ge=16,
+        description="Tokens the model attends to; longer prompts are cut from the left with a warning. transformers: "
+        "None = the model config's max_position_embeddings. openai: the served model's context, used with `tokenizer` "
+        "(None: prompts are sent as they are and the server decides).",
+    )
+    tokenizer: str | None = Field(
+        None, description="openai: a local folder with the served model's tokenizer, to cut prompts to `context` client-side."
+    )
     max_concurrency: int = Field(8, ge=1, description="openai: requests in flight at once from one backend instance.")
     timeout_s: float = Field(60.0, gt=0, description="openai: per-request timeout in seconds.")
     max_retries: int = Field(4, ge=0, description="openai: retries on 429, 5xx, timeouts and connection errors.")
@@ -52,7 +80,33 @@ class BackendSpec(BaseModel):
     def _openai_needs_url(self) -> BackendSpec:
         if self.backend == "openai" and not self.base_url:
             raise ValueError("backend 'openai' needs base_url (e.g. http://127.0.0.1:8000/v1)")
+        if self.backend == "openai" and self.gguf_file:
+            raise ValueError("gguf_file is for local backends; an openai server loads its own weights")
+        if self.backend == "vllm" and self.chat:
+            raise ValueError("backend 'vllm' does not apply chat templates; serve the model with `vllm serve` and use "
+                             "backend 'openai' with chat: true")
+        if (self.context is None) != (self.tokenizer is None) and self.backend == "openai":
+            raise ValueError("backend 'openai' cuts prompts client-side only with both `context` and `tokenizer`")
         return self
+
+    @property
+    def gguf_parts(self) -> list[str]:
+        if self.gguf_file is None:
+            return []
+        return [self.gguf_file] if isinstance(self.gguf_file, str) else list(self.gguf_file)
+
+    def resolved(self, gguf_cache: str | None = None) -> BackendSpec:
+        """This spec with a GGUF entry replaced by its converted HF folder (converting it on first
+        use); any other spec unchanged. Every loader calls it, so none ever reads a GGUF itself."""
+        if not self.gguf_parts:
+            return self
+        from bdc_ray.llm.gguf import ensure_converted
+
+        # Named after the file, not the entry: agents sharing one GGUF share one folder.
+        folder = ensure_converted(
+            self.gguf_parts, gguf_cache or self.gguf_cache, base=self.path, expected_sha256=self.gguf_sha256
+        )
+        return self.model_copy(update={"path": str(folder), "gguf_file": None, "gguf_sha256": None})
 
     def display_name(self) -> str:
         if self.name:

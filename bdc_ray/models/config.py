@@ -4,7 +4,9 @@ how it is prompted, where its actors live).
 A tiny model is named by its build recipe (`tiny:`) instead of a path: it is trained on first use
 (resolve.py: one Ray task per agent, in parallel) into `models.build_root` and reused afterwards,
 so the embedded default runs on a fresh machine with nothing downloaded. Real models are named by
-path or hub name (`model:`), or reached over HTTP (`backend: openai`).
+path or hub name (`model:`), or reached over HTTP (`backend: openai`); a GGUF checkpoint
+(`gguf_file`) is converted once into `models.build_root` by a Ray task as well. Instruct-style
+agents talk through their model's chat template unless `chat` says otherwise.
 """
 
 from __future__ import annotations
@@ -54,11 +56,34 @@ class AgentConfig(BaseModel):
         return self
 
 
+class StudentConfig(BaseModel):
+    """The model Disentangle and Customize adapt: BDC's student, learning from what the agents
+    (its teachers) found, not one of them (the paper: gpt-4o-mini and Claude search, Llama-3.1-8B
+    learns). It needs local weights (LoRA experts train on them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: BackendSpec | None = Field(None, description="Local weights by path or hub name. Exactly one of model and tiny.")
+    tiny: TinyModelConfig | None = Field(None, description="A tiny model built on first use from this recipe.")
+    resources: ResourceSpec = Field(default_factory=ResourceSpec, description="The tiny build's Ray task (its threads: num_cpus).")
+
+    @model_validator(mode="after")
+    def _one_model(self) -> "StudentConfig":
+        if (self.model is None) == (self.tiny is None):
+            raise ValueError("give exactly one of `model` (a path or name) and `tiny` (a build recipe)")
+        return self
+
+
 class ModelsSection(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
     build_root: str = Field("./runs/models", description="Where tiny models are built and cached (shared by runs).")
     agents: list[AgentConfig] = Field(default_factory=list, description="Boost's agents; two or more for mutual boosting.")
+    student: StudentConfig | None = Field(
+        None,
+        description="The base model the experts adapt; None: the first agent's weights (the student is then its own "
+        "teacher, which BDC is not about; a warning says so). stages.disentangle.experts.base_model overrides both.",
+    )
 
     @field_validator("agents")
     @classmethod
@@ -72,6 +97,7 @@ class ModelsSection(BaseModel):
     def resolve_paths(self, resolve: Callable[[str], str]) -> None:
         """Relative paths against the config file's folder (local model folders, `~` expanded)."""
         self.build_root = resolve(self.build_root)
-        for agent in self.agents:
-            if agent.model is not None and agent.model.path.startswith((".", "~")):
-                agent.model.path = resolve(os.path.expanduser(agent.model.path))
+        models = [agent.model for agent in self.agents] + [self.student.model if self.student else None]
+        for model in models:
+            if model is not None and model.path.startswith((".", "~")):
+                model.path = resolve(os.path.expanduser(model.path))

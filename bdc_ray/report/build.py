@@ -50,9 +50,13 @@ def boost_section(layout: RunLayout, report_dir: str) -> str:
     solved_public = sum(r.solved_public for r in traces)
     verified = sum(r.hidden_passed_all for r in traces)
     mean = lambda key: sum(getattr(r, key) for r in traces) / n  # noqa: E731
+    at_root = sum(r.solved_by == "root" for r in traces)
+    by_tree = sum(r.solved_by == "tree" for r in traces)
     table = markdown_table(
-        ["problems", "solved (public)", "verified (hidden)", "mean rollouts", "mean tree size", "mean depth"],
-        [[n, f"{solved_public} ({pct(solved_public / n)})", f"{verified} ({pct(verified / n)})",
+        ["problems", "solved (public)", "at the root", "by the tree", "verified (hidden)", "mean rollouts",
+         "mean tree size", "mean depth"],
+        [[n, f"{solved_public} ({pct(solved_public / n)})", f"{at_root} ({pct(at_root / n)})",
+          f"{by_tree} ({pct(by_tree / n)})", f"{verified} ({pct(verified / n)})",
           f"{mean('rollouts'):.2f}", f"{mean('tree_size'):.2f}", f"{mean('tree_depth'):.2f}"]],
     )
     stats = plots.agent_stats(traces)
@@ -63,11 +67,12 @@ def boost_section(layout: RunLayout, report_dir: str) -> str:
     families = plots.by_family([(r.family, float(r.hidden_passed_all)) for r in traces])
     fam = markdown_table(["family", *families], [["verified", *(pct(v) for v in families.values())]])
     plots.boost_figure(traces, storage.join(report_dir, "boost_tree.png"))
+    plots.anytime_figure(traces, storage.join(report_dir, "boost_anytime.png"))
     title = f"Boost search trees: {layout.root.rstrip('/').rsplit('/', 1)[-1]}"
     explorer.write_explorer([r.model_dump(mode="json") for r in traces], storage.join(report_dir, explorer.PAGE), title,
                             report_link="report.md")
     page = f"[every problem's search tree, one page]({explorer.PAGE})"
-    return f"## Boost: MC-Tree-of-Agents\n\n{table}\n{agents}\n{fam}\n[![tree statistics](boost_tree.png)]({explorer.PAGE})\n\n{page}\n"
+    return f"## Boost: MC-Tree-of-Agents\n\n{table}\n{agents}\n{fam}\n[![tree statistics](boost_tree.png)]({explorer.PAGE})\n\n![anytime curve](boost_anytime.png)\n\n{page}\n"
 
 
 def disentangle_section(layout: RunLayout, report_dir: str) -> str:

@@ -75,6 +75,39 @@ def boost_figure(traces: Sequence[TraceRecord], path: str) -> str:
     return save_png(fig, path)
 
 
+def anytime_shares(traces: Sequence[TraceRecord]) -> tuple[list[int], list[float], list[float]]:
+    """After g generations (0..the largest search), the share of problems whose chosen program
+    passes every public test, and the share where that program is a plain sample of the root
+    (no thought in its prompt): the gap between the two is what the tree added by then. A
+    search that stopped early keeps its last answer for every later g."""
+    total = max((sum(r.llm_generations.values()) for r in traces), default=0)
+    steps = list(range(total + 1))
+    solved = [0.0] * len(steps)
+    at_root = [0.0] * len(steps)
+    for r in traces:
+        for point in r.anytime:
+            if point.reward >= 1.0:
+                for g in steps[point.generations:]:
+                    solved[g] += 1
+                    at_root[g] += point.prefix_depth == 0
+                break  # the chosen program changes only to a better one: the first full-reward point is final
+    n = max(len(traces), 1)
+    return steps, [100 * v / n for v in solved], [100 * v / n for v in at_root]
+
+
+def anytime_figure(traces: Sequence[TraceRecord], path: str) -> str:
+    """The anytime curve of `anytime_shares`: what the search had solved after each generation."""
+    steps, solved, at_root = anytime_shares(traces)
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    ax.step(steps, solved, where="post", label="solved (public tests)", color="#4c72b0")
+    ax.step(steps, at_root, where="post", label="... by a plain sample of the root", color="#dd8452", linestyle="--")
+    ax.set(title=f"Boost anytime curve ({len(traces)} problems)", xlabel="generations spent on a problem",
+           ylabel="% of problems", ylim=(0, 105))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
+    return save_png(fig, path)
+
+
 def grouped_bars(
     rows: dict[str, dict[str, float]], path: str, title: str, ylabel: str = "%", scale: float = 100.0
 ) -> str:

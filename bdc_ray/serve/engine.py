@@ -305,11 +305,11 @@ class Engine:
         going_on = sum(1 for r in self._batch.rows if r.spec.cancel is None or not r.spec.cancel.is_set())
         with self._stats_lock:
             for c in fresh:
-                group, _, sample = self._owners[c.row]
+                group, job, sample = self._owners[c.row]
                 self.stats.cancelled_rows += 1
                 self.stats.tokens_after_cancel += c.tokens_after_cancel
                 self.stats.recent_cancelled.append({
-                    "request": group.jobs[0].request_id, "sample": sample, "tokens": c.tokens,
+                    "request": group.jobs[job].request_id, "sample": sample, "tokens": c.tokens,
                     "tokens_after_cancel": c.tokens_after_cancel, "group_rows": sum(j.rows for j in group.jobs),
                     "others_running": going_on,
                 })

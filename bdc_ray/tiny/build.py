@@ -95,6 +95,12 @@ class TinyModelConfig(BaseModel):
     train_fraction: float = Field(
         1.0, gt=0, le=1, description="Share of each family's training tasks to use, drawn with `seed`."
     )
+    family_weights: dict[str, float] | None = Field(
+        None,
+        description="Emphasis per family (a family not named weighs 1): the heaviest family trains on train_fraction "
+        "of its tasks, a family weighing w on w / (heaviest weight) of that. Teachers that differ in emphasis differ "
+        "in what they are good at. Hashed only when set, so recipes older than the field keep their hash.",
+    )
     synth: SynthConfig = Field(
         default_factory=lambda: SynthConfig(train_per_family=1000),
         description="The suite; only its train split is ever used for training.",
@@ -109,6 +115,14 @@ class TinyModelConfig(BaseModel):
             missing = [f for f in self.families if f not in available]
             if missing or not self.families:
                 raise ValueError(f"families {missing or self.families} are not in the suite's families {available}")
+        if self.family_weights is not None:
+            trained = self.families or self.synth.families or list(FAMILIES)
+            unknown = [f for f in self.family_weights if f not in trained]
+            if unknown:
+                raise ValueError(f"family_weights names {unknown}, which this model does not train on ({trained})")
+            bad = {f: w for f, w in self.family_weights.items() if not w > 0}
+            if bad:
+                raise ValueError(f"family_weights must be > 0, got {bad}")
         return self
 
     @property
@@ -141,9 +155,15 @@ class TinyBuildInfo(BaseModel):
     threads: int = Field(description="Torch threads used; weights are bit-identical only for equal counts.")
 
 
+_HASHED_WHEN_SET = ("family_weights",)
+"""Fields added after models were built and cached: left out of the hash while unset (None), so an
+older recipe keeps its hash (and its cached build) and a recipe that sets one gets a new hash."""
+
+
 def config_hash(config: TinyModelConfig) -> str:
     """SHA-256 of what decides the weights: the config without `name` and `budget_s`, and FORMAT_VERSION."""
-    payload = {"format_version": FORMAT_VERSION, "config": config.model_dump(mode="json", exclude={"name", "budget_s"})}
+    unset = {name for name in _HASHED_WHEN_SET if getattr(config, name) is None}
+    payload = {"format_version": FORMAT_VERSION, "config": config.model_dump(mode="json", exclude={"name", "budget_s", *unset})}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -231,7 +251,9 @@ def _build_into(folder: Path, config: TinyModelConfig, threads: int | None, prog
     used_threads = configure_torch_threads(threads)
     try:
         suite = generate_suite(config.synth)
-        problems = select_problems(suite.train, config.families, config.train_fraction, config.seed)
+        problems = select_problems(
+            suite.train, config.families, config.train_fraction, config.seed, config.family_weights
+        )
         texts = [training_text(p) for p in problems]
         tokenizer = train_tokenizer(texts, config.vocab_size)
         tokenizer.model_max_length = config.context

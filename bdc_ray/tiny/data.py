@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from bdc_ray.problems.synth import format_prompt, format_target
 from bdc_ray.problems.types import Problem
@@ -13,9 +13,14 @@ from bdc_ray.training import Example, encode_pairs
 BOS, EOS, PAD = "<bos>", "<eos>", "<pad>"
 
 def select_problems(
-    train: Sequence[Problem], families: Sequence[str] | None, fraction: float, seed: int
+    train: Sequence[Problem],
+    families: Sequence[str] | None,
+    fraction: float,
+    seed: int,
+    weights: Mapping[str, float] | None = None,
 ) -> list[Problem]:
-    """The training tasks of `families`, and of each family the same `fraction` drawn by `seed`.
+    """The training tasks of `families`, and of each family the same `fraction` drawn by `seed`
+    (scaled by the family's weight relative to the heaviest one, a family not named weighing 1).
 
     Drawing per family keeps every chosen family represented in proportion however small the fraction.
     """
@@ -23,9 +28,11 @@ def select_problems(
     for problem in train:
         if families is None or problem.family in families:
             by_family.setdefault(problem.family or "", []).append(problem)
+    weight = {family: (weights or {}).get(family, 1.0) for family in by_family}
+    heaviest = max(weight.values(), default=1.0)
     chosen: list[Problem] = []
     for family, problems in by_family.items():
-        keep = max(1, round(len(problems) * fraction))
+        keep = max(1, round(len(problems) * fraction * weight[family] / heaviest))
         rng = random.Random(f"bdc-tiny-subset:{seed}:{family}")
         picked = set(rng.sample(range(len(problems)), keep))
         chosen.extend(p for i, p in enumerate(problems) if i in picked)

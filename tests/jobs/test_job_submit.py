@@ -1,8 +1,8 @@
 """Jobs submitted the way a cluster user submits them: `ray start --head`, `ray job submit`.
 
-The head runs on loopback with its own temp dir and ports (tests/jobs/local_head.py) and is
-stopped by its own pids, never with the machine-wide `ray stop`. Each job uploads the repository
-as its working dir (without .git, .venv, runs), builds the tiny agents on first use on the
+One head, shared by both jobs, runs on loopback with its own temp dir and ports
+(tests/jobs/local_head.py) and is stopped by its own pids, never with the machine-wide `ray stop`.
+Each job uploads the repository as its working dir (without .git, .venv, runs), builds the tiny agents on first use on the
 cluster and writes its artifacts to the config's storage_path, which the test reads back: Boost
 on two synthetic problems (jobs/boost.py), then the pipeline from disentangle on
 (jobs/pipeline.py --from disentangle) on SFT rows in Boost's format, since the barely trained
@@ -107,30 +107,35 @@ def wait_for_job(head: LocalHead, submission_id: str) -> str:
     raise AssertionError(f"job {submission_id} not finished after {JOB_TIMEOUT_S:.0f} s")
 
 
+@pytest.fixture(scope="module")
+def head():
+    """One `ray start --head` for both jobs (a second head would cost its start-up again); stopped by its own pids."""
+    with LocalHead(num_cpus=2) as started:
+        yield started
+    assert not started.own_processes(), "processes of the test's head outlived it"
+
+
 @pytest.mark.timeout(JOB_TIMEOUT_S + 600)
-def test_boost_job_via_ray_job_submit(tmp_path, tiny_agents):
+def test_boost_job_via_ray_job_submit(head, tmp_path, tiny_agents):
     config_file = tmp_path / "job.yaml"
     config_file.write_text(yaml.safe_dump(job_config(tmp_path, tiny_agents), sort_keys=False))
     submission_id = f"bdc-test-{uuid.uuid4().hex[:8]}"
-    with LocalHead(num_cpus=2) as head:
-        submitted = head.job(
-            "submit", "--submission-id", submission_id, "--no-wait",
-            "--working-dir", str(ROOT), "--runtime-env-json", json.dumps({"excludes": UPLOAD_EXCLUDES}),
-            "--", *ENTRYPOINT, "--config", str(config_file),
-        )
-        assert submitted.returncode == 0, f"ray job submit failed:\n{submitted.stdout}\n{submitted.stderr}"
-        status = wait_for_job(head, submission_id)
-        logs = head.job("logs", submission_id).stdout
-        assert status == "SUCCEEDED", f"job ended {status}; its logs:\n{logs[-6000:]}"
-        listed = head.job("list").stdout
-        assert submission_id in listed
-    assert not head.own_processes(), "processes of the test's head outlived it"
+    submitted = head.job(
+        "submit", "--submission-id", submission_id, "--no-wait",
+        "--working-dir", str(ROOT), "--runtime-env-json", json.dumps({"excludes": UPLOAD_EXCLUDES}),
+        "--", *ENTRYPOINT, "--config", str(config_file),
+    )
+    assert submitted.returncode == 0, f"ray job submit failed:\n{submitted.stdout}\n{submitted.stderr}"
+    status = wait_for_job(head, submission_id)
+    logs = head.job("logs", submission_id).stdout
+    assert status == "SUCCEEDED", f"job ended {status}; its logs:\n{logs[-6000:]}"
+    assert submission_id in head.job("list").stdout
     run_dir = tmp_path / "runs" / "submitted"
     for check in ARTIFACT_CHECKS:
         check(run_dir, logs)
 
 
-def test_pipeline_job_via_ray_job_submit(tmp_path, tiny_agents, ray_local):
+def test_pipeline_job_via_ray_job_submit(head, tmp_path, tiny_agents, ray_local):
     """jobs/pipeline.py as users submit it, from disentangle on (Boost's own job is the test above);
     then `--only eval` on its run folder, here, resumes: nothing is generated again."""
     from rich.console import Console
@@ -145,17 +150,15 @@ def test_pipeline_job_via_ray_job_submit(tmp_path, tiny_agents, ray_local):
     config_file = tmp_path / "pipeline.yaml"
     config_file.write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
     submission_id = f"bdc-test-{uuid.uuid4().hex[:8]}"
-    with LocalHead(num_cpus=2) as head:
-        submitted = head.job(
-            "submit", "--submission-id", submission_id, "--no-wait",
-            "--working-dir", str(ROOT), "--runtime-env-json", json.dumps({"excludes": UPLOAD_EXCLUDES}),
-            "--", "python", "jobs/pipeline.py", "--config", str(config_file), "--from", "disentangle",
-        )
-        assert submitted.returncode == 0, f"ray job submit failed:\n{submitted.stdout}\n{submitted.stderr}"
-        status = wait_for_job(head, submission_id)
-        logs = head.job("logs", submission_id).stdout
-        assert status == "SUCCEEDED", f"job ended {status}; its logs:\n{logs[-6000:]}"
-    assert not head.own_processes(), "processes of the test's head outlived it"
+    submitted = head.job(
+        "submit", "--submission-id", submission_id, "--no-wait",
+        "--working-dir", str(ROOT), "--runtime-env-json", json.dumps({"excludes": UPLOAD_EXCLUDES}),
+        "--", "python", "jobs/pipeline.py", "--config", str(config_file), "--from", "disentangle",
+    )
+    assert submitted.returncode == 0, f"ray job submit failed:\n{submitted.stdout}\n{submitted.stderr}"
+    status = wait_for_job(head, submission_id)
+    logs = head.job("logs", submission_id).stdout
+    assert status == "SUCCEEDED", f"job ended {status}; its logs:\n{logs[-6000:]}"
     check_later_stages(run_dir, logs)
     summaries = sorted((run_dir / "eval" / "heldout").rglob("summary.json"))
     before = {f: f.stat().st_mtime_ns for f in summaries}

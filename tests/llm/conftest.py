@@ -132,6 +132,22 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
 
 
 @pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny GGUF (GQA, tied embeddings, ChatML template) written with the gguf package; about 2 s."""
+    from tests.llm.gguf_files import write_tiny_gguf
+
+    return write_tiny_gguf(tmp_path_factory.mktemp("gguf"))
+
+
+@pytest.fixture(scope="session")
+def chat_model(tiny_gguf, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tiny GGUF converted to an HF folder: a model with a chat template and a 96-token context."""
+    from bdc_ray.llm.gguf import ensure_converted
+
+    return str(ensure_converted([str(tiny_gguf.path)], tmp_path_factory.mktemp("converted")))
+
+
+@pytest.fixture(scope="session")
 def hf_llm(tiny_model: TinyModel):
     from bdc_ray.llm.hf_backend import TransformersLLM
 

@@ -25,7 +25,9 @@ from pydantic import ValidationError
 
 from bdc_ray.problems.prompt_format import SOLUTION_HEADER, format_thoughts
 from bdc_ray.problems.synth import (
+    ALL_FAMILIES,
     FAMILIES,
+    MULTI_PART_FAMILIES,
     SynthConfig,
     Suite,
     format_prompt,
@@ -35,6 +37,7 @@ from bdc_ray.problems.synth import (
     training_text,
 )
 from bdc_ray.problems.synth_families import SPECS
+from bdc_ray.problems.synth_families.base import discriminates
 from bdc_ray.problems.types import CallTest, Problem, StdioTest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -144,7 +147,7 @@ def test_thoughts_are_short_natural_language(suite):
 # --- determinism -----------------------------------------------------------------------------
 
 
-_SMALL = SynthConfig(seed=7, train_per_family=15, heldout_per_family=5, heldout_comp_per_family=5)
+_SMALL = SynthConfig(seed=7, train_per_family=15, heldout_per_family=5, heldout_comp_per_family=5, families=list(ALL_FAMILIES))
 
 
 def _digest(s: Suite) -> str:
@@ -182,6 +185,27 @@ def test_a_larger_config_extends_a_smaller_one_and_families_are_independent(suit
         assert p == by_id[p.id]
 
 
+def test_large_suites_generate_at_every_seed_and_redraws_keep_the_rules():
+    """A draw whose inputs give no discriminating public set is drawn again, never an error
+    (issue 17: seed 1's count heldout task 68 and seed 2's count train task 1151 used to raise);
+    a redrawn task keeps every rule: reference passes, public tests discriminate, split key."""
+    redrawn = []
+    for seed in (1, 2, 5):
+        big = generate_suite(SynthConfig(seed=seed, train_per_family=1200, heldout_per_family=100,
+                                         heldout_comp_per_family=40, families=list(ALL_FAMILIES)))
+        assert len(big.train) == 1200 * len(ALL_FAMILIES) and len(big.heldout) == 100 * len(ALL_FAMILIES)
+        train_keys = {p.metadata["key"] for p in big.train}
+        for split in ("heldout", "heldout_comp"):
+            assert not train_keys & {p.metadata["key"] for p in getattr(big, split)}, (seed, split)
+        redrawn += [p for p in _all(big) if p.metadata.get("redraws")]
+    ids = {(p.metadata["seed"], p.id) for p in redrawn}
+    assert {(1, "synth/count/heldout/000068"), (2, "synth/count/train/001151")} <= ids
+    for p in redrawn:
+        assert all(_passes(p.reference_solutions[0], t) for t in p.tests), p.id
+        assert discriminates([(t.args[0], t.expected) for t in p.public_tests] if p.entry_point else
+                             [(t.input, t.output) for t in p.public_tests]), p.id
+
+
 # --- splits ----------------------------------------------------------------------------------
 
 
@@ -215,8 +239,12 @@ def test_every_declared_structure_and_split_is_reachable():
     """Every family can fill every split, and every comp structure is a declared structure."""
     for spec in SPECS.values():
         assert spec.comp_heldout < set(spec.structures)
-        assert all(spec.constants(s) for s in spec.structures), spec.name
-    config = SynthConfig(seed=3, train_per_family=600, heldout_per_family=60, heldout_comp_per_family=60)
+        assert (spec.constants is None) != (spec.sample is None), spec.name
+        if spec.constants is not None:
+            assert all(spec.constants(s) for s in spec.structures), spec.name
+    config = SynthConfig(
+        seed=3, train_per_family=600, heldout_per_family=60, heldout_comp_per_family=60, families=list(ALL_FAMILIES)
+    )
     big = generate_suite(config)
     for family, spec in SPECS.items():
         seen = {tuple(p.metadata["structure"].split("+")) for p in big.train + big.heldout_comp if p.family == family}
@@ -376,7 +404,7 @@ def test_lengths_fit_a_tiny_context(suite):
 def test_config_validation():
     with pytest.raises(ValidationError, match="greater than or equal to 0"):
         SynthConfig(train_per_family=-1)
-    with pytest.raises(ValidationError, match="unknown synthetic families \\['graph'\\]"):
+    with pytest.raises(ValidationError, match="unknown synthetic families \\['graph'\\]; known: .*'module'"):
         SynthConfig(families=["arith", "graph"])
     with pytest.raises(ValidationError, match="at least one"):
         SynthConfig(families=[])

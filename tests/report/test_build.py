@@ -31,10 +31,12 @@ def test_report_has_boost_statistics_and_plot(tmp_path):
     storage.write_text_atomic(storage.join(run_dir, "config.yaml"), "run_name: run\n")
     text = storage.read_text(build_report(RunLayout(run_dir)))
     assert "## Boost: MC-Tree-of-Agents" in text
-    assert "| 2 | 1 (50.0%) | 1 (50.0%) |" in text  # one of the two problems is solvable by these agents
-    assert "![tree statistics](boost_tree.png)" in text
-    png = (tmp_path / "run" / "report" / "boost_tree.png").read_bytes()
-    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    # one of the two problems is solvable by these agents, only through a thought chain ("double", then "add one")
+    assert "| 2 | 1 (50.0%) | 0 (0.0%) | 1 (50.0%) | 1 (50.0%) |" in text
+    assert "![tree statistics](boost_tree.png)" in text and "![anytime curve](boost_anytime.png)" in text
+    for name in ("boost_tree.png", "boost_anytime.png"):
+        png = (tmp_path / "run" / "report" / name).read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000
     assert "| ray |" in text and "run_name: run" in text
     assert "eval/reference/table.md not found" in text  # a stage that did not run is named, not fatal
 

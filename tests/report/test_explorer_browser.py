@@ -39,7 +39,7 @@ def _chromium() -> Path:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """A run folder with five searched problems (one of 201 nodes), one old-format trace, and its report."""
+    """A run folder with five searched problems (one of 257 nodes), one old-format trace, and its report."""
     from bdc_ray.sandbox import Sandbox
 
     run_dir = tmp_path_factory.mktemp("explorer") / "demo-run"

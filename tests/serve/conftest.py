@@ -93,14 +93,6 @@ def start_app(demo, key_file: str, settings: dict[str, Any], port: int, runs: st
     serve.run(build_app(app_config["args"]), name=app_config["name"], route_prefix=app_config["route_prefix"])
 
 
-def ensure_ray() -> None:
-    """The session's cluster, as tests/conftest.py's `ray_local` starts it (module fixtures cannot use that one)."""
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="bdc-tests", log_to_driver=False)
-
-
 @pytest.fixture(scope="module")
 def runs_root(tmp_path_factory) -> str:
     """A storage_path with one reported run (`explored`: Boost traces, report.md, the explorer) and
@@ -121,7 +113,6 @@ def serving(demo, tmp_path_factory, settings: dict[str, Any], runs: str | None =
     """One replica (so /healthz reports the replica that served everything), auth on, on the session's cluster."""
     from ray import serve
 
-    ensure_ray()
     key_file = tmp_path_factory.mktemp("serve-key") / "key"
     key_file.write_text(API_KEY + "\n")
     port = free_port()
@@ -133,7 +124,7 @@ def serving(demo, tmp_path_factory, settings: dict[str, Any], runs: str | None =
 
 
 @pytest.fixture(scope="module")
-def served(_ray_session, demo, runs_root, tmp_path_factory) -> Iterator[Served]:
+def served(ray_local, demo, runs_root, tmp_path_factory) -> Iterator[Served]:
     """Batching on (a long wait, so concurrent requests share a batch), limits small enough to test."""
     settings = {
         "autoscaling": {"min_replicas": 1, "max_replicas": 1},

@@ -34,7 +34,7 @@ FUZZ_SETTINGS = {
 
 
 @pytest.fixture(scope="module")
-def fuzzed(_ray_session, demo, tmp_path_factory):
+def fuzzed(ray_local, demo, tmp_path_factory):
     with serving(demo, tmp_path_factory, FUZZ_SETTINGS) as app:
         yield app
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from bdc_ray.problems.synth import format_prompt, format_target
 from bdc_ray.cli.serve import app
-from tests.serve.conftest import ensure_ray, free_port
+from tests.serve.conftest import free_port
 
 pytestmark = pytest.mark.ray
 runner = CliRunner()
@@ -52,11 +52,10 @@ def test_missing_artifacts_are_named(config_file):
 
 
 @pytest.mark.slow  # a second driver process and the controller import the whole model stack
-def test_serve_run_accepts_the_generated_file(_ray_session, demo, config_file, tmp_path):
+def test_serve_run_accepts_the_generated_file(ray_local, demo, config_file, tmp_path):
     import ray
     from ray import serve
 
-    ensure_ray()
     port = free_port()
     out = tmp_path / "serve_config.yaml"
     written = runner.invoke(app, ["config", "--config", str(config_file), "--demo", "--port", str(port), "-o", str(out)])
@@ -75,10 +74,9 @@ def test_serve_run_accepts_the_generated_file(_ray_session, demo, config_file, t
         serve.shutdown()
 
 
-def test_bdc_serve_run_detached(_ray_session, demo, config_file):
+def test_bdc_serve_run_detached(ray_local, demo, config_file):
     from ray import serve
 
-    ensure_ray()
     port = free_port()
     try:
         result = runner.invoke(app, ["run", "--config", str(config_file), "--demo", "--port", str(port), "--detach"])

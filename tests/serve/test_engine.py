@@ -89,6 +89,17 @@ def test_a_cancelled_job_is_recorded_with_its_request(engine, demo):
                                              "group_rows": 1, "others_running": 0}
 
 
+def test_a_cancelled_job_of_a_group_is_recorded_with_its_own_request(engine, demo):
+    """Requests of one serve.batch batch are one group: the record names the job whose row left, not the first."""
+    kept = GenJob.for_problem(demo.problems[0].prompt, 1, SamplingParams(max_new_tokens=8), request_id="cmpl-kept")
+    gone = GenJob.for_problem(demo.problems[1].prompt, 1, GREEDY, request_id="cmpl-gone")
+    gone.cancel.set()
+    outputs = run_jobs(engine, [kept, gone])
+    assert [o.finish_reasons for o in outputs][1] == ["cancelled"]
+    recorded = engine.stats_snapshot()["recent_cancelled"][-1]
+    assert (recorded["request"], recorded["group_rows"]) == ("cmpl-gone", 2)
+
+
 def _long_and_short(demo):
     long = GenJob.make("word " * 20, "word", 1, SamplingParams(max_new_tokens=150))
     short = GenJob.for_problem(demo.problems[1].prompt, 1, SamplingParams(max_new_tokens=60))

@@ -224,13 +224,14 @@ def test_a_client_that_disconnects_stops_its_generation_and_the_batch_finishes(s
     (rid, received), b_text, c_text = asyncio.run(_disconnect_mid_stream(served, demo, after_chunks=3))
     assert (b_text, c_text) == (b_alone, c_alone)  # the other rows of the batch ran to their ends
 
-    for _ in range(100):  # the proxy tells the replica a moment after the connection closed
+    deadline = time.monotonic() + 60  # the proxy tells the replica a moment after the connection closed
+    while True:
         stats = httpx.get(served.url + "/healthz", timeout=30).json()["batches"]
         mine = [c for c in stats["recent_cancelled"] if c["request"] == rid]
-        if mine:
+        if mine or time.monotonic() > deadline:
             break
-        time.sleep(0.1)
-    assert len(mine) == 1, stats["recent_cancelled"]
+        time.sleep(0.2)
+    assert len(mine) == 1, f"no cancellation of {rid} (the client read {received} chunks); recorded: {stats['recent_cancelled']}"
     cancelled = mine[0]
     print(f"\ndisconnect: the client read {received} chunks and hung up; its row had produced {cancelled['tokens']} "
           f"of the {LONG_TOKENS} tokens of its answer, {cancelled['tokens_after_cancel']} of them after the cancel reached the "

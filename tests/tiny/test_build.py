@@ -102,6 +102,23 @@ def test_budget_cut_build_is_saved_flagged_and_warned(tmp_path: Path) -> None:
     assert build_dir(SMALL, tmp_path) == path  # the same hash: a call with more time would rebuild it
 
 
+def test_family_weights_are_hashed_only_when_set() -> None:
+    import hashlib
+    import json
+
+    plain = json.dumps(
+        {"format_version": tiny.FORMAT_VERSION, "config": SMALL.model_dump(mode="json", exclude={"name", "budget_s", "family_weights"})},
+        sort_keys=True,
+    )
+    assert config_hash(SMALL) == hashlib.sha256(plain.encode()).hexdigest()  # the hash recipes had before the field
+    weighted = SMALL.model_copy(update={"family_weights": {"arith": 2.0}})
+    assert config_hash(weighted) != config_hash(SMALL)
+    with pytest.raises(ValueError, match="does not train on"):
+        TinyModelConfig(families=["arith"], family_weights={"io": 2.0})
+    with pytest.raises(ValueError, match="> 0"):
+        TinyModelConfig(family_weights={"io": 0.0})
+
+
 def test_config_is_validated() -> None:
     with pytest.raises(ValueError, match="divide"):
         TinyModelConfig(hidden=100, heads=3)

@@ -26,6 +26,11 @@ Constants = tuple[Any, ...]
 """The constants that instantiate a structure (ints and short strings, JSON-able)."""
 
 
+class NoDiscriminatingTests(ValueError):
+    """The drawn inputs give no discriminating public set (say, `exactly 4` on lists in which no
+    word occurs four times): the suite draws the task again instead of weakening its tests."""
+
+
 @dataclass(frozen=True)
 class Draft:
     """One generated task before it is given an id, a split and metadata."""
@@ -38,6 +43,13 @@ class Draft:
     hidden_tests: tuple[CallTest | StdioTest, ...]
     phrasing: int
     style: str
+    public_parts: tuple[str, ...] = ()
+    """Multi-part tasks: which part (a case, a function) each public test exercises, in order."""
+    hidden_parts: tuple[str, ...] = ()
+
+
+TrainedPools = Callable[[str], list[tuple[Structure, list[Constants]]]]
+"""A family's trained structures, each with the constants training may use (the suite's split rule)."""
 
 
 @dataclass(frozen=True)
@@ -47,14 +59,19 @@ class FamilySpec:
     `constants(structure)` enumerates every constant tuple the structure accepts (in a fixed
     order), which is what lets the suite carve held-out constants out of each structure
     deterministically. `comp_heldout` lists structures that never appear in training.
+
+    A family whose constants are too many to enumerate (a multi-part task is a product of its
+    parts) gives `sample` instead: one random constant tuple for a structure, drawn with access
+    to the other families' trained pools; the suite then holds a key out by its hash alone.
     """
 
     name: str
     structures: tuple[Structure, ...]
     comp_heldout: frozenset[Structure]
-    constants: Callable[[Structure], list[Constants]]
+    constants: Callable[[Structure], list[Constants]] | None
     draft: Callable[[random.Random, Structure, Constants], Draft]
     styles: tuple[str, ...]
+    sample: Callable[[random.Random, Structure, TrainedPools], Constants] | None = None
 
 
 _FN_VERBS = ("calc", "get", "compute", "find", "make", "solve", "do", "eval", "run", "build")
@@ -112,9 +129,9 @@ def split_cases(
     """Choose public and hidden cases from distinct candidates; the public ones discriminate.
 
     `hidden_first` cases (boundary inputs a near-miss solution gets wrong) open the hidden set,
-    so that scoring always checks them. Raises if the candidates cannot give a discriminating
-    public set: that is a generator bug, and silently weak tests are what this suite exists to
-    avoid.
+    so that scoring always checks them. Raises NoDiscriminatingTests if the candidates cannot
+    give a discriminating public set: silently weak tests are what this suite exists to avoid,
+    so the suite draws the task again (`synth._problem`).
     """
     boundary = list(hidden_first)[:n_hidden]
     rest = [case for case in cases if case not in boundary]
@@ -124,7 +141,7 @@ def split_cases(
         hidden = boundary + others[: n_hidden - len(boundary)]
         if discriminates(public) and len(public) == n_public and len(hidden) == n_hidden:
             return public, hidden
-    raise ValueError(f"no discriminating public tests among {len(cases)} candidates")
+    raise NoDiscriminatingTests(f"no discriminating public tests among {len(cases)} candidates")
 
 
 def call_tests(fn: str, cases: Sequence[tuple[Any, Any]]) -> tuple[CallTest, ...]:

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import random
 from itertools import product
-from typing import Callable
+from typing import Callable, Sequence
 
 from bdc_ray.problems.synth_families.base import (
-    Constants, Draft, FamilySpec, Structure, call_tests, discriminates, function_name, indent, n_tests,
-    render, unique,
+    Constants, Draft, FamilySpec, NoDiscriminatingTests, Structure, call_tests, discriminates, function_name,
+    indent, n_tests, render, unique,
 )
 
-_THRESHOLDS = tuple(range(-3, 16))
-_DIVISORS = tuple(range(2, 8))
-_POOL = tuple(range(-12, 31))
+THRESHOLDS = tuple(range(-3, 16))
+DIVISORS = tuple(range(2, 8))
+POOL = tuple(range(-12, 31))
 
 _LABELS = (
     ("low", "mid", "high"),
@@ -93,7 +93,7 @@ def _pair_ok(k1: str, a: int, k2: str, b: int) -> bool:
 def constants(structure: Structure) -> list[Constants]:
     *kinds, out = structure
     outs = _LABELS if out == "label" else _NUMS
-    ranges = [_DIVISORS if k == "div" else _THRESHOLDS for k in kinds]
+    ranges = [DIVISORS if k == "div" else THRESHOLDS for k in kinds]
     return [
         (*cs, o)
         for cs in product(*ranges)
@@ -102,8 +102,23 @@ def constants(structure: Structure) -> list[Constants]:
     ]
 
 
-def _holds(kind: str, c: int, x: int) -> bool:
+def holds(kind: str, c: int, x: int) -> bool:
     return x < c if kind == "lt" else x > c if kind == "gt" else x % c == 0
+
+
+def boundary_values(kinds: Sequence[str], cs: Sequence[int], rng: random.Random) -> tuple[list[int], list[int]]:
+    """Per condition, (first) the value that tells `<` from `<=` (the threshold itself) or a
+    non-zero multiple of a divisor, and (more) the other side of the threshold, or zero and a
+    non-multiple: shared by every family built on these conditions."""
+    first, more = [], []
+    for kind, c in zip(kinds, cs):
+        if kind == "div":
+            first.append(c * rng.choice((-2, -1, 1, 2, 3, 4)))
+            more += [0, c * rng.randint(1, 4) + 1]
+        else:
+            first.append(c)
+            more.append(c - 1 if kind == "lt" else c + 1)
+    return first, more
 
 
 def _critical(kinds: list[str], cs: list[int], rng: random.Random) -> tuple[list[int], list[int]]:
@@ -114,32 +129,25 @@ def _critical(kinds: list[str], cs: list[int], rng: random.Random) -> tuple[list
     hold, where only the order of the checks decides. `more` holds the other side of each
     threshold, zero and a non-multiple.
     """
-    first, more = [], []
-    for kind, c in zip(kinds, cs):
-        if kind == "div":
-            first.append(c * rng.choice((-2, -1, 1, 2, 3, 4)))
-            more += [0, c * rng.randint(1, 4) + 1]
-        else:
-            first.append(c)
-            more.append(c - 1 if kind == "lt" else c + 1)
+    first, more = boundary_values(kinds, cs, rng)
     if len(kinds) == 2:
-        both = [x for x in _POOL if _holds(kinds[0], cs[0], x) and _holds(kinds[1], cs[1], x)]
+        both = [x for x in POOL if holds(kinds[0], cs[0], x) and holds(kinds[1], cs[1], x)]
         if both:
             first.append(rng.choice(both))
     return unique(first), unique(more)
 
 
-_COND_PHRASES = {
+COND_PHRASES = {
     "lt": ("less than {c}", "below {c}", "smaller than {c}"),
     "gt": ("greater than {c}", "above {c}", "larger than {c}"),
     "div": ("divisible by {c}", "a multiple of {c}"),
 }
-_COND_THOUGHTS = {
+COND_THOUGHTS = {
     "lt": "{x} strictly below {c}",
     "gt": "{x} strictly above {c}",
     "div": "{x} divisible by {c} (remainder 0)",
 }
-_COND_CODE = {"lt": "{x} < {c}", "gt": "{x} > {c}", "div": "{x} % {c} == 0"}
+COND_CODE = {"lt": "{x} < {c}", "gt": "{x} > {c}", "div": "{x} % {c} == 0"}
 
 _PROMPTS = (
     (
@@ -175,19 +183,19 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
         said = [_EXPRS[o][1].format(x=x) for o in outs]
         code_outs = [_EXPRS[o][0].format(x=x) for o in outs]
         funcs = [_EXPRS[o][2] for o in outs]
-    conds = [rng.choice(_COND_PHRASES[k]).format(c=c) for k, c in zip(kinds, cs)]
+    conds = [rng.choice(COND_PHRASES[k]).format(c=c) for k, c in zip(kinds, cs)]
     phrasing = rng.randrange(len(_PROMPTS))
     template = _PROMPTS[phrasing][0 if len(kinds) == 2 else 1]
     fields = {"f": f, "x": x, "o0": said[0], "o1": said[1], "o2": said[-1], "c1": conds[0], "c2": conds[-1]}
     prompt = template.format(**fields)
 
-    frags = [_COND_THOUGHTS[k].format(x=x, c=c) for k, c in zip(kinds, cs)]
+    frags = [COND_THOUGHTS[k].format(x=x, c=c) for k, c in zip(kinds, cs)]
     plain = [s.replace("`", "") for s in said]
     thoughts = [f"First, {frags[0]} gives {plain[0]}."]
     if len(kinds) == 2:
         thoughts.append(f"Otherwise, {frags[1]} gives {plain[1]}.")
     thoughts.append(f"Anything else gives {plain[-1]}.")
-    tests = [_COND_CODE[k].format(x=x, c=c) for k, c in zip(kinds, cs)]
+    tests = [COND_CODE[k].format(x=x, c=c) for k, c in zip(kinds, cs)]
     style = rng.choice(("if", "ternary"))
     if style == "if":
         thoughts.append("Use if/elif/else with a return in each branch.")
@@ -203,7 +211,7 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
 
     def region(value: int) -> int:
         """Index of the branch that answers for `value` (the last one is the `else`)."""
-        return next((i for i, (k, c) in enumerate(zip(kinds, cs)) if _holds(k, c, value)), len(kinds))
+        return next((i for i, (k, c) in enumerate(zip(kinds, cs)) if holds(k, c, value)), len(kinds))
 
     def solve(value: int) -> object:
         return funcs[region(value)](value)
@@ -214,26 +222,19 @@ def draft(rng: random.Random, structure: Structure, consts: Constants) -> Draft:
     for _ in range(100):
         public = []
         for r in range(len(kinds) + 1):
-            members = [v for v in _POOL if region(v) == r]
+            members = [v for v in POOL if region(v) == r]
             public.append(rng.choice([v for v in members if v not in critical] or members))
-        public += rng.sample([v for v in _POOL if v not in public], n_public - len(public))
+        public += rng.sample([v for v in POOL if v not in public], n_public - len(public))
         if discriminates([(v, solve(v)) for v in public]):
             break
     else:
-        raise ValueError(f"no discriminating public tests for {structure} {consts}")
+        raise NoDiscriminatingTests(f"no discriminating public tests for {structure} {consts}")
     rng.shuffle(more)
     hidden = unique([v for v in first + more if v not in public])[:n_hidden]
-    hidden += rng.sample([v for v in _POOL if v not in public and v not in hidden], n_hidden - len(hidden))
-    return Draft(
-        prompt,
-        tuple(thoughts),
-        code,
-        f,
-        call_tests(f, [(v, solve(v)) for v in public]),
-        call_tests(f, [(v, solve(v)) for v in hidden]),
-        phrasing,
-        style,
-    )
+    hidden += rng.sample([v for v in POOL if v not in public and v not in hidden], n_hidden - len(hidden))
+    public_tests = call_tests(f, [(v, solve(v)) for v in public])
+    hidden_tests = call_tests(f, [(v, solve(v)) for v in hidden])
+    return Draft(prompt, tuple(thoughts), code, f, public_tests, hidden_tests, phrasing, style)
 
 
 SPEC = FamilySpec("branch", STRUCTURES, COMP_HELDOUT, constants, draft, ("if", "ternary"))
