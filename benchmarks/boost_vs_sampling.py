@@ -98,7 +98,7 @@ async def run_tree(searcher, problem) -> dict[str, Any]:
         "size": result.tree_size,
         "best_agent": result.best_agent,
         "best_thought_agents": result.best_thought_agents,
-        "best_prefix_depth": next((p["prefix_depth"] for p in result.anytime[-1:]), None),
+        "best_prefix_depth": next((p.prefix_depth for p in result.anytime[-1:]), None),
         "mixed": len({*result.best_thought_agents, result.best_agent} - {None}) > 1,  # thoughts and program by two agents
         "generations_by_agent": result.llm_generations,
     }
