@@ -160,7 +160,9 @@ def test_solve_returns_the_best_verified_program_with_its_results(served, demo):
 
     stdio = next(p for p in demo.problems if p.public_tests[0].kind == "stdio")
     stdio_tests = [t.model_dump() for t in stdio.public_tests]
-    assert _post(served, "/solve", {"problem": stdio.prompt, "tests": stdio_tests}).json()["verified"] is True
+    stdio_answer = _post(served, "/solve", {"problem": stdio.prompt, "tests": stdio_tests}).json()
+    # Its verdicts in the message: it failed once in ten loaded suite runs, cause not yet shown.
+    assert stdio_answer["verified"] is True, (stdio_answer.get("test_results"), stdio_answer.get("candidates"))
 
 
 def test_solve_reports_failures_and_plain_generation(served, demo):
