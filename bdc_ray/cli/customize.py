@@ -7,13 +7,15 @@ overrides and calls one stage entry point.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from bdc_ray.cli.support import ConfigOpt, RunNameOpt, console, fail, load_or_exit
-from bdc_ray.config import BDCConfig, deep_merge
-from bdc_ray.customize import CustomizeConfig
+
+if TYPE_CHECKING:
+    from bdc_ray.config import BDCConfig
+    from bdc_ray.customize import CustomizeConfig
 
 app = typer.Typer(help="Customize: the input-aware hypernetwork that mixes the LoRA experts per problem.",
                   no_args_is_help=True)
@@ -23,9 +25,12 @@ ForceOpt = typer.Option(False, "--force", help="Retrain even when an up-to-date 
 StepsOpt = typer.Option(None, "--steps", help="Override train.steps (e.g. a short smoke run).")
 
 
-def _load(config: Path, run_name: str | None, overrides: dict[str, Any]) -> tuple[BDCConfig, CustomizeConfig]:
+def _load(config: Path | None, run_name: str | None, overrides: dict[str, Any]) -> tuple[BDCConfig, CustomizeConfig]:
     """The run config and its customize section with the command's overrides (nested dict)."""
     from pydantic import ValidationError
+
+    from bdc_ray.config import deep_merge
+    from bdc_ray.customize import CustomizeConfig
 
     cfg = load_or_exit(config, {"run_name": run_name} if run_name else None)
     try:
@@ -52,7 +57,7 @@ def _report(summary: dict[str, Any]) -> None:
 
 
 @app.command("train")
-def train_cmd(config: Path = ConfigOpt, run_name: Optional[str] = RunNameOpt, source: Optional[str] = SourceOpt,
+def train_cmd(config: Optional[Path] = ConfigOpt, run_name: Optional[str] = RunNameOpt, source: Optional[str] = SourceOpt,
               steps: Optional[int] = StepsOpt, force: bool = ForceOpt) -> None:
     """Train one hypernetwork with the configured hyperparameters (in this process)."""
     from bdc_ray.customize import train_stage
@@ -65,7 +70,7 @@ def train_cmd(config: Path = ConfigOpt, run_name: Optional[str] = RunNameOpt, so
 
 
 @app.command("tune")
-def tune_cmd(config: Path = ConfigOpt, run_name: Optional[str] = RunNameOpt, source: Optional[str] = SourceOpt,
+def tune_cmd(config: Optional[Path] = ConfigOpt, run_name: Optional[str] = RunNameOpt, source: Optional[str] = SourceOpt,
              steps: Optional[int] = StepsOpt,
              trials: Optional[int] = typer.Option(None, "--trials", help="Override search.num_samples."),
              force: bool = ForceOpt) -> None:

@@ -7,20 +7,24 @@ one stage entry point; the work itself lives in bdc_ray/disentangle.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
-from pydantic import ValidationError
 
-from bdc_ray.artifacts.layout import RunLayout
 from bdc_ray.cli.support import ConfigOpt, console, fail, load_or_exit
-from bdc_ray.disentangle import ClusterConfig
+
+if TYPE_CHECKING:
+    from bdc_ray.disentangle import ClusterConfig
 
 app = typer.Typer(help="Disentangle: cluster the SFT problems and train one LoRA expert per cluster.", no_args_is_help=True)
 
 
 def _cluster_config(section: ClusterConfig, k: int | None) -> ClusterConfig:
     """The config's `stages.disentangle.cluster` section, with --k."""
+    from pydantic import ValidationError
+
+    from bdc_ray.disentangle import ClusterConfig
+
     if k is None:
         return section
     try:
@@ -31,7 +35,7 @@ def _cluster_config(section: ClusterConfig, k: int | None) -> ClusterConfig:
 
 @app.command("cluster")
 def cluster_cmd(
-    config: Path = ConfigOpt,
+    config: Optional[Path] = ConfigOpt,
     sft: Optional[str] = typer.Option(None, "--sft", help="SFT rows (default: <run>/boost/sft.jsonl)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Output folder (default: <run>/disentangle/clusters)."),
     k: Optional[int] = typer.Option(None, "--k", help="Number of clusters (default: the config's; none = by silhouette)."),
@@ -56,7 +60,7 @@ def cluster_cmd(
 
 @app.command("train")
 def train_cmd(
-    config: Path = ConfigOpt,
+    config: Optional[Path] = ConfigOpt,
     base_model: Optional[str] = typer.Option(
         None, "--base-model", help="Base model folder (default: the config's base_model, else models.student, else the first agent's model)."
     ),
@@ -64,6 +68,7 @@ def train_cmd(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ) -> None:
     """Train one LoRA expert per cluster and the all-data baseline, concurrently, with Ray Train."""
+    from bdc_ray.artifacts.layout import RunLayout
     from bdc_ray.disentangle import manifest_table, run_train_stage
     from bdc_ray.models import student_model
     from bdc_ray.ray_session import init_ray

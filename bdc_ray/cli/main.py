@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -16,7 +16,11 @@ from bdc_ray.cli.customize import app as customize_app
 from bdc_ray.cli.disentangle import app as disentangle_app
 from bdc_ray.cli.serve import app as serve_app
 from bdc_ray.cli.support import ConfigOpt, console, err_console, fail, load_or_exit
-from bdc_ray.config import BDCConfig, dump_config
+
+if TYPE_CHECKING:
+    from bdc_ray.config import BDCConfig
+    from bdc_ray.sandbox.local_pool import LocalPool
+    from bdc_ray.sandbox.ray_pool import SandboxPool
 
 app = typer.Typer(help="BDC (Boost, Disentangle, Customize) for code generation on Ray.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect and validate ray_config.yaml.", no_args_is_help=True)
@@ -29,7 +33,7 @@ app.add_typer(disentangle_app, name="disentangle", help="Disentangle: clusters o
 app.add_typer(customize_app, name="customize", help="Customize: the input-aware hypernetwork over the experts (train, tune).")
 app.add_typer(serve_app, name="serve", help="Serve: the customized solver behind an OpenAI-compatible HTTP API (Ray Serve).")
 
-def _load(path: Path, **overrides) -> BDCConfig:
+def _load(path: Path | None, **overrides) -> BDCConfig:
     return load_or_exit(path, {k: v for k, v in overrides.items() if v is not None} or None)
 
 
@@ -43,8 +47,10 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 
 
 @config_app.command("show")
-def config_show(config: Path = ConfigOpt) -> None:
+def config_show(config: Optional[Path] = ConfigOpt) -> None:
     """Print the effective config (file + defaults, paths resolved)."""
+    from bdc_ray.config import dump_config
+
     console.print(dump_config(_load(config)), end="", markup=False, highlight=False)
 
 
@@ -57,7 +63,7 @@ def config_check(file: Path = typer.Argument(..., help="Config file to validate.
 
 @data_app.command("synth")
 def data_synth(
-    config: Path = ConfigOpt,
+    config: Optional[Path] = ConfigOpt,
     out: Optional[Path] = typer.Option(None, help="Folder for train/heldout/heldout_comp.jsonl (default: the run folder's data/)."),
     seed: Optional[int] = typer.Option(None, help="Override data.synthetic.seed."),
 ) -> None:
@@ -80,15 +86,22 @@ def eval_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for results.jsonl and summary.json."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Problem file format (default: detect)."),
     tests: str = typer.Option("all", "--tests", help="Which tests decide a pass: all, hidden or public."),
-    config: Path = ConfigOpt,
+    address: Optional[str] = typer.Option(
+        None,
+        "--address",
+        help="Score on this Ray cluster ('auto', 'ray://host:10001'; 'local' starts a new local one). "
+        "Default: ray.address or RAY_ADDRESS; with neither, the sandbox pool runs in this process, without Ray.",
+    ),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", min=1, help="Warm sandbox workers of the in-process pool (default: sandbox.actors x workers_per_actor)."
+    ),
+    config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Score samples (or reference solutions) with pass@k, APPS pass rate and strict accuracy."""
     from bdc_ray.eval.evaluate import read_samples, reference_samples
     from bdc_ray.eval.runner import evaluate_dataset
-    from bdc_ray.sandbox.ray_pool import make_pool
     from bdc_ray.eval.tables import summary_table, with_groups
     from bdc_ray.problems.loaders import load_problems
-    from bdc_ray.ray_session import init_ray
 
     if reference == (samples is not None):
         fail("give exactly one of --samples or --reference")
@@ -118,14 +131,34 @@ def eval_cmd(
     if not chosen:
         err_console.print("[red]nothing to evaluate[/red]")
         raise typer.Exit(1)
-    init_ray(cfg.ray)
-    pool = make_pool(cfg.sandbox, cfg.resources.sandbox.ray_options())
+    pool, where = _eval_pool(cfg, address, workers)
     try:
         outcome = evaluate_dataset(pool, problems.name, loaded, chosen, ks, tests=tests, out_dir=str(out.resolve()))  # type: ignore[arg-type]
     finally:
         pool.shutdown()
     console.print(summary_table(with_groups(outcome.summary, "difficulty"), title=f"bdc eval: {problems.name}"))
+    console.print(f"scored {where}")
     console.print(f"results: {out / 'results.jsonl'}  summary: {out / 'summary.json'}")
+
+
+def _eval_pool(cfg: BDCConfig, address: str | None, workers: int | None) -> tuple[LocalPool | SandboxPool, str]:
+    """(pool, where it runs): the Ray pool when a cluster is named (--address, ray.address,
+    RAY_ADDRESS), else the same warm sandbox in this process, so a laptop never starts Ray."""
+    import os
+
+    cluster = address or cfg.ray.address or os.environ.get("RAY_ADDRESS")
+    if cluster:
+        if workers is not None:
+            fail("--workers sizes the in-process pool; on Ray, sandbox.workers_per_actor does")
+        from bdc_ray.ray_session import init_ray
+        from bdc_ray.sandbox.ray_pool import make_pool
+
+        init_ray(cfg.ray.model_copy(update={"address": cluster}))
+        return make_pool(cfg.sandbox, cfg.resources.sandbox.ray_options()), f"on Ray ({cluster})"
+    from bdc_ray.sandbox.local_pool import make_local_pool
+
+    pool = make_local_pool(cfg.sandbox, workers)
+    return pool, f"in this process: {pool.workers} warm sandbox workers, isolation {pool.sandbox.isolation.mode}"
 
 
 @models_app.command("build-tiny")
@@ -168,7 +201,7 @@ app.add_typer(boost_app, name="boost")
 @boost_app.callback()
 def boost_cmd(
     ctx: typer.Context,
-    config: Path = ConfigOpt,
+    config: Optional[Path] = ConfigOpt,
     run_name: Optional[str] = typer.Option(None, help="Override run_name."),
     max_problems: Optional[int] = typer.Option(None, help="Override stages.boost.max_problems."),
 ) -> None:
@@ -211,7 +244,7 @@ def boost_show(
 
 @app.command("run")
 def run_cmd(
-    config: Path = ConfigOpt,
+    config: Optional[Path] = ConfigOpt,
     run_name: Optional[str] = typer.Option(None, help="Override run_name."),
     only: Optional[str] = typer.Option(None, "--only", help="Comma-separated stages to run alone, e.g. customize,eval."),
     start: Optional[str] = typer.Option(None, "--from", help="Run this stage and every later one."),

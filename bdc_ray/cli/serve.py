@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from bdc_ray import storage
 from bdc_ray.cli.support import ConfigOpt, console, fail, load_or_exit
-from bdc_ray.config import BDCConfig
-from bdc_ray.serve import AppArgs, ServeSetupError, bind, resolve_app_args, start_app, write_serve_config
+
+if TYPE_CHECKING:
+    from bdc_ray.config import BDCConfig
+    from bdc_ray.serve import AppArgs
 
 app = typer.Typer(help="Serve the customized solver over HTTP (Ray Serve).", no_args_is_help=True)
 
@@ -33,7 +34,10 @@ HostOpt = typer.Option(None, "--host", help="Override serve.host (a non-loopback
 PortOpt = typer.Option(None, "--port", help="Override serve.port.")
 
 
-def _setup(config: Path, demo: bool, **options) -> tuple[BDCConfig, AppArgs]:
+def _setup(config: Path | None, demo: bool, **options) -> tuple[BDCConfig, AppArgs]:
+    from bdc_ray import storage
+    from bdc_ray.serve import AppArgs, ServeSetupError, bind, resolve_app_args
+
     cfg = load_or_exit(config)
     try:
         if not demo:
@@ -50,7 +54,7 @@ def _setup(config: Path, demo: bool, **options) -> tuple[BDCConfig, AppArgs]:
 
 @app.command("config")
 def config_cmd(
-    config: Path = ConfigOpt,
+    config: Optional[Path] = ConfigOpt,
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Where to write it (default: <run>/serve/serve_config.yaml)."),
     demo: bool = DemoOpt,
     hypernet: Optional[str] = HypernetOpt,
@@ -60,6 +64,8 @@ def config_cmd(
     port: Optional[int] = PortOpt,
 ) -> None:
     """Write the Serve config YAML that `serve run` and `serve deploy` accept (validated by Ray Serve's schema)."""
+    from bdc_ray.serve import write_serve_config
+
     cfg, args = _setup(config, demo, hypernet=hypernet, experts=experts, base_model=base_model, host=host, port=port)
     target = write_serve_config(args, str(out.resolve()) if out else cfg.layout.serve_config, cfg.ray.runtime_env)
     console.print(f"{target}\nrun it with:  serve run {target}")
@@ -67,7 +73,7 @@ def config_cmd(
 
 @app.command("run")
 def run_cmd(
-    config: Path = ConfigOpt,
+    config: Optional[Path] = ConfigOpt,
     demo: bool = DemoOpt,
     hypernet: Optional[str] = HypernetOpt,
     experts: Optional[str] = ExpertsOpt,
@@ -81,6 +87,7 @@ def run_cmd(
     from ray import serve
 
     from bdc_ray.ray_session import init_ray
+    from bdc_ray.serve import start_app
 
     cfg, args = _setup(config, demo, hypernet=hypernet, experts=experts, base_model=base_model, host=host, port=port)
     init_ray(cfg.ray)

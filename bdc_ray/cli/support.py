@@ -1,22 +1,28 @@
 """What every `bdc` sub-command shares: the --config option, one way to refuse (red message,
-exit 2) and to load the config, and the console tables are printed on."""
+exit 2) and to load the config, and the console tables are printed on.
+
+Nothing here imports the config schema until a command loads a config: `bdc --help` builds
+every command group, and composing the schema imports every stage's section.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from bdc_ray.config import DEFAULT_CONFIG, BDCConfig, ConfigError, load_config
 from bdc_ray.console import wide_console
+
+if TYPE_CHECKING:
+    from bdc_ray.config import BDCConfig
 
 console = wide_console()
 err_console = Console(stderr=True)
 
-ConfigOpt = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="ray_config.yaml to use.")
+ConfigOpt = typer.Option(None, "--config", "-c", help="ray_config.yaml to use (default: the repository's).")
 RunNameOpt = typer.Option(None, "--run-name", help="Override run_name.")
 
 
@@ -26,8 +32,11 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def load_or_exit(path: Path, overrides: dict[str, Any] | None = None) -> BDCConfig:
-    """The validated config, or exit 2 with every bad key path listed."""
+def load_or_exit(path: Path | None, overrides: dict[str, Any] | None = None) -> BDCConfig:
+    """The validated config (of `path`, else the repository's ray_config.yaml), or exit 2 with
+    every bad key path listed."""
+    from bdc_ray.config import ConfigError, load_config
+
     try:
         return load_config(path, overrides)
     except ConfigError as err:

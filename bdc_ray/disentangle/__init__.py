@@ -14,7 +14,7 @@ from bdc_ray.lazy import lazy_face
 
 __all__, __getattr__ = lazy_face(__name__, {
     "ClusterConfig": ".cluster_config",
-    "DEFAULT_EMBEDDER": ".embed",
+    "DEFAULT_EMBEDDER": ".cluster_config",
     "DisentangleStage": ".config",
     "EmbedderError": ".embed",
     "ExpertsConfig": ".expert_config",

@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bdc_ray.disentangle.embed import DEFAULT_EMBEDDER
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+"""Named here, beside the section whose default it is, so reading the config never loads numpy."""
 
 
 class ClusterConfig(BaseModel):

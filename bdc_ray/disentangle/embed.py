@@ -21,8 +21,8 @@ import numpy as np
 
 from bdc_ray import storage
 from bdc_ray.disentangle.binary_files import read_npy, write_npy_atomic
+from bdc_ray.disentangle.cluster_config import DEFAULT_EMBEDDER
 
-DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = frozenset({DEFAULT_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2"})
 
 

@@ -1,17 +1,27 @@
-"""`bdc eval` on a Ray cluster: samples scored by the sandbox pool, results written to storage."""
+"""`bdc eval`: samples scored by a sandbox pool, results written to storage.
+
+The pool is either the Ray sandbox pool (a cluster) or the in-process one (one machine); both
+answer `run_many` the same way, so scoring never imports Ray itself.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 from bdc_ray import storage
-from bdc_ray.eval.evaluate import Sample, TestSelection, evaluate_samples, summarize
+from bdc_ray.eval.evaluate import Job, Sample, TestSelection, evaluate_samples, summarize
 from bdc_ray.problems.types import Problem
-from bdc_ray.sandbox.ray_pool import SandboxPool
+from bdc_ray.sandbox import RunResult
 
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
+
+
+class BatchPool(Protocol):
+    """What scoring needs of a pool: `ray_pool.SandboxPool` and `local_pool.LocalPool` both are one."""
+
+    def run_many(self, jobs: Sequence[Job], *, desc: str | None = ...) -> list[RunResult]: ...
 
 
 @dataclass
@@ -23,7 +33,7 @@ class EvalOutcome:
 
 
 def evaluate_dataset(
-    pool: SandboxPool,
+    pool: BatchPool,
     name: str,
     problems: Sequence[Problem],
     samples: Sequence[Sample],

@@ -6,7 +6,7 @@ import yaml
 from typer.testing import CliRunner
 
 from bdc_ray.cli import app
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, ROOT, cluster_address
 
 runner = CliRunner()
 
@@ -33,16 +33,19 @@ def test_data_synth_writes_three_splits(tmp_path):
 def test_eval_reference_on_ray_writes_results_and_summary(ray_local, tmp_path):
     out = tmp_path / "out"
     result = runner.invoke(
-        app, ["eval", "--problems", str(FIXTURES / "apps" / "apps-5.jsonl"), "--reference", "--k", "1", "--out", str(out)]
+        app,
+        ["eval", "--problems", str(FIXTURES / "apps" / "apps-5.jsonl"), "--reference", "--k", "1", "--out", str(out),
+         "--address", cluster_address()],
     )
     assert result.exit_code == 0, result.output
+    assert "scored on Ray" in result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_problems"] == 5 and summary["pass@1"] == 1.0
     assert len((out / "results.jsonl").read_text().splitlines()) == 5
     assert "pass@1" in result.output
 
 
-def test_eval_samples_and_argument_errors(ray_local, tmp_path):
+def test_eval_samples_and_argument_errors(tmp_path):
     samples = tmp_path / "s.jsonl"
     samples.write_text(json.dumps({"task_id": "HumanEval/0", "completion": "    return False\n"}) + "\n")
     problems = FIXTURES / "humaneval" / "HumanEval-3.jsonl.gz"
@@ -55,6 +58,8 @@ def test_eval_samples_and_argument_errors(ray_local, tmp_path):
     assert bad_k.exit_code == 2
     missing = runner.invoke(app, ["eval", "-p", str(tmp_path / "nope.jsonl"), "--reference", "-o", str(tmp_path)])
     assert missing.exit_code == 2 and "cannot load problems" in missing.output
+    sized_ray = runner.invoke(app, ["eval", "-p", str(problems), "--reference", "-o", str(tmp_path), "--address", "auto", "--workers", "2"])
+    assert sized_ray.exit_code == 2 and "--workers sizes the in-process pool" in sized_ray.output
 
 
 def test_run_refuses_unknown_or_conflicting_stages():

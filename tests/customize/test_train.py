@@ -23,10 +23,13 @@ def test_the_router_sends_each_family_to_its_own_expert(family_run):
     with torch.no_grad():
         shares = expert_shares(hypernet.eval()(torch.from_numpy(data.val_features)), 2)
     families = [r.family for r in data.val_rows]
-    reverse = shares[[f == "reverse" for f in families]][:, 1].mean()
-    total = shares[[f == "total" for f in families]][:, 1].mean()
-    # expert_1 was tuned on "reverse": it gets more of the weight on reverse problems than on the others.
-    assert reverse > total + 0.1, (reverse, total)
+    reverse = shares[[f == "reverse" for f in families]][:, 1]
+    total = shares[[f == "total" for f in families]][:, 1]
+    # expert_1 was tuned on "reverse": every reverse problem gets more of its weight than any total
+    # problem does. A ranking, not a margin: how far apart the shares end up depends on the
+    # numerics of the installed transformers/peft (a mean gap of 0.08 with transformers 5.25), a
+    # router that ignores its input ranks nothing.
+    assert reverse.min() > total.max(), (reverse.tolist(), total.tolist())
 
 
 def test_the_best_state_is_the_one_that_scored_best(family_run):
