@@ -6,6 +6,8 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bdc_ray.resources import non_negative
+
 Layers = Literal["all", "former", "latter"]
 
 
@@ -52,6 +54,10 @@ class TuneSection(BaseModel):
         None, ge=1, description="Trials in flight at once; None: as many as cpus_per_trial allows on the cluster."
     )
     cpus_per_trial: float = Field(1.0, gt=0, description="CPUs reserved per trial (also its torch thread count).")
+    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs reserved per trial (a trial trains on CUDA when it holds one).")
+    custom_resources_per_trial: dict[str, float] = Field(
+        default_factory=dict, description="Custom Ray resources per trial, e.g. {gpu_node: 0.01} to land on GPU nodes."
+    )
     lr: tuple[float, float] = Field((3e-4, 1e-2), description="Log-uniform range of the learning rate.")
     hidden: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1, description="Trunk widths to try.")
     temperature: list[float] = Field(
@@ -68,6 +74,20 @@ class TuneSection(BaseModel):
     )
     reduction_factor: float = Field(2.0, gt=1, description="ASHA keeps 1/reduction_factor of the trials per rung.")
     seed: int = Field(0, description="Seed of the search's random draws.")
+
+    @field_validator("custom_resources_per_trial")
+    @classmethod
+    def _custom_only(cls, value: dict[str, float]) -> dict[str, float]:
+        # CPUs and GPUs have their own keys; a second spelling here would silently override them.
+        builtin = sorted(k for k in value if k.lower() in ("cpu", "gpu"))
+        if builtin:
+            raise ValueError(f"{builtin} belong in cpus_per_trial / gpus_per_trial, not custom_resources_per_trial")
+        return non_negative(value)
+
+    def trial_resources(self) -> dict[str, float]:
+        """What one trial asks Ray Tune for (`tune.with_resources`): CPUs, GPUs (a trial holding
+        one trains on CUDA, training.worker_device) and the custom resource of its node type."""
+        return {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial, **self.custom_resources_per_trial}
 
     @field_validator("lr")
     @classmethod

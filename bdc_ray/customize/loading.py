@@ -28,10 +28,16 @@ def local_copy(path: str) -> str:
 
 
 def build_composed(
-    base_model: str, expert_paths: Sequence[str], names: Sequence[str], layers: Layers, device: str = "cpu"
+    base_model: str, expert_paths: Sequence[str], names: Sequence[str], layers: Layers, device: str = "auto"
 ) -> tuple[ComposedLoRA, object]:
-    """(composed model in eval mode, its tokenizer) from a base folder and expert folders."""
+    """(composed model in eval mode, its tokenizer) from a base folder and expert folders, on
+    `device` ("auto": the GPU this process holds, else the CPU), in bf16 on a GPU that has it
+    (the base and experts are frozen, and a 7B base in fp32 fills a 24 GB GPU by itself)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bdc_ray.training import weight_dtype, worker_device
+
+    target = worker_device(device)
 
     base = local_copy(base_model)
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -39,6 +45,6 @@ def build_composed(
         if tokenizer.eos_token is None:
             raise ValueError(f"tokenizer of {base_model!r} has neither a pad nor an eos token; batching needs one")
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(base).to(device).eval()
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=weight_dtype(target)).to(target).eval()
     experts = load_experts([local_copy(p) for p in expert_paths], names)
     return inject(model, experts, layers), tokenizer

@@ -31,6 +31,7 @@ from bdc_ray.customize.loading import build_composed
 from bdc_ray.llm.base import GenerationStats, SamplingParams, Texts, generated_length, truncate_at_stop
 from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.threads import configure_torch_threads
+from bdc_ray.training import worker_device
 
 
 @dataclass(frozen=True)
@@ -100,12 +101,14 @@ class CustomizedSolver:
         base_model: str | None = None,
         expert_paths: Sequence[str] | None = None,
         embed: Embedder | None = None,
-        device: str = "cpu",
+        device: str = "auto",
         threads: int | None = None,
         max_batch_size: int = 16,
     ) -> CustomizedSolver:
         """Rebuild from a checkpoint folder; `base_model`/`expert_paths` override the recorded
-        paths (artifacts moved to another machine), `embed` the recorded embedder."""
+        paths (artifacts moved to another machine), `embed` the recorded embedder. `device`
+        "auto": the GPU this process holds (a Serve replica or held-out task given one), else the CPU."""
+        device = str(worker_device(device))
         if torch.device(device).type == "cpu":
             configure_torch_threads(threads)
         hypernet, meta = load_checkpoint(hypernet_dir)

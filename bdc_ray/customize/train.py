@@ -178,11 +178,14 @@ def fit_hypernet(
     *,
     on_eval: OnEval | None = None,
     progress: bool = False,
-    device: str = "cpu",
+    device: str = "auto",
 ) -> tuple[TrainOutcome, Snapshot]:
-    """Build the composed model, train a fresh hypernetwork on `data`, return the best snapshot."""
+    """Build the composed model, train a fresh hypernetwork on `data`, return the best snapshot.
+
+    `device` "auto" is the GPU this process holds (a Tune trial given `gpus_per_trial`), else the CPU."""
     composed, tokenizer = build_composed(data.base_model, data.expert_paths, data.expert_names, hypernet_cfg.layers,
                                          device)
+    device = composed.device
     context = model_context(tokenizer, composed.model.config, data.context)
 
     def encoded(rows, features):

@@ -101,7 +101,7 @@ def run_tune(data: TrainingData, config: CustomizeConfig, tune_dir: str, hyperne
         tune.with_parameters(
             _trial, data=data, hypernet=config.hypernet.model_dump(), train=config.train.model_dump()
         ),
-        {"cpu": section.cpus_per_trial},
+        section.trial_resources(),
     )
     results_root = storage.join(tune_dir, "ray_results")
     experiment = storage.join(results_root, EXPERIMENT)

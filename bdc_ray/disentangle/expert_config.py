@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bdc_ray.resources import non_negative
 
@@ -61,6 +61,13 @@ class ScalingSection(BaseModel):
     @classmethod
     def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
         return non_negative(value)
+
+    @model_validator(mode="after")
+    def _gpu_needs_use_gpu(self) -> "ScalingSection":
+        # Ray's ScalingConfig refuses this too, but only when the stage starts, hours into a run.
+        if self.resources_per_worker.get("GPU", 0) > 0 and not self.use_gpu:
+            raise ValueError("resources_per_worker asks for a GPU but use_gpu is false: set use_gpu: true")
+        return self
 
 
 class ExpertsConfig(BaseModel):

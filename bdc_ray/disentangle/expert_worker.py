@@ -37,7 +37,7 @@ from bdc_ray.disentangle.lora_train import (
     trainable_parameters,
 )
 from bdc_ray.threads import configure_torch_threads
-from bdc_ray.training import collate, encode_pairs, masked_loss, model_context
+from bdc_ray.training import collate, encode_pairs, masked_loss, model_context, weight_dtype
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,12 @@ def train_expert(config: dict[str, Any]) -> None:
         log.info("%s rank %d: the run already finished (its final checkpoint is the latest)", name, rank)
         return
 
+    # Ray Train's device for this rank: its GPU under use_gpu, else the CPU; the frozen base in bf16
+    # on a GPU when the run trains in bf16 (a 7B base in fp32 does not fit a 24 GB card).
     device = ray.train.torch.get_device()
+    load_dtype = weight_dtype(device, cfg.dtype)
     tokenizer = AutoTokenizer.from_pretrained(config["base_model"])
-    model = lora_model(config["base_model"], cfg.lora, cfg.seed)
+    model = lora_model(config["base_model"], cfg.lora, cfg.seed, dtype=load_dtype)
     pairs = ray.get(config["pairs"])
     examples = encode_pairs(tokenizer, pairs, model_context(tokenizer, model.config, cfg.context))
     settings = LoopSettings.from_config(cfg)
@@ -186,7 +189,7 @@ def train_expert(config: dict[str, Any]) -> None:
             _save_probe(final / ADAPTER_DIR / PROBE_FILE, probe, logits)
             diff = None
             if cfg.verify_adapter:
-                reload_dtype = torch.bfloat16 if engine is not None and cfg.dtype == "bf16" else torch.float32
+                reload_dtype = torch.bfloat16 if engine is not None and cfg.dtype == "bf16" else load_dtype
                 diff = _reload_diff(config["base_model"], final / ADAPTER_DIR, probe, logits, reload_dtype)
                 if diff > _RELOAD_TOLERANCE[cfg.dtype]:
                     raise RuntimeError(

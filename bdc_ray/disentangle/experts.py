@@ -211,21 +211,28 @@ def _loop_config(spec: RunSpec, base_model: str, cfg: ExpertsConfig, pairs_ref) 
     }
 
 
+def scaling_config(scaling: ScalingSection):
+    """The Ray Train ScalingConfig of every expert run (Ray validates GPU against use_gpu here)."""
+    from ray.train import ScalingConfig
+
+    return ScalingConfig(
+        num_workers=scaling.num_workers,
+        use_gpu=scaling.use_gpu,
+        resources_per_worker=dict(scaling.resources_per_worker),
+    )
+
+
 def _train_one(spec: RunSpec, key: str, base_model: str, cfg: ExpertsConfig, out_dir: str) -> TrainedAdapter:
     """One Ray Train run, then its adapter copied into `out_dir` and its manifest entry built."""
     import ray
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig
     from ray.train.torch import TorchTrainer
 
     pairs_ref = ray.put([prompt_response(r) for r in spec.rows])
     trainer = TorchTrainer(
         train_expert,
         train_loop_config=_loop_config(spec, base_model, cfg, pairs_ref),
-        scaling_config=ScalingConfig(
-            num_workers=cfg.scaling.num_workers,
-            use_gpu=cfg.scaling.use_gpu,
-            resources_per_worker=dict(cfg.scaling.resources_per_worker),
-        ),
+        scaling_config=scaling_config(cfg.scaling),
         run_config=RunConfig(
             # The fingerprint in the name: a changed config or data never resumes another's checkpoints.
             name=f"{spec.name}-{key[:12]}",

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator, Protocol, Sequence
 
 from bdc_ray.disentangle.expert_config import ExpertsConfig, LoraSection
-from bdc_ray.training import Example, Schedule, collate, epoch_batches, learning_rate, masked_loss
+from bdc_ray.training import Example, Schedule, collate, epoch_batches, learning_rate, masked_loss, weight_dtype, worker_device
 
 CURVE_POINTS = 20
 """Points of the loss curve kept in the manifest (each the mean over a stretch of steps)."""
@@ -253,12 +253,16 @@ def train_plain(
     progress: bool = False,
     label: str = "lora",
 ) -> PlainRun:
-    """One expert in this process, no Ray and no DeepSpeed: the reference the Ray runs are measured against."""
+    """One expert in this process, no Ray and no DeepSpeed: the reference the Ray runs are measured
+    against; on the GPU this process holds, else the CPU."""
     settings = LoopSettings.from_config(cfg)
-    model = lora_model(base_model, cfg.lora, cfg.seed)
+    device = worker_device()
+    model = lora_model(base_model, cfg.lora, cfg.seed, dtype=weight_dtype(device, cfg.dtype)).to(device)
     model.train()
     stepper = TorchStepper(model, make_optimizer(model, settings), settings, bf16=cfg.dtype == "bf16")
     started = time.monotonic()
-    state = train_loop(stepper, examples, pad_id, settings, on_step=on_step, progress=progress, label=label)
+    state = train_loop(
+        stepper, examples, pad_id, settings, device=device, on_step=on_step, progress=progress, label=label
+    )
     model.eval()
     return PlainRun(model=model, state=state, seconds=time.monotonic() - started)

@@ -27,6 +27,7 @@ from bdc_ray.llm.base import SamplingParams
 from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.problems.types import Problem
 from bdc_ray.sandbox.ray_pool import SandboxPool
+from bdc_ray.training import worker_device
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ def generate_completions(
     from bdc_ray.llm.hf_backend import TransformersLLM
 
     adapters = {"all_data": source["adapter"]} if kind == "all_data" else None
-    llm = TransformersLLM(source["base_model"], adapters=adapters, threads=threads, name=kind)
+    # The GPU this task holds (eval `resources.num_gpus`), else the CPU: never one it was not given.
+    device = str(worker_device())
+    llm = TransformersLLM(source["base_model"], adapters=adapters, threads=threads, name=kind, device=device)
     texts, _ = llm.generate_with_stats([prompt_text(p) for p in problems], sampling, adapter="all_data" if adapters else None)
     return texts
 

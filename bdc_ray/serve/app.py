@@ -155,10 +155,9 @@ async def _observe(request: Request, call_next):
 
 def load_engine(args: AppArgs) -> Engine:
     """The solver a user deploys: hypernetwork folder + experts manifest (+ base model override)."""
-    import torch
-
     from bdc_ray.artifacts.experts import load_manifest
     from bdc_ray.customize import load_customized, load_meta
+    from bdc_ray.training import worker_device
 
     settings = args.settings
     base, expert_paths = args.base_model, None
@@ -174,7 +173,7 @@ def load_engine(args: AppArgs) -> Engine:
             )
         expert_paths = [by_name[n] for n in wanted]
         base = base or manifest.base_model
-    device = settings.device if settings.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(worker_device(settings.device))  # auto: the GPU this replica holds, else the CPU
     solver = load_customized(
         args.hypernet, base_model=base, expert_paths=expert_paths, device=device,
         max_batch_size=settings.batching.max_batch_size,

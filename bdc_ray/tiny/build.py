@@ -40,7 +40,7 @@ from bdc_ray.problems.synth import FAMILIES, SynthConfig, generate_suite, traini
 from bdc_ray.threads import configure_torch_threads
 from bdc_ray.tiny.data import encode, select_problems, train_tokenizer
 from bdc_ray.tiny.train import train
-from bdc_ray.training import Schedule
+from bdc_ray.training import Schedule, worker_device
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,8 @@ def _build_into(folder: Path, config: TinyModelConfig, threads: int | None, prog
             raise ValueError(f"no training example fits the context of {config.context} tokens")
 
         torch.manual_seed(config.seed)
-        model = transformers.LlamaForCausalLM(_llama_config(config, tokenizer))
+        # Built on the CPU (the seed fixes the init), trained where this task computes.
+        model = transformers.LlamaForCausalLM(_llama_config(config, tokenizer)).to(worker_device())
         report = train(
             model,
             examples,

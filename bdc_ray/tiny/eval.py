@@ -19,6 +19,7 @@ from bdc_ray.llm.base import SamplingParams
 from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.problems.types import Problem
 from bdc_ray.sandbox import Sandbox, SandboxLimits
+from bdc_ray.training import worker_device
 
 
 class Scores(BaseModel):
@@ -78,7 +79,7 @@ def evaluate_tiny(
     """
     from bdc_ray.llm.hf_backend import TransformersLLM
 
-    llm = TransformersLLM(str(model_path), device="cpu", threads=threads, max_batch_size=batch_size)
+    llm = TransformersLLM(str(model_path), device=str(worker_device()), threads=threads, max_batch_size=batch_size)
     prompts = [tiny_prompt(p, with_thoughts) for p in problems]
     greedy, greedy_stats = llm.generate_with_stats(prompts, SamplingParams(max_new_tokens=max_new_tokens))
     stats = greedy_stats

@@ -62,6 +62,7 @@ def train(
     every = max(1, schedule.steps // _LOSS_POINTS)
     window: list[float] = []
     batches: list[list[int]] = []
+    device = next(model.parameters()).device  # the caller placed it (training.worker_device)
     model.train()
     start = time.monotonic()
     with tqdm(total=schedule.steps, desc=label, disable=not progress, mininterval=2.0, dynamic_ncols=True) as bar:
@@ -72,6 +73,7 @@ def train(
             if not batches:
                 batches = epoch_batches(examples, schedule.tokens_per_step, rng)
             ids, mask, labels = collate([examples[i] for i in batches.pop()], pad_id)
+            ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, schedule)
             loss = masked_loss(model(input_ids=ids, attention_mask=mask).logits, labels)

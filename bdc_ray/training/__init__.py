@@ -3,10 +3,12 @@
 Tiny-model builds (bdc_ray/tiny), LoRA experts (disentangle), the hypernetwork (customize) and
 the demo solver all encode (prompt, response) pairs the same way, batch by length the same way,
 follow the same warm-up + cosine schedule, and measure the same masked next-token loss, so a
-number printed by one stage means what the same number means in another.
+number printed by one stage means what the same number means in another. They also choose their
+device and weight dtype the same way (device.py): the GPU the process holds, else the CPU.
 """
 
 from bdc_ray.training.batches import collate, epoch_batches
+from bdc_ray.training.device import Precision, choose_device, choose_dtype, weight_dtype, worker_device
 from bdc_ray.training.examples import IGNORE, Example, encode_pairs, model_context
 from bdc_ray.training.loss import masked_loss, validation_loss
 from bdc_ray.training.schedule import Schedule, learning_rate
@@ -14,7 +16,10 @@ from bdc_ray.training.schedule import Schedule, learning_rate
 __all__ = [
     "IGNORE",
     "Example",
+    "Precision",
     "Schedule",
+    "choose_device",
+    "choose_dtype",
     "collate",
     "encode_pairs",
     "epoch_batches",
@@ -22,4 +27,6 @@ __all__ = [
     "masked_loss",
     "model_context",
     "validation_loss",
+    "weight_dtype",
+    "worker_device",
 ]

@@ -31,3 +31,17 @@ def test_a_model_and_experts_on_remote_storage_compose_like_local_ones(tiny_base
     weights = torch.rand(1, len(local.module_names), local.entries)
     with torch.no_grad():
         torch.testing.assert_close(remote(weights, **batch).logits, local(weights, **batch).logits)
+
+
+def test_the_composed_model_goes_where_the_process_computes(tiny_base, random_experts, monkeypatch):
+    """build_composed asks the training kit for the device and dtype instead of assuming the CPU:
+    "meta" stands in for the GPU this machine does not have."""
+    import bdc_ray.training as kit
+
+    asked = []
+    monkeypatch.setattr(kit, "worker_device", lambda requested="auto": asked.append(requested) or torch.device("meta"))
+    monkeypatch.setattr(kit, "weight_dtype", lambda device, precision="auto": torch.bfloat16)
+    composed, _ = build_composed(tiny_base.path, random_experts[:2], ["a", "b"], "all")
+    assert asked == ["auto"]
+    assert composed.device.type == "meta"
+    assert {p.dtype for p in composed.model.parameters()} == {torch.bfloat16}

@@ -1,0 +1,144 @@
+"""cluster/ray_config.yaml through the real schema and through what every stage does with its
+section at start-up: the student the experts adapt, the agents' backends, the experts' Ray Train
+ScalingConfig and DeepSpeed config, the Tune search and its trial resources, the held-out sampling,
+the Serve deploy config. Each request must fit a node type of cluster/aws.yaml (the launcher
+tests check the same requests against gcp.yaml and the KubeRay groups), and the GPU pool
+aws.yaml allows must hold what runs at once.
+
+Nothing here starts Ray or loads a model: these are the resolutions that, read wrongly, fail a
+cluster run after the autoscaler has started (and billed) its nodes.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bdc_ray.config import ConfigError, load_config
+from bdc_ray.models import student_model
+from bdc_ray.models.resolve import resolve_backends
+from bdc_ray.training import choose_device, choose_dtype
+from tests.cluster.conftest import CLUSTER, assert_stages_pinned, stage_requests
+from tests.cluster.test_launcher_configs import load, node_types
+
+STUDENT = "Qwen/Qwen2.5-Coder-7B"
+
+
+@pytest.fixture(scope="module")
+def aws() -> dict:
+    return load("aws.yaml")
+
+
+def test_the_experts_adapt_the_7b_student_not_a_teacher(cluster_config):
+    """What the pipeline's Disentangle stage resolves as the base model (pipeline.disentangle_stage)."""
+    section = cluster_config.stages.disentangle
+    base = section.experts.base_model or student_model(cluster_config.models)
+    assert base == STUDENT
+    student = cluster_config.models.student.model
+    assert (student.backend, student.dtype) == ("transformers", "bfloat16")
+    assert base not in {a.model.path for a in cluster_config.models.agents}, "the student must not be a teacher"
+
+
+def test_the_agents_resolve_to_vllm_backends_without_a_build(cluster_config):
+    specs = resolve_backends(cluster_config.models.agents, cluster_config.models.build_root)
+    assert {name: (s.backend, s.dtype) for name, s in specs.items()} == {
+        "qwen-coder-7b": ("vllm", "bfloat16"),
+        "deepseek-coder-6.7b": ("vllm", "bfloat16"),
+    }
+
+
+def test_expert_runs_train_on_gpu_workers_in_bf16(cluster_config):
+    from bdc_ray.disentangle.expert_worker import deepspeed_config
+    from bdc_ray.disentangle.experts import scaling_config
+
+    experts = cluster_config.stages.disentangle.experts
+    scaling = scaling_config(experts.scaling)  # Ray validates the resources against use_gpu here
+    assert scaling.use_gpu and scaling.num_gpus_per_worker == 1
+    assert scaling.additional_resources_per_worker == {"gpu_node": 0.01}
+    ds = deepspeed_config(experts, world=experts.scaling.num_workers)
+    assert ds["bf16"] == {"enabled": True} and ds["zero_optimization"] == {"stage": 2}
+    # A worker holding its GPU (Ray Train's get_device: cuda) loads the frozen 7B base in bf16.
+    device = choose_device("auto", cuda_available=True, gpus_held=1.0)
+    assert choose_dtype(device, experts.dtype, bf16_supported=True) is torch.bfloat16
+
+
+def test_tune_trials_hold_a_gpu_on_a_gpu_node(cluster_config):
+    from bdc_ray.customize.tune import evaluation_rounds, search_space
+
+    customize = cluster_config.stages.customize
+    assert customize.tune, "the cluster run searches the hypernetwork's settings with Ray Tune"
+    assert customize.search.trial_resources() == {"cpu": 4.0, "gpu": 1.0, "gpu_node": 0.01}
+    assert stage_requests(cluster_config)["tune trial"].model_dump() == {
+        "num_cpus": 4.0, "num_gpus": 1.0, "resources": {"gpu_node": 0.01}
+    }
+    space = search_space(customize.search)
+    assert {"lr", "hidden", "temperature", "layers"} <= set(space)
+    assert evaluation_rounds(customize.train) == 11
+    assert customize.search.num_samples >= 16
+
+
+def test_held_out_generation_and_serve_replicas_run_on_gpu_nodes(cluster_config):
+    from bdc_ray.serve.deploy_config import AppArgs, serve_deploy_config
+
+    requests = stage_requests(cluster_config)
+    for stage in ("held-out generation", "serve replica"):
+        assert requests[stage].num_gpus == 1 and requests[stage].resources == {"gpu_node": 0.01}, stage
+    eval_section = cluster_config.stages.eval
+    assert eval_section.samples >= max(eval_section.k), "pass@k needs k samples"
+    deploy = serve_deploy_config(AppArgs(hypernet=cluster_config.layout.hypernet_dir, settings=cluster_config.serve))
+    (deployment,) = deploy["applications"][0]["deployments"]
+    assert deployment["ray_actor_options"]["resources"] == {"gpu_node": 0.01}
+    assert cluster_config.serve.device == "auto", "a replica computes on the GPU it holds"
+
+
+def test_every_request_fits_a_node_type_of_aws(cluster_config, aws):
+    assert_stages_pinned(node_types(aws), cluster_config)
+
+
+def test_what_runs_at_once_fits_the_gpu_pool(cluster_config, aws):
+    gpu_nodes = aws["available_node_types"]["gpu"]["max_workers"]
+    gpus_per_node = aws["available_node_types"]["gpu"]["resources"]["GPU"]
+    pool = gpu_nodes * gpus_per_node
+    agents = sum(a.replicas * a.resources.num_gpus for a in cluster_config.models.agents)
+    scaling = cluster_config.stages.disentangle.experts.scaling
+    experts = scaling.max_concurrent_runs * scaling.num_workers * scaling.resources_per_worker["GPU"]
+    search = cluster_config.stages.customize.search
+    trials = search.max_concurrent_trials * search.gpus_per_trial
+    serve = cluster_config.serve.autoscaling.max_replicas * cluster_config.serve.resources.num_gpus
+    # Stages run one after another; each one alone must fit the GPUs aws.yaml may start.
+    assert {"boost agents": agents, "expert runs": experts, "tune trials": trials, "serve": serve} == {
+        "boost agents": pool, "expert runs": pool, "tune trials": pool, "serve": 4
+    }
+    assert scaling.max_concurrent_runs is not None, "scaled to zero, 'what fits now' would train one expert at a time"
+
+
+def test_a_request_no_node_type_offers_is_caught(cluster_config, aws):
+    """The fit check can fail: two GPUs per trial fit no g5.2xlarge."""
+    greedy = cluster_config.model_copy(deep=True)
+    greedy.stages.customize.search.gpus_per_trial = 2
+    with pytest.raises(AssertionError, match="tune trial: no node type offers"):
+        assert_stages_pinned(node_types(aws), greedy)
+
+
+@pytest.mark.parametrize("stage", ["held-out generation", "serve replica"])
+def test_a_gpu_stage_that_lost_its_gpu_is_caught(cluster_config, aws, stage):
+    """Without its GPU and gpu_node pin a 7B generation task would fit the CPU nodes too."""
+    unpinned = cluster_config.model_copy(deep=True)
+    section = unpinned.stages.eval.resources if stage == "held-out generation" else unpinned.serve.resources
+    section.num_gpus, section.resources = 0, {}
+    with pytest.raises(AssertionError, match=f"{stage} may land on a CPU node"):
+        assert_stages_pinned(node_types(aws), unpinned)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path"),
+    [
+        ({"stages": {"customize": {"search": {"gpu_per_trial": 1}}}}, "stages.customize.search.gpu_per_trial"),
+        ({"models": {"student": {"model": {"dtyp": "bfloat16"}}}}, "models.student.model.dtyp"),
+        ({"stages": {"disentangle": {"experts": {"scaling": {"gpus": 1}}}}}, "stages.disentangle.experts.scaling.gpus"),
+    ],
+)
+def test_an_unknown_key_in_the_cluster_config_fails_with_its_path(overrides, path):
+    with pytest.raises(ConfigError) as err:
+        load_config(CLUSTER / "ray_config.yaml", overrides=overrides)
+    assert f"  {path}: unknown key" in str(err.value).splitlines(), str(err.value)
