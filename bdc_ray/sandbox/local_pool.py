@@ -10,7 +10,6 @@ imports Ray.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Sequence
 
 from tqdm.auto import tqdm
@@ -27,7 +26,6 @@ class LocalPool:
 
     def __init__(self, workers: int, limits: SandboxLimits):
         self.workers = workers
-        self.limits = limits
         self.sandbox = Sandbox(workers=workers, limits=limits)
 
     def run_many(
@@ -37,14 +35,8 @@ class LocalPool:
         desc: str | None = "sandbox runs",
     ) -> list[RunResult]:
         """Run every job on the warm workers; results come back in the jobs' order."""
-        with (
-            ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sandbox-run") as threads,
-            tqdm(total=len(jobs), desc=desc, unit="run", disable=desc is None) as bar,
-        ):
-            futures = [threads.submit(self.sandbox.run, program, tests, limits=limits) for program, tests in jobs]
-            for _ in as_completed(futures):
-                bar.update(1)
-            return [f.result() for f in futures]
+        with tqdm(total=len(jobs), desc=desc, unit="run", disable=desc is None) as bar:
+            return self.sandbox.run_many(jobs, limits=limits, on_result=lambda _: bar.update(1))
 
     def shutdown(self) -> None:
         self.sandbox.close()

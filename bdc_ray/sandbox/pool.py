@@ -7,7 +7,7 @@ import queue
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import TypeAdapter
@@ -98,16 +98,19 @@ class Sandbox:
         *,
         stop_on_first_failure: bool = False,
         limits: SandboxLimits | None = None,
+        on_result: Callable[[RunResult], None] | None = None,
     ) -> list[RunResult]:
-        """`run` for each (program, tests) pair, in parallel across the pool, in order."""
-        work = list(items)
+        """`run` for each (program, tests) pair, in parallel across the pool, in order;
+        `on_result` is called (from a pool thread) as each run ends, e.g. to move a progress bar."""
+
+        def one(item: tuple[str, Sequence[Test]]) -> RunResult:
+            result = self.run(item[0], item[1], stop_on_first_failure=stop_on_first_failure, limits=limits)
+            if on_result is not None:
+                on_result(result)
+            return result
+
         with ThreadPoolExecutor(max_workers=len(self._handles), thread_name_prefix="sandbox-run") as threads:
-            return list(
-                threads.map(
-                    lambda item: self.run(item[0], item[1], stop_on_first_failure=stop_on_first_failure, limits=limits),
-                    work,
-                )
-            )
+            return list(threads.map(one, list(items)))
 
     def close(self) -> None:
         """Stop every worker (waiting for runs in progress), release uids and scratch space."""

@@ -226,8 +226,10 @@ def test_stop_on_first_failure_and_overall_status_is_first_failure(sandbox):
 
 def test_run_many_keeps_order_and_results_serialise_to_json(sandbox):
     items = [(f"print({i})", [StdioTest(input="", output=str(i % 3))]) for i in range(6)]
-    results = sandbox.run_many(items)
+    ended: list[RunResult] = []
+    results = sandbox.run_many(items, on_result=ended.append)
     assert [r.status for r in results] == ["passed" if i < 3 else "failed" for i in range(6)]
+    assert sorted(map(id, ended)) == sorted(map(id, results))  # each run reported once, as it ended
     dumped = json.loads(results[4].model_dump_json())
     assert dumped["first_failure"]["detail"].startswith("different answer")
     assert RunResult.model_validate_json(results[4].model_dump_json()).tests == results[4].tests
