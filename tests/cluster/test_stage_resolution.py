@@ -19,7 +19,8 @@ from bdc_ray.models import student_model
 from bdc_ray.models.resolve import resolve_backends
 from bdc_ray.training import choose_device, choose_dtype
 from tests.cluster.conftest import CLUSTER, assert_stages_pinned, stage_requests
-from tests.cluster.test_launcher_configs import load, node_types
+from bdc_ray.plan import launcher_node_types as node_types
+from tests.cluster.test_launcher_configs import load
 
 STUDENT = "Qwen/Qwen2.5-Coder-7B"
 
