@@ -70,15 +70,10 @@ class ClusterFile:
     path: str
     node_types: list[NodeType]
     max_workers: int | None = None
-    kind: str = "launcher"
 
     def describe(self) -> str:
         """'head: {CPU: 0}, cpu: {CPU: 16, cpu_node: 1}, ...': what an error message lists."""
         return ", ".join(f"{n.name}: {format_bundle(n.resources)}" for n in self.node_types)
-
-    @property
-    def head(self) -> NodeType | None:
-        return next((n for n in self.node_types if n.head), None)
 
 
 
@@ -157,7 +152,7 @@ def read_cluster_file(path: str | Path) -> ClusterFile:
     try:
         for doc in docs:
             if doc.get("kind") in KUBERAY_KINDS:
-                return ClusterFile(str(path), kuberay_node_types(kuberay_cluster_spec(doc)), kind=doc["kind"])
+                return ClusterFile(str(path), kuberay_node_types(kuberay_cluster_spec(doc)))
             if "available_node_types" in doc:
                 cap = doc.get("max_workers")
                 return ClusterFile(str(path), launcher_node_types(doc), None if cap is None else int(cap))
