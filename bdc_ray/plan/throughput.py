@@ -55,7 +55,7 @@ class Throughput(BaseModel):
         2000, "tokens/s per Train worker or Tune trial (LoRA / hypernetwork over a frozen bf16 7B base, one A10G)",
         "assumption: ms-swift trained qwen-7b-chat LoRA (bf16, flash-attn) at 4.31 samples/s of at most 2,048 tokens "
         "on one A100 (modelscope/ms-swift docs/source_en/LLM/Benchmark.md), at most ~8,800 tokens/s; an A10G has "
-        "about a quarter of an A100's bf16 tensor throughput",
+        "a quarter to two fifths of an A100's bf16 tensor throughput, the lower end taken",
     )
     tiny_generation_cpu: Figure = _figure(
         1323, "tokens/s per actor or task (a tiny model, one CPU thread, batched calls)",
