@@ -6,7 +6,7 @@ cluster config and ask for `{"gpu_node": 0.01}` here, and the autoscaler starts 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -35,3 +35,18 @@ class ResourceSpec(BaseModel):
 
     def ray_options(self) -> dict[str, Any]:
         return {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "resources": dict(self.resources)}
+
+    def bundle(self) -> dict[str, float]:
+        """The same request as one Ray resource dict (what a node must offer to hold it); a zero
+        GPU count is left out, as Ray leaves it out of a bundle."""
+        gpus = {"GPU": self.num_gpus} if self.num_gpus else {}
+        return {"CPU": self.num_cpus, **gpus, **self.resources}
+
+    @classmethod
+    def from_bundle(cls, bundle: Mapping[str, float]) -> ResourceSpec:
+        """A Ray resource dict as ScalingConfig and Tune spell it ({CPU, GPU, custom...}; Tune's
+        `with_resources` also takes lowercase cpu / gpu). A bundle without CPU asks for none."""
+        rest = dict(bundle)
+        cpus = sum(rest.pop(key, 0.0) for key in ("CPU", "cpu"))
+        gpus = sum(rest.pop(key, 0.0) for key in ("GPU", "gpu"))
+        return cls(num_cpus=cpus, num_gpus=gpus, resources=rest)

@@ -35,7 +35,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("heldout", ("heldout",)),
     ("serve", ("serve",)),
     ("report", ("report",)),
-    ("top", ("config", "cli", "pipeline", "demo")),
+    ("top", ("config", "cli", "pipeline", "demo", "plan")),
     ("jobs", ("jobs",)),
 )
 """Bottom to top: the one place the order is written (docs/architecture.md must list the same)."""

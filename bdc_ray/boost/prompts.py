@@ -150,6 +150,14 @@ def _steps(thoughts: Sequence[str]) -> str:
 
 # --- the two styles ---------------------------------------------------------------------------
 
+INSTRUCT_THOUGHT_TOKENS = 64
+"""New tokens an instruct proposal reply may spend per thought it is asked for (JSON and all)."""
+INSTRUCT_CODE_FACTOR = 4
+"""An instruct program reply may run to this many times `max_code_tokens` (prose and fences around the code)."""
+REPLY_TOKENS = 96
+"""New tokens of one refinement or merge reply (one JSON thought)."""
+
+
 
 @dataclass(frozen=True)
 class PromptBook:
@@ -174,7 +182,7 @@ class PromptBook:
             "confidence from 0 to 1 that it leads to a correct solution. Reply with JSON only:\n"
             '[{"thought": "...", "confidence": 0.8}, ...]'
         )
-        return Request([prompt], self._sampling(1, self.propose_temperature, 64 * width, []))
+        return Request([prompt], self._sampling(1, self.propose_temperature, INSTRUCT_THOUGHT_TOKENS * width, []))
 
     def parse_proposals(self, texts: Sequence[str], width: int) -> list[Proposal]:
         if self.style == "completion":
@@ -190,12 +198,22 @@ class PromptBook:
             f"Problem:\n{describe_problem(problem)}\n\nFollow this plan:\n{_steps(thoughts)}\n\n"
             "Write the complete solution in one ```python code block."
         )
-        return Request([prompt], self._sampling(n, self.code_temperature, self.max_code_tokens * 4, []))
+        return Request([prompt], self._sampling(n, self.code_temperature, self.max_code_tokens * INSTRUCT_CODE_FACTOR, []))
 
     def parse_code(self, text: str) -> str:
         if self.style == "completion":
             return text.strip("\n") + "\n" if text.strip() else ""
         return extract_code(text)
+
+    def max_new_tokens(self) -> dict[str, int]:
+        """The most new tokens one generation of each kind (the search's grant kinds) may take,
+        as the requests above ask for them; `bdc plan` bounds its token estimates with these."""
+        if self.style == "completion":
+            thought, program = self.max_thought_tokens, self.max_code_tokens
+        else:
+            thought, program = INSTRUCT_THOUGHT_TOKENS, self.max_code_tokens * INSTRUCT_CODE_FACTOR
+        return {"thought": thought, "program": program, "continuation": self.max_code_tokens,
+                "refine": REPLY_TOKENS, "merge": REPLY_TOKENS}
 
     @property
     def continues(self) -> bool:
@@ -230,7 +248,7 @@ class PromptBook:
             "Write a corrected version of the step (one sentence, no code) and your confidence from 0 to 1. "
             'Reply with JSON only: {"thought": "...", "confidence": 0.7}'
         )
-        return Request([prompt], self._sampling(1, self.refine_temperature * 0.7, 96, []))
+        return Request([prompt], self._sampling(1, self.refine_temperature * 0.7, REPLY_TOKENS, []))
 
     def parse_refinement(self, texts: Sequence[str], rejected: str) -> Proposal | None:
         options = parse_proposals_json(texts[0] if texts else "", 1, self.default_prior)
@@ -247,7 +265,7 @@ class PromptBook:
             "Write ONE next step (one sentence, no code) that keeps what is right in both, and your confidence "
             'from 0 to 1. Reply with JSON only: {"thought": "...", "confidence": 0.7}'
         )
-        return Request([prompt], self._sampling(1, 0.0, 96, []))
+        return Request([prompt], self._sampling(1, 0.0, REPLY_TOKENS, []))
 
     def parse_merge(self, texts: Sequence[str]) -> Proposal | None:
         options = parse_proposals_json(texts[0] if texts else "", 1, self.default_prior)

@@ -1,6 +1,7 @@
 """The `bdc` app and its small commands: config, data, models, eval, boost, run, report.
 
-The Disentangle, Customize and Serve command groups live beside this module and are mounted here.
+The Disentangle, Customize and Serve command groups and `bdc plan` live beside this module and are
+mounted here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import typer
 
 from bdc_ray.cli.customize import app as customize_app
 from bdc_ray.cli.disentangle import app as disentangle_app
+from bdc_ray.cli.plan import plan_cmd
 from bdc_ray.cli.serve import app as serve_app
 from bdc_ray.cli.support import ConfigOpt, console, err_console, fail, load_or_exit
 
@@ -32,6 +34,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(disentangle_app, name="disentangle", help="Disentangle: clusters of the SFT data and one LoRA expert per cluster.")
 app.add_typer(customize_app, name="customize", help="Customize: the input-aware hypernetwork over the experts (train, tune).")
 app.add_typer(serve_app, name="serve", help="Serve: the customized solver behind an OpenAI-compatible HTTP API (Ray Serve).")
+app.command("plan")(plan_cmd)
 
 def _load(path: Path | None, **overrides) -> BDCConfig:
     return load_or_exit(path, {k: v for k, v in overrides.items() if v is not None} or None)

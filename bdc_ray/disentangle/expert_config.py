@@ -8,6 +8,7 @@ same modules with the same rank and scale.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -61,6 +62,25 @@ class ScalingSection(BaseModel):
     @classmethod
     def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
         return non_negative(value)
+
+    def worker_resources(self) -> dict[str, float]:
+        """What one worker asks Ray for, as Ray Train's ScalingConfig resolves it: the given
+        resources (no CPU when none is named) and one GPU when `use_gpu` names none."""
+        per_worker = dict(self.resources_per_worker)
+        if self.use_gpu:
+            per_worker.setdefault("GPU", 1.0)
+        return per_worker
+
+    def runs_that_fit(self, cluster_resources: dict[str, float]) -> int:
+        """How many runs' worker groups `cluster_resources` hold at the same time (at least one):
+        the concurrency of `max_concurrent_runs: null`, taken from the cluster as it is when the
+        stage starts."""
+        fits = [
+            math.floor(cluster_resources.get(resource, 0.0) / (amount * self.num_workers) + 1e-9)
+            for resource, amount in self.worker_resources().items()
+            if amount > 0
+        ]
+        return max(1, min(fits) if fits else 1)
 
     @model_validator(mode="after")
     def _gpu_needs_use_gpu(self) -> "ScalingSection":

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -97,18 +96,6 @@ def fingerprint(spec: RunSpec, base_model: str, cfg: ExpertsConfig) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def runs_that_fit(scaling: ScalingSection, cluster_resources: dict[str, float]) -> int:
-    """How many runs' worker groups the cluster can hold at the same time (at least one)."""
-    per_worker = dict(scaling.resources_per_worker)
-    if scaling.use_gpu:
-        per_worker.setdefault("GPU", 1.0)
-    fits = []
-    for resource, amount in per_worker.items():
-        if amount > 0:
-            fits.append(math.floor(cluster_resources.get(resource, 0.0) / (amount * scaling.num_workers) + 1e-9))
-    return max(1, min(fits) if fits else 1)
-
-
 def train_experts(
     records_by_cluster: dict[int, list[SFTRow]],
     all_rows: Sequence[SFTRow],
@@ -146,7 +133,7 @@ def train_experts(
 
     if not ray.is_initialized():
         raise RuntimeError("train_experts needs a Ray cluster: call ray.init() (or bdc_ray.ray_session.init_ray) first")
-    concurrency = min(len(todo), cfg.scaling.max_concurrent_runs or runs_that_fit(cfg.scaling, ray.cluster_resources()))
+    concurrency = min(len(todo), cfg.scaling.max_concurrent_runs or cfg.scaling.runs_that_fit(ray.cluster_resources()))
     log.info("training %s (%d at a time)", ", ".join(s.name for s, _ in todo), concurrency)
     failures: dict[str, BaseException] = {}
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="bdc-expert") as pool, tqdm(

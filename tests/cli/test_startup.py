@@ -1,5 +1,5 @@
-"""What the often-run commands import: `bdc --help`, `bdc config check` and `bdc eval` on one
-machine never load torch, transformers or Ray (each is a fresh interpreter, as a user runs it)."""
+"""What the often-run commands import: `bdc --help`, `bdc config check`, `bdc plan` and `bdc eval`
+on one machine never load torch, transformers or Ray (each is a fresh interpreter, as a user runs it)."""
 
 import json
 import subprocess
@@ -38,8 +38,9 @@ def _run(args: list[str]) -> dict:
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["config", "check", "ray_config.yaml"], ["report", "--help"], ["serve", "--help"]],
-    ids=["help", "config-check", "report-help", "serve-help"],
+    [["--help"], ["config", "check", "ray_config.yaml"], ["report", "--help"], ["serve", "--help"],
+     ["plan", "--config", "cluster/ray_config.yaml", "--cluster", "cluster/aws.yaml"]],
+    ids=["help", "config-check", "report-help", "serve-help", "plan"],
 )
 def test_often_run_commands_load_no_heavy_library(args):
     seen = _run(args)

@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import pytest
 
 from bdc_ray.config import BDCConfig, load_config
+from bdc_ray.plan import NodeType
 from bdc_ray.resources import ResourceSpec
 from tests.conftest import ROOT
 
 CLUSTER = ROOT / "cluster"
-
-
-@dataclass(frozen=True)
-class NodeType:
-    """The Ray resources one node type offers, however the config spells them."""
-
-    name: str
-    cpus: float
-    gpus: float
-    custom: dict[str, float]
-
-    def fits(self, spec: ResourceSpec) -> bool:
-        return (
-            spec.num_cpus <= self.cpus
-            and spec.num_gpus <= self.gpus
-            and all(amount <= self.custom.get(key, 0) for key, amount in spec.resources.items())
-        )
-
-
-def as_spec(resources: dict[str, float]) -> ResourceSpec:
-    """A Ray resource dict (CPU, GPU, custom keys), as ScalingConfig and Tune bundles spell it."""
-    rest = dict(resources)
-    return ResourceSpec(num_cpus=rest.pop("CPU", 0.0), num_gpus=rest.pop("GPU", 0.0), resources=rest)
 
 
 def stage_requests(cfg: BDCConfig) -> dict[str, ResourceSpec]:
@@ -52,11 +29,11 @@ def stage_requests(cfg: BDCConfig) -> dict[str, ResourceSpec]:
         {"sandbox": cfg.resources.sandbox}
         | {f"agent {a.name}": a.resources for a in cfg.models.agents}
         | {
-            "expert train worker": as_spec(
+            "expert train worker": ResourceSpec.from_bundle(
                 {"CPU": scaling.num_cpus_per_worker, "GPU": scaling.num_gpus_per_worker,
                  **scaling.additional_resources_per_worker}
             ),
-            "tune trial": as_spec(bundles[0]),
+            "tune trial": ResourceSpec.from_bundle(bundles[0]),
             "held-out generation": ResourceSpec(**cfg.stages.eval.resources.ray_options()),
             "serve replica": ResourceSpec(**actor),
         }

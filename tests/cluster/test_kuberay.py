@@ -19,7 +19,10 @@ import pytest
 import ray
 import yaml
 
-from tests.cluster.conftest import CLUSTER, NodeType, assert_stages_pinned
+from bdc_ray.plan import kuberay_cluster_spec as cluster_spec
+from bdc_ray.plan import kuberay_custom_resources as custom_resources
+from bdc_ray.plan import kuberay_node_types as node_types
+from tests.cluster.conftest import CLUSTER, assert_stages_pinned
 from tests.conftest import ROOT
 
 KUBERAY = CLUSTER / "kuberay"
@@ -32,39 +35,6 @@ def manifests() -> dict[str, dict]:
         for doc in yaml.safe_load_all(path.read_text()):
             docs[doc["kind"]] = doc
     return docs
-
-
-def cluster_spec(doc: dict) -> dict:
-    return {"RayCluster": lambda d: d["spec"], "RayJob": lambda d: d["spec"]["rayClusterSpec"],
-            "RayService": lambda d: d["spec"]["rayClusterConfig"]}[doc["kind"]](doc)
-
-
-def custom_resources(params: dict) -> dict[str, float]:
-    """rayStartParams.resources is KubeRay's quoted JSON string: '"{\\"cpu_node\\": 1}"'."""
-    raw = params.get("resources")
-    if raw is None:
-        return {}
-    value = json.loads(raw)
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _quantity(value) -> float:
-    return float(value[:-1]) / 1000 if isinstance(value, str) and value.endswith("m") else float(value)
-
-
-def group_node_type(name: str, group: dict) -> NodeType:
-    """The Ray resources a group's pods offer: num-cpus/num-gpus params win over container limits."""
-    params = group.get("rayStartParams", {})
-    limits = group["template"]["spec"]["containers"][0]["resources"].get("limits", {})
-    cpus = _quantity(params.get("num-cpus", limits.get("cpu", 0)))
-    gpus = _quantity(params.get("num-gpus", limits.get("nvidia.com/gpu", 0)))
-    return NodeType(name, cpus, gpus, custom_resources(params))
-
-
-def node_types(spec: dict) -> list[NodeType]:
-    return [group_node_type("head", spec["headGroupSpec"])] + [
-        group_node_type(g["groupName"], g) for g in spec["workerGroupSpecs"]
-    ]
 
 
 def _pod_problems(where: str, template: dict) -> list[str]:

@@ -15,7 +15,8 @@ import ray
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-from tests.cluster.conftest import CLUSTER, NodeType, assert_stages_pinned
+from bdc_ray.plan import launcher_node_types as node_types
+from tests.cluster.conftest import CLUSTER, assert_stages_pinned
 from tests.conftest import ROOT
 
 SCHEMA = json.loads((Path(ray.autoscaler.__file__).parent / "ray-schema.json").read_text())
@@ -32,14 +33,6 @@ def ray_up_checks(config: dict) -> dict:
     prepared = prepare_config(copy.deepcopy(config))
     validate_config(prepared)
     return prepared
-
-
-def node_types(config: dict) -> list[NodeType]:
-    out = []
-    for name, spec in config["available_node_types"].items():
-        res = dict(spec["resources"])
-        out.append(NodeType(name, res.pop("CPU"), res.pop("GPU", 0), res))
-    return out
 
 
 @pytest.mark.parametrize("name", LAUNCHERS)

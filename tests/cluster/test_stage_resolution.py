@@ -19,7 +19,10 @@ from bdc_ray.models import student_model
 from bdc_ray.models.resolve import resolve_backends
 from bdc_ray.training import choose_device, choose_dtype
 from tests.cluster.conftest import CLUSTER, assert_stages_pinned, stage_requests
-from tests.cluster.test_launcher_configs import load, node_types
+from bdc_ray.plan import Throughput, build_plan, read_cluster_file
+from bdc_ray.plan import launcher_node_types as node_types
+from bdc_ray.resources import ResourceSpec
+from tests.cluster.test_launcher_configs import load
 
 STUDENT = "Qwen/Qwen2.5-Coder-7B"
 
@@ -142,3 +145,16 @@ def test_an_unknown_key_in_the_cluster_config_fails_with_its_path(overrides, pat
     with pytest.raises(ConfigError) as err:
         load_config(CLUSTER / "ray_config.yaml", overrides=overrides)
     assert f"  {path}: unknown key" in str(err.value).splitlines(), str(err.value)
+
+
+def test_bdc_plan_asks_for_what_the_stages_ask_for(cluster_config):
+    """`bdc plan` reads each request off its section without Ray; the stages build theirs with
+    Ray's own functions (stage_requests). The two must agree, request by request."""
+    plan = build_plan(cluster_config, "cluster/ray_config.yaml", read_cluster_file(CLUSTER / "aws.yaml"), Throughput())
+    planned = {row.what: ResourceSpec.from_bundle(row.each) for stage in plan.stages for row in stage.demands}
+    resolved = stage_requests(cluster_config)
+    same = {"sandbox actor (rewards)": "sandbox", "Ray Train worker of an expert run": "expert train worker",
+            "Ray Tune trial": "tune trial", "held-out generation task": "held-out generation",
+            "Serve replica": "serve replica"}
+    same |= {f"replica of agent {a.name}": f"agent {a.name}" for a in cluster_config.models.agents}
+    assert {what: planned[what] for what in same} == {what: resolved[stage] for what, stage in same.items()}

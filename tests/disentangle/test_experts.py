@@ -20,7 +20,7 @@ from bdc_ray.artifacts.sft import SFTRow
 from bdc_ray.disentangle import experts
 from bdc_ray.disentangle.expert_config import ExpertsConfig, ScalingSection
 from bdc_ray.disentangle.expert_worker import FAIL_ONCE_ENV, load_probe
-from bdc_ray.disentangle.experts import fingerprint, plan_runs, runs_that_fit, train_experts
+from bdc_ray.disentangle.experts import fingerprint, plan_runs, train_experts
 
 SMALL = dict(steps=8, checkpoint_every=2, micro_batch_tokens=1024, lr=1e-2, warmup=2)
 TWO_WORKERS = dict(num_workers=2, resources_per_worker={"CPU": 0.5}, max_failures=1)
@@ -100,11 +100,11 @@ def test_fingerprint_follows_what_decides_the_adapter(tiny_base) -> None:
 
 def test_runs_that_fit_count_whole_worker_groups() -> None:
     two_cpu = {"CPU": 2.0, "memory": 1e9}
-    assert runs_that_fit(ScalingSection(num_workers=2, resources_per_worker={"CPU": 0.5}), two_cpu) == 2
-    assert runs_that_fit(ScalingSection(num_workers=2, resources_per_worker={"CPU": 1}), two_cpu) == 1
-    assert runs_that_fit(ScalingSection(num_workers=4, resources_per_worker={"CPU": 1}), two_cpu) == 1  # queues
+    assert ScalingSection(num_workers=2, resources_per_worker={"CPU": 0.5}).runs_that_fit(two_cpu) == 2
+    assert ScalingSection(num_workers=2, resources_per_worker={"CPU": 1}).runs_that_fit(two_cpu) == 1
+    assert ScalingSection(num_workers=4, resources_per_worker={"CPU": 1}).runs_that_fit(two_cpu) == 1  # queues
     gpus = {"CPU": 64.0, "GPU": 8.0}
-    assert runs_that_fit(ScalingSection(num_workers=4, use_gpu=True, resources_per_worker={"CPU": 4}), gpus) == 2
+    assert ScalingSection(num_workers=4, use_gpu=True, resources_per_worker={"CPU": 4}).runs_that_fit(gpus) == 2
 
 
 @pytest.mark.ray
