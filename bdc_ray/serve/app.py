@@ -71,7 +71,7 @@ from bdc_ray.serve.api import (
 from bdc_ray.serve.auth import make_auth
 from bdc_ray.serve.chat import routing_text
 from bdc_ray.serve.deploy_config import AppArgs, deployment_options
-from bdc_ray.serve.engine import Engine, GenJob, GenOutput, JobEvent, job_rows, routing_text_of
+from bdc_ray.serve.engine import EngineBase, GenJob, GenOutput, JobEvent, job_rows, routing_text_of
 from bdc_ray.serve.metrics import serve_metrics
 from bdc_ray.serve.run_files import run_file
 from bdc_ray.serve.solve import SolveEvent, solve_events
@@ -153,7 +153,7 @@ async def _observe(request: Request, call_next):
         metrics["latency"].observe((time.perf_counter() - started) * 1000, {"route": label})
 
 
-def load_engine(args: AppArgs) -> Engine:
+def load_engine(args: AppArgs) -> EngineBase:
     """The solver a user deploys: hypernetwork folder + experts manifest (+ base model override)."""
     from bdc_ray.artifacts.experts import load_manifest
     from bdc_ray.customize import load_customized, load_meta
@@ -178,6 +178,8 @@ def load_engine(args: AppArgs) -> Engine:
         args.hypernet, base_model=base, expert_paths=expert_paths, device=device,
         max_batch_size=settings.batching.max_batch_size,
     )
+    from bdc_ray.serve.engine import Engine
+
     return Engine(solver, on_group=lambda rows: serve_metrics()["batch_rows"].observe(rows),
                   max_rows=settings.batching.max_batch_size, join=settings.batching.enabled)
 
@@ -328,6 +330,7 @@ class SolverDeployment:
         body: CompletionRequest = await self._read(request, CompletionRequest)
         self._served(body.model)
         check_completion(body, self.settings.limits)
+        self.engine.check_options(body.stream, body.logprobs is not None)
         rid = f"cmpl-{uuid.uuid4().hex}"
         sampling = self._sampling(body, body.max_tokens)
         jobs = [GenJob.make(p, body.problem or routing_text_of(p), body.n, sampling, logprobs=body.logprobs,
@@ -348,6 +351,7 @@ class SolverDeployment:
         body: ChatCompletionRequest = await self._read(request, ChatCompletionRequest)
         self._served(body.model)
         check_chat(body, self.settings.limits)
+        self.engine.check_options(body.stream, body.logprobs)
         prompt, specials = self.engine.render_chat(body.messages)
         max_tokens = body.new_tokens
         if max_tokens is None:  # what fits after the prompt, up to the limit

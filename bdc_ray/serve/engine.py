@@ -9,6 +9,10 @@ thread of its own, the only one that touches the model; each step's new text rea
 caller as it is decoded (`submit`, `astream`; `output` assembles a job's samples). Rows are prompts x
 samples; a greedy job is one row whatever its `n` (greedy samples are identical), a sampled job
 is `n` rows of the same prompt. No Ray here: tests drive it directly.
+
+`EngineBase` is what the app asks of any engine besides generation (token counts, the context
+check, chat prompts, a job's output, routing summaries, which request options it serves); this
+engine and the vLLM one (vllm_engine.py) derive from it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import copy
 import itertools
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
@@ -24,7 +29,7 @@ from typing import Any
 
 import torch
 
-from bdc_ray.customize import Completion, CustomizedSolver, TokenLogprob
+from bdc_ray.customize import Completion, CustomizedSolver, Router, TokenLogprob
 from bdc_ray.llm.base import SamplingParams
 from bdc_ray.problems.prompt_format import SOLUTION_HEADER, TASK_HEADER, prompt_text
 from bdc_ray.serve.api import APIError, ChatMessage, ExpertWeight, RoutingResponse
@@ -169,7 +174,144 @@ def routing_text_of(prompt: str) -> str:
 _END = object()
 
 
-class Engine:
+class EngineBase(ABC):
+    """What the app asks of an engine: `astream` over the engine's own `submit`, and the same
+    answers about prompts and routing whatever generates.
+
+    `tokenizer` must be the engine's own copy: a fast tokenizer must not be entered by two threads
+    at once, and the one that generates is busy on the generating thread.
+    """
+
+    name = "transformers"
+    """The `serve.engine` value this engine implements (named in its refusals)."""
+    streams = True
+    """Whether text reaches a request as it is decoded (else `stream: true` is refused)."""
+    reports_logprobs = True
+
+    def __init__(self, router: Router, tokenizer, context: int | None) -> None:
+        self.router = router
+        self._tokenizer = tokenizer
+        self._tokenizer_lock = threading.Lock()
+        self.context = context
+        """Longest sequence the model takes (prompt + new tokens); None when the config does not say."""
+
+    @property
+    def expert_names(self) -> list[str]:
+        return self.router.expert_names
+
+    def check_options(self, stream: bool, logprobs: bool) -> None:
+        """Refuse, as the client's 400 naming the field, what this engine does not serve."""
+        for asked, served, field_name, what in ((stream, self.streams, "stream", "stream text"),
+                                                (logprobs, self.reports_logprobs, "logprobs", "report logprobs")):
+            if asked and not served:
+                raise APIError(400, f"the {self.name} engine of this server (serve.engine: {self.name}) does not "
+                               f"{what}; send the request without {field_name}", param=field_name)
+
+    @abstractmethod
+    def submit(self, jobs: list[GenJob], on_events: Callable[[list[tuple[int, JobEvent]]], None],
+               on_done: Callable[[BaseException | None], None]) -> None:
+        """Queue a group: `on_events` gets (job index, event) pairs as they are produced (the last
+        event of each sample carries the finished sample), `on_done` is called once, with the error
+        if the group failed. Both are called on the engine's generating thread."""
+
+    @abstractmethod
+    def stats_snapshot(self) -> dict[str, Any]:
+        """What this engine did so far, for /healthz."""
+
+    async def astream(self, jobs: list[GenJob]) -> AsyncIterator[list[Any]]:
+        """The group's events on the event loop, as serve.batch's generator protocol wants them: each
+        item has one entry per job, the events since the last item, or StopIteration once the job
+        has ended. Events that queued up while the loop was busy come out merged in one item."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def done(err: BaseException | None) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, _END if err is None else err)
+
+        self.submit(jobs, lambda events: loop.call_soon_threadsafe(queue.put_nowait, events), done)
+        left = [job.rows for job in jobs]
+        ended = [False] * len(jobs)
+        finished = False
+        try:
+            while not finished:
+                items = [await queue.get()]
+                while not queue.empty():
+                    items.append(queue.get_nowait())
+                per_job: list[Any] = [StopIteration if e else [] for e in ended]
+                for item in items:
+                    if item is _END:
+                        finished = True
+                    elif isinstance(item, BaseException):
+                        raise item
+                    else:
+                        for j, event in item:
+                            per_job[j].append(event)
+                            left[j] -= event.done is not None
+                yield per_job
+                ended = [e or n == 0 for e, n in zip(ended, left)]
+        finally:
+            if not finished:  # abandoned (the caller went away): stop decoding for nobody
+                for job in jobs:
+                    job.cancel.set()
+
+    def output(self, job: GenJob, finished: dict[int, Completion]) -> GenOutput:
+        """A job's samples in order (a greedy row stands for all n), with its prompt's token count."""
+        samples = [finished[s] for s in sorted(finished) for _ in job.choices(s)]
+        return GenOutput(samples, prompt_tokens=self.count_tokens(job.prompt, job.specials))
+
+    def room(self, prompt: str, specials: bool = True) -> int | None:
+        """New tokens that fit after `prompt` in the model's context (None: no known limit)."""
+        return None if self.context is None else self.context - self.count_tokens(prompt, specials)
+
+    def check_fits(self, prompt: str, max_tokens: int, specials: bool = True) -> None:
+        """A prompt that cannot fit the model's context is the client's error (400), found before it
+        joins a batch, where a failing forward would fail every request batched with it."""
+        if self.context is None:
+            return
+        tokens = self.count_tokens(prompt, specials)
+        if tokens + max_tokens > self.context:
+            raise APIError(
+                400,
+                f"the prompt is {tokens} tokens and max_tokens is {max_tokens}: {tokens + max_tokens} exceeds the "
+                f"model's context of {self.context} tokens",
+                param="max_tokens" if tokens < self.context else "prompt",
+            )
+
+    def count_tokens(self, text: str, specials: bool = False) -> int:
+        """Tokens of `text` (a prompt's usage figure and context check)."""
+        with self._tokenizer_lock:
+            return len(self._tokenizer(text, add_special_tokens=specials)["input_ids"])
+
+    def render_chat(self, messages: list[ChatMessage]) -> tuple[str, bool]:
+        """The prompt of a conversation (chat.py) and whether the tokenizer adds special tokens to it."""
+        with self._tokenizer_lock:
+            return chat_prompt(messages, self._tokenizer)
+
+    def routing(self, problems: list[str]) -> list[RoutingResponse]:
+        """Each problem's expert shares, overall and per adapted module (for inspection)."""
+        weights = self.router.weights(problems)  # the router's own lock guards its embedder
+        n_experts = len(self.expert_names)
+        per_module = weights.view(weights.shape[0], weights.shape[1], n_experts, -1).sum(-1)
+        per_module = per_module / per_module.sum(-1, keepdim=True).clamp_min(1e-12)
+        overall = per_module.mean(1)
+        names = self.router.module_names
+        return [
+            RoutingResponse(
+                problem_chars=len(problem),
+                experts=[ExpertWeight(name=n, weight=float(w)) for n, w in zip(self.expert_names, overall[b])],
+                per_module={m: _floats(per_module[b, j]) for j, m in enumerate(names)},
+            )
+            for b, problem in enumerate(problems)
+        ]
+
+
+def model_context(config) -> int | None:
+    """The longest sequence a model's config says it takes (max_position_embeddings), if it says."""
+    limit = getattr(config, "max_position_embeddings", None)
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
+class Engine(EngineBase):
     """The solver behind a replica, with its decode thread.
 
     `max_rows` bounds the running batch (rows in one forward); groups wait, first come first
@@ -180,6 +322,8 @@ class Engine:
 
     def __init__(self, solver: CustomizedSolver, on_group: Callable[[int], None] | None = None, *,
                  max_rows: int = 16, join: bool = True) -> None:
+        # Its own tokenizer for counting and chat templates: the solver's is the decode thread's.
+        super().__init__(solver.router, copy.deepcopy(solver.tokenizer), model_context(solver.composed.model.config))
         self.solver = solver
         self.max_rows = max_rows
         self.join = join
@@ -196,26 +340,12 @@ class Engine:
         self._pending: deque[_Group] = deque()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
-        # A private tokenizer for counting and chat templates: the solver's is in use by the decode
-        # thread, and a fast tokenizer must not be entered by two threads at once.
-        self._tokenizer = copy.deepcopy(solver.tokenizer)
-        self._tokenizer_lock = threading.Lock()
-        config = solver.composed.model.config
-        limit = getattr(config, "max_position_embeddings", None)
-        self.context: int | None = limit if isinstance(limit, int) and limit > 0 else None
-        """Longest sequence the model takes (prompt + new tokens); None when the config does not say."""
-
-    @property
-    def expert_names(self) -> list[str]:
-        return self.solver.expert_names
 
     # -- the decode thread ------------------------------------------------------------------
 
     def submit(self, jobs: list[GenJob], on_events: Callable[[list[tuple[int, JobEvent]]], None],
                on_done: Callable[[BaseException | None], None]) -> None:
-        """Queue a group: `on_events` gets (job index, event) pairs as steps produce them (the last
-        event of each sample carries the finished sample), `on_done` is called once, with the error
-        if the group failed. Both are called on the decode thread."""
+        """EngineBase.submit: the group joins the running decode; events come step by step."""
         group = _Group(jobs, on_events, on_done, left=sum(job.rows for job in jobs))
         if group.left == 0:
             on_done(None)
@@ -321,94 +451,6 @@ class Engine:
         self._seen_cancelled = len(self._decoded.cancelled)
         for group in groups.values():
             group.on_done(err)
-
-    # -- callers ----------------------------------------------------------------------------
-
-    def output(self, job: GenJob, finished: dict[int, Completion]) -> GenOutput:
-        """A job's samples in order (a greedy row stands for all n), with its prompt's token count."""
-        samples = [finished[s] for s in sorted(finished) for _ in job.choices(s)]
-        return GenOutput(samples, prompt_tokens=self.count_tokens(job.prompt, job.specials))
-
-    async def astream(self, jobs: list[GenJob]) -> AsyncIterator[list[Any]]:
-        """The group's events on the event loop, as serve.batch's generator protocol wants them: each
-        item has one entry per job, the events since the last item, or StopIteration once the job
-        has ended. Events that queued up while the loop was busy come out merged in one item."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-
-        def done(err: BaseException | None) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, _END if err is None else err)
-
-        self.submit(jobs, lambda events: loop.call_soon_threadsafe(queue.put_nowait, events), done)
-        left = [job.rows for job in jobs]
-        ended = [False] * len(jobs)
-        finished = False
-        try:
-            while not finished:
-                items = [await queue.get()]
-                while not queue.empty():
-                    items.append(queue.get_nowait())
-                per_job: list[Any] = [StopIteration if e else [] for e in ended]
-                for item in items:
-                    if item is _END:
-                        finished = True
-                    elif isinstance(item, BaseException):
-                        raise item
-                    else:
-                        for j, event in item:
-                            per_job[j].append(event)
-                            left[j] -= event.done is not None
-                yield per_job
-                ended = [e or n == 0 for e, n in zip(ended, left)]
-        finally:
-            if not finished:  # abandoned (the caller went away): stop decoding for nobody
-                for job in jobs:
-                    job.cancel.set()
-
-    def room(self, prompt: str, specials: bool = True) -> int | None:
-        """New tokens that fit after `prompt` in the model's context (None: no known limit)."""
-        return None if self.context is None else self.context - self.count_tokens(prompt, specials)
-
-    def check_fits(self, prompt: str, max_tokens: int, specials: bool = True) -> None:
-        """A prompt that cannot fit the model's context is the client's error (400), found before it
-        joins a batch, where a failing forward would fail every request batched with it."""
-        if self.context is None:
-            return
-        tokens = self.count_tokens(prompt, specials)
-        if tokens + max_tokens > self.context:
-            raise APIError(
-                400,
-                f"the prompt is {tokens} tokens and max_tokens is {max_tokens}: {tokens + max_tokens} exceeds the "
-                f"model's context of {self.context} tokens",
-                param="max_tokens" if tokens < self.context else "prompt",
-            )
-
-    def count_tokens(self, text: str, specials: bool = False) -> int:
-        """Tokens of `text` (a prompt's usage figure and context check)."""
-        with self._tokenizer_lock:
-            return len(self._tokenizer(text, add_special_tokens=specials)["input_ids"])
-
-    def render_chat(self, messages: list[ChatMessage]) -> tuple[str, bool]:
-        """The prompt of a conversation (chat.py) and whether the tokenizer adds special tokens to it."""
-        with self._tokenizer_lock:
-            return chat_prompt(messages, self._tokenizer)
-
-    def routing(self, problems: list[str]) -> list[RoutingResponse]:
-        """Each problem's expert shares, overall and per adapted module (for inspection)."""
-        weights = self.solver.routing(problems)  # the solver's own lock guards its embedder
-        n_experts = len(self.expert_names)
-        per_module = weights.view(weights.shape[0], weights.shape[1], n_experts, -1).sum(-1)
-        per_module = per_module / per_module.sum(-1, keepdim=True).clamp_min(1e-12)
-        overall = per_module.mean(1)
-        names = self.solver.composed.module_names
-        return [
-            RoutingResponse(
-                problem_chars=len(problem),
-                experts=[ExpertWeight(name=n, weight=float(w)) for n, w in zip(self.expert_names, overall[b])],
-                per_module={m: _floats(per_module[b, j]) for j, m in enumerate(names)},
-            )
-            for b, problem in enumerate(problems)
-        ]
 
     def stats_snapshot(self) -> dict[str, Any]:
         with self._stats_lock:
