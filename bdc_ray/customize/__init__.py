@@ -23,6 +23,7 @@ __all__, __getattr__ = lazy_face(__name__, {
     "load_expert_stack": ".loading",
     "load_meta": ".checkpoint",
     "load_router": ".router",
+    "local_copy": ".loading",
     "materialize": ".materialize",
     "Router": ".router",
     "run_customize_stage": ".stage",

@@ -151,7 +151,7 @@ class BatchStats:
 
 
 @dataclass
-class _Group:
+class Group:
     """Jobs admitted together, and where their events go."""
 
     jobs: list[GenJob]
@@ -277,10 +277,14 @@ class EngineBase(ABC):
                 param="max_tokens" if tokens < self.context else "prompt",
             )
 
+    def encode(self, text: str, specials: bool = False) -> list[int]:
+        """The token ids of `text`, with the tokenizer's special tokens (BOS) when `specials`."""
+        with self._tokenizer_lock:
+            return self._tokenizer(text, add_special_tokens=specials)["input_ids"]
+
     def count_tokens(self, text: str, specials: bool = False) -> int:
         """Tokens of `text` (a prompt's usage figure and context check)."""
-        with self._tokenizer_lock:
-            return len(self._tokenizer(text, add_special_tokens=specials)["input_ids"])
+        return len(self.encode(text, specials))
 
     def render_chat(self, messages: list[ChatMessage]) -> tuple[str, bool]:
         """The prompt of a conversation (chat.py) and whether the tokenizer adds special tokens to it."""
@@ -333,11 +337,11 @@ class Engine(EngineBase):
         self.decoder = Decoder(solver.composed, solver.tokenizer, solver.stop_ids)
         self._decoded = DecodeStats()
         self._batch = self.decoder.batch(self._decoded)
-        self._owners: dict[int, tuple[_Group, int, int]] = {}
+        self._owners: dict[int, tuple[Group, int, int]] = {}
         """Row id -> (its group, job index in the group, sample)."""
         self._row_ids = itertools.count()
         self._seen_cancelled = 0
-        self._pending: deque[_Group] = deque()
+        self._pending: deque[Group] = deque()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
 
@@ -346,7 +350,7 @@ class Engine(EngineBase):
     def submit(self, jobs: list[GenJob], on_events: Callable[[list[tuple[int, JobEvent]]], None],
                on_done: Callable[[BaseException | None], None]) -> None:
         """EngineBase.submit: the group joins the running decode; events come step by step."""
-        group = _Group(jobs, on_events, on_done, left=sum(job.rows for job in jobs))
+        group = Group(jobs, on_events, on_done, left=sum(job.rows for job in jobs))
         if group.left == 0:
             on_done(None)
             return
@@ -357,12 +361,12 @@ class Engine(EngineBase):
                 self._thread.start()
             self._wake.notify()
 
-    def _next_groups(self) -> list[_Group]:
+    def _next_groups(self) -> list[Group]:
         """Waiting groups that fit now, in arrival order (a group never overtakes an earlier one)."""
         if self._batch and not (self.join and self._batch.joinable):
             return []
         rows = len(self._batch)
-        admitted: list[_Group] = []
+        admitted: list[Group] = []
         while self._pending and (rows == 0 or rows + self._pending[0].left <= self.max_rows):
             admitted.append(self._pending.popleft())
             rows += admitted[-1].left
@@ -384,7 +388,7 @@ class Engine(EngineBase):
                 except Exception as err:  # noqa: BLE001 - every group in the batch fails, the engine goes on
                     self._fail_batch(err)
 
-    def _admit(self, group: _Group) -> None:
+    def _admit(self, group: Group) -> None:
         jobs = group.jobs
         try:
             prompt_ids = [self.solver.tokenizer(job.prompt, add_special_tokens=job.specials)["input_ids"] for job in jobs]
@@ -413,7 +417,7 @@ class Engine(EngineBase):
 
     def _dispatch(self, updates: list[RowUpdate]) -> None:
         self._record_cancelled()  # before anyone hears that the rows ended
-        by_group: dict[int, tuple[_Group, list[tuple[int, JobEvent]]]] = {}
+        by_group: dict[int, tuple[Group, list[tuple[int, JobEvent]]]] = {}
         for u in updates:
             group, j, sample = self._owners[u.row]
             by_group.setdefault(id(group), (group, []))[1].append((j, JobEvent(sample, u.text, u.logprobs, u.done)))
