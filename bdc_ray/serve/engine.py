@@ -182,7 +182,7 @@ class EngineBase(ABC):
     at once, and the one that generates is busy on the generating thread.
     """
 
-    name = "transformers"
+    name: str
     """The `serve.engine` value this engine implements (named in its refusals)."""
     streams = True
     """Whether text reaches a request as it is decoded (else `stream: true` is refused)."""
@@ -323,6 +323,8 @@ class Engine(EngineBase):
     unbatched baseline). A model whose cache cannot be merged (sliding-window layers) decodes a
     group at a time whatever `join` says.
     """
+
+    name = "transformers"
 
     def __init__(self, solver: CustomizedSolver, on_group: Callable[[int], None] | None = None, *,
                  max_rows: int = 16, join: bool = True) -> None:

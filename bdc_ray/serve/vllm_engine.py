@@ -16,7 +16,6 @@ running (the offline engine has no abort); a job cancelled before its call is sk
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from collections import deque
@@ -40,7 +39,7 @@ class VLLMEngine(EngineBase):
     def __init__(self, router: Router, llm: Any, tokenizer, cache: AdapterCache, *,
                  sampling_params: Callable[..., Any], lora_request: Callable[..., Any], quant_step: float,
                  max_rows: int = 16, context: int | None = None, on_group: Callable[[int], None] | None = None) -> None:
-        super().__init__(router, copy.deepcopy(tokenizer), context)
+        super().__init__(router, tokenizer, context)  # its own: only the engine uses it
         self.llm = llm
         self.cache = cache
         self.quant_step = quant_step
@@ -91,7 +90,7 @@ class VLLMEngine(EngineBase):
                 if self._on_group is not None:
                     self._on_group(group.left)
             try:
-                samples = self.generate([job for group in groups for job in group.jobs])
+                samples = self._call([job for group in groups for job in group.jobs])
             except Exception as err:  # noqa: BLE001 - the call's groups fail, the engine goes on
                 for group in groups:
                     group.on_done(err)
@@ -101,12 +100,14 @@ class VLLMEngine(EngineBase):
                 group.on_events([(j, event) for j, events in enumerate(mine) for event in events])
                 group.on_done(None)
 
-    def generate(self, jobs: list[GenJob]) -> list[list[JobEvent]]:
+    def _call(self, jobs: list[GenJob]) -> list[list[JobEvent]]:
         """Every row of `jobs` in one `generate` call: per job, its rows' finished samples."""
         events: list[list[JobEvent]] = [[] for _ in jobs]
-        live = [j for j, job in enumerate(jobs) if not job.cancel.is_set()]
-        for j in sorted(set(range(len(jobs))) - set(live)):
-            job = jobs[j]
+        live = []
+        for j, job in enumerate(jobs):
+            if not job.cancel.is_set():
+                live.append(j)
+                continue
             events[j] = [JobEvent(s, "", done=CANCELLED) for s in range(job.first_sample, job.first_sample + job.rows)]
             with self._stats_lock:
                 self.stats.cancelled_rows += job.rows
