@@ -159,9 +159,9 @@ def main() -> None:
     n = len(problems)
 
     # Weights of every method that is a routing of the one composed model.
-    features = solver.features(statements)
+    features = solver.router.features(statements)
     clusters = {e.cluster: i for i, e in enumerate(manifest.experts)}
-    similarity = features[:, -len(solver.centroids):].cpu().numpy()
+    similarity = features[:, -len(solver.router.centroids):].cpu().numpy()
     similarity[:, [c for c in range(similarity.shape[1]) if c not in clusters]] = -np.inf
     nearest = [clusters[int(c)] for c in similarity.argmax(1)]
     routed = {

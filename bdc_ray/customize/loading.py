@@ -14,7 +14,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from bdc_ray import storage
 from bdc_ray.customize.config import Layers
-from bdc_ray.customize.inject import ComposedLoRA, inject, load_experts
+from bdc_ray.customize.inject import ComposedLoRA, ExpertStack, inject, load_experts
 
 
 def local_copy(path: str) -> str:
@@ -25,6 +25,11 @@ def local_copy(path: str) -> str:
     target = tempfile.mkdtemp(prefix="bdc-customize-")
     fs.get(p.rstrip("/") + "/", target, recursive=True)
     return target
+
+
+def load_expert_stack(expert_paths: Sequence[str], names: Sequence[str]) -> ExpertStack:
+    """The experts' matrices, stacked, from folders wherever they live."""
+    return load_experts([local_copy(p) for p in expert_paths], names)
 
 
 def build_composed(
@@ -46,5 +51,4 @@ def build_composed(
             raise ValueError(f"tokenizer of {base_model!r} has neither a pad nor an eos token; batching needs one")
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(base, dtype=weight_dtype(target)).to(target).eval()
-    experts = load_experts([local_copy(p) for p in expert_paths], names)
-    return inject(model, experts, layers), tokenizer
+    return inject(model, load_expert_stack(expert_paths, names), layers), tokenizer

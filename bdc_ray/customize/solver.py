@@ -24,10 +24,11 @@ import numpy as np
 import torch
 
 from bdc_ray.customize.checkpoint import HypernetMeta, load_checkpoint
-from bdc_ray.customize.features import Embedder, default_embedder, routing_features
+from bdc_ray.customize.features import Embedder, default_embedder
 from bdc_ray.customize.hypernet import HyperNetwork, expert_shares
 from bdc_ray.customize.inject import ComposedLoRA
 from bdc_ray.customize.loading import build_composed
+from bdc_ray.customize.router import Router
 from bdc_ray.llm.base import GenerationStats, SamplingParams, Texts, generated_length, truncate_at_stop
 from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.threads import configure_torch_threads
@@ -59,7 +60,7 @@ class Completion:
 
 class CustomizedSolver:
     """Thread-safe: one lock serialises the forward passes, because routing weights are state of
-    the shared model (two interleaved requests must never see each other's weights); another
+    the shared model (two interleaved requests must never see each other's weights); the router
     serialises routing, because the embedder is shared too."""
 
     def __init__(
@@ -79,15 +80,11 @@ class CustomizedSolver:
                 f"{composed.module_names[:1]}): pass the same base model, experts and layers"
             )
         self.composed = composed
-        self.hypernet = hypernet.to(composed.device).eval()
+        self.router = Router(hypernet, meta, embed, composed.device)
         self.meta = meta
         self.tokenizer = tokenizer
-        self.embed = embed
-        self.centroids = np.asarray(meta.centroids, dtype=np.float32)
         self.max_batch_size = max_batch_size
         self._lock = threading.Lock()
-        # The embedder's fast tokenizer may not be used by two threads at once.
-        self._routing_lock = threading.Lock()
         eos = [tokenizer.eos_token_id, composed.model.generation_config.eos_token_id]
         # generation_config may list several end tokens (chat models end a turn with their own).
         self.stop_ids: set[int] = {i for e in eos for i in (e if isinstance(e, list) else [e]) if isinstance(i, int)}
@@ -121,16 +118,11 @@ class CustomizedSolver:
 
     @property
     def expert_names(self) -> list[str]:
-        return [e.name for e in self.meta.experts]
-
-    def features(self, problems: Sequence[str]) -> torch.Tensor:
-        feats = routing_features(self.embed(list(problems)), self.centroids)
-        return torch.from_numpy(feats).to(self.composed.device)
+        return self.router.expert_names
 
     def routing(self, problems: Sequence[str]) -> torch.Tensor:
         """[n, M, E*r] weights of each problem statement."""
-        with self._routing_lock, torch.no_grad():
-            return self.hypernet(self.features(problems))
+        return self.router.weights(problems)
 
     def shares(self, problems: Sequence[str]) -> np.ndarray:
         """[n, E] each expert's share of each problem's weight mass (rows sum to 1)."""
@@ -224,7 +216,7 @@ class CustomizedSolver:
         """One problem's customized solver as a plain peft adapter folder (rank E*r)."""
         from bdc_ray.customize.materialize import materialize
 
-        return materialize(self.composed, self.routing([problem])[0], out_dir)
+        return materialize(self.composed.experts, self.composed.module_names, self.routing([problem])[0], out_dir)
 
 
 def _texts(completions: list[list[Completion]]) -> Texts:

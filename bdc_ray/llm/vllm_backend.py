@@ -41,19 +41,35 @@ def max_lora_rank_for(ranks: Sequence[int]) -> int:
     raise ValueError(f"LoRA rank {needed} exceeds vLLM's largest max_lora_rank {VLLM_LORA_RANKS[-1]}")
 
 
-def engine_kwargs(
-    path: str, adapters: dict[str, str], dtype: str = "auto", engine_args: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Arguments of `vllm.LLM(...)`: LoRA sized for the adapters; the user's engine_args win."""
-    kwargs: dict[str, Any] = {"model": path, "dtype": dtype}
-    if adapters:
-        kwargs.update(
-            enable_lora=True,
-            max_lora_rank=max_lora_rank_for([adapter_rank(p) for p in adapters.values()]),
-            max_loras=len(adapters),
-        )
-    kwargs.update(engine_args or {})
+def lora_kwargs(ranks: Sequence[int], max_loras: int, max_cpu_loras: int | None = None) -> dict[str, Any]:
+    """LoRA arguments of `vllm.LLM(...)`: the smallest allowed rank that fits every adapter, the
+    adapters one batch may mix (`max_loras`, GPU slots) and those kept loaded in CPU memory."""
+    kwargs: dict[str, Any] = {"enable_lora": True, "max_lora_rank": max_lora_rank_for(ranks), "max_loras": max_loras}
+    if max_cpu_loras is not None:
+        kwargs["max_cpu_loras"] = max_cpu_loras
     return kwargs
+
+
+def adapters_lora(adapters: dict[str, str]) -> dict[str, Any]:
+    """LoRA sized for the configured adapter folders, every one loadable at once (none: no LoRA)."""
+    return lora_kwargs([adapter_rank(p) for p in adapters.values()], len(adapters)) if adapters else {}
+
+
+def engine_kwargs(
+    path: str, lora: dict[str, Any] | None = None, dtype: str = "auto", engine_args: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Arguments of `vllm.LLM(...)`: the model, its dtype, LoRA (`lora_kwargs`); the user's engine_args win."""
+    return {"model": path, "dtype": dtype, **(lora or {}), **(engine_args or {})}
+
+
+def import_vllm() -> tuple[Any, type]:
+    """(the vllm module, its LoRARequest class), or an ImportError that says how to install vLLM."""
+    try:
+        import vllm
+        from vllm.lora.request import LoRARequest
+    except ImportError as exc:
+        raise ImportError(INSTALL_HINT) from exc
+    return vllm, LoRARequest
 
 
 def sampling_kwargs(sampling: SamplingParams) -> dict[str, Any]:
@@ -104,16 +120,12 @@ class VLLMBackend(BaseLLM):
         engine_args: dict[str, Any] | None = None,
         name: str | None = None,
     ) -> None:
-        try:
-            import vllm
-            from vllm.lora.request import LoRARequest
-        except ImportError as exc:
-            raise ImportError(INSTALL_HINT) from exc
+        vllm, lora_request = import_vllm()
         self.name = name or f"vllm:{path}"
         self.adapters = dict(adapters or {})
         self._vllm = vllm
-        self._lora_request = LoRARequest
-        self._engine = vllm.LLM(**engine_kwargs(path, self.adapters, dtype, engine_args))
+        self._lora_request = lora_request
+        self._engine = vllm.LLM(**engine_kwargs(path, adapters_lora(self.adapters), dtype, engine_args))
         # The offline engine is not re-entrant; concurrent callers take turns (each call is batched inside).
         self._lock = threading.Lock()
 

@@ -71,7 +71,7 @@ from bdc_ray.serve.api import (
 from bdc_ray.serve.auth import make_auth
 from bdc_ray.serve.chat import routing_text
 from bdc_ray.serve.deploy_config import AppArgs, deployment_options
-from bdc_ray.serve.engine import Engine, GenJob, GenOutput, JobEvent, job_rows, routing_text_of
+from bdc_ray.serve.engine import EngineBase, GenJob, GenOutput, JobEvent, job_rows, routing_text_of
 from bdc_ray.serve.metrics import serve_metrics
 from bdc_ray.serve.run_files import run_file
 from bdc_ray.serve.solve import SolveEvent, solve_events
@@ -153,33 +153,46 @@ async def _observe(request: Request, call_next):
         metrics["latency"].observe((time.perf_counter() - started) * 1000, {"route": label})
 
 
-def load_engine(args: AppArgs) -> Engine:
-    """The solver a user deploys: hypernetwork folder + experts manifest (+ base model override)."""
+def deployed_artifacts(args: AppArgs) -> tuple[str | None, list[str] | None]:
+    """(base model, expert folders) of what a user deploys: the experts manifest's entries for the
+    experts the hypernetwork mixes, in its order (None: the paths the checkpoint recorded)."""
     from bdc_ray.artifacts.experts import load_manifest
-    from bdc_ray.customize import load_customized, load_meta
+    from bdc_ray.customize import load_meta
+
+    if args.experts is None:
+        return args.base_model, None
+    manifest = load_manifest(args.experts)
+    by_name = {e.name: e.path for e in manifest.experts}
+    wanted = [e.name for e in load_meta(args.hypernet).experts]
+    missing = [n for n in wanted if n not in by_name]
+    if missing:
+        raise ValueError(
+            f"the hypernetwork at {args.hypernet} mixes experts {wanted}, but {args.experts}/manifest.json has no "
+            f"entry for {missing} (it lists {sorted(by_name)})"
+        )
+    return args.base_model or manifest.base_model, [by_name[n] for n in wanted]
+
+
+def load_engine(args: AppArgs) -> EngineBase:
+    """The engine `serve.engine` names, over the hypernetwork folder + experts manifest (+ base override)."""
+    from bdc_ray.customize import load_customized
     from bdc_ray.training import worker_device
 
     settings = args.settings
-    base, expert_paths = args.base_model, None
-    if args.experts is not None:
-        manifest = load_manifest(args.experts)
-        by_name = {e.name: e.path for e in manifest.experts}
-        wanted = [e.name for e in load_meta(args.hypernet).experts]
-        missing = [n for n in wanted if n not in by_name]
-        if missing:
-            raise ValueError(
-                f"the hypernetwork at {args.hypernet} mixes experts {wanted}, but {args.experts}/manifest.json has no "
-                f"entry for {missing} (it lists {sorted(by_name)})"
-            )
-        expert_paths = [by_name[n] for n in wanted]
-        base = base or manifest.base_model
+    base, expert_paths = deployed_artifacts(args)
+    on_group = lambda rows: serve_metrics()["batch_rows"].observe(rows)  # noqa: E731
+    if settings.engine == "vllm":
+        from bdc_ray.serve.vllm_engine import load_vllm_engine
+
+        return load_vllm_engine(args.hypernet, base, expert_paths, settings, on_group)
+    from bdc_ray.serve.engine import Engine
+
     device = str(worker_device(settings.device))  # auto: the GPU this replica holds, else the CPU
     solver = load_customized(
         args.hypernet, base_model=base, expert_paths=expert_paths, device=device,
         max_batch_size=settings.batching.max_batch_size,
     )
-    return Engine(solver, on_group=lambda rows: serve_metrics()["batch_rows"].observe(rows),
-                  max_rows=settings.batching.max_batch_size, join=settings.batching.enabled)
+    return Engine(solver, on_group=on_group, max_rows=settings.batching.max_batch_size, join=settings.batching.enabled)
 
 
 @serve.deployment(name="BDCSolver")
@@ -210,8 +223,8 @@ class SolverDeployment:
                                     max_concurrent_batches=self.settings.max_ongoing_requests,
                                     batch_size_fn=job_rows)(decode_batch)
         self.replica = serve.get_replica_context().replica_tag
-        log.info("replica %s ready: experts %s, auth %s", self.replica, self.engine.expert_names,
-                 "on" if self.auth.enabled else "off")
+        log.info("replica %s ready: %s engine, experts %s, auth %s", self.replica, self.engine.name,
+                 self.engine.expert_names, "on" if self.auth.enabled else "off")
 
     # -- generation -------------------------------------------------------------------------
 
@@ -290,6 +303,7 @@ class SolverDeployment:
             "model": self.settings.model_name,
             "replica": self.replica,
             "experts": self.engine.expert_names,
+            "engine": self.engine.name,
             "batching": self.settings.batching.enabled,
             "batches": self.engine.stats_snapshot(),
         }
@@ -328,6 +342,7 @@ class SolverDeployment:
         body: CompletionRequest = await self._read(request, CompletionRequest)
         self._served(body.model)
         check_completion(body, self.settings.limits)
+        self.engine.check_options(body.stream, body.logprobs is not None)
         rid = f"cmpl-{uuid.uuid4().hex}"
         sampling = self._sampling(body, body.max_tokens)
         jobs = [GenJob.make(p, body.problem or routing_text_of(p), body.n, sampling, logprobs=body.logprobs,
@@ -348,6 +363,7 @@ class SolverDeployment:
         body: ChatCompletionRequest = await self._read(request, ChatCompletionRequest)
         self._served(body.model)
         check_chat(body, self.settings.limits)
+        self.engine.check_options(body.stream, body.logprobs)
         prompt, specials = self.engine.render_chat(body.messages)
         max_tokens = body.new_tokens
         if max_tokens is None:  # what fits after the prompt, up to the limit

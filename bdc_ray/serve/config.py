@@ -1,7 +1,8 @@
 """Every knob of the Serve stage: the `serve:` section of ray_config.yaml.
 
 One model describes the HTTP side (bind address, route, auth), the replicas (autoscaling,
-resources, batching) and what a client may ask for (limits). The Serve config YAML that
+resources, batching, which engine generates: transformers or vLLM) and what a client may ask
+for (limits). The Serve config YAML that
 `serve run` / `serve deploy` accept is generated from it (deploy_config.py), and the same
 values travel to every replica as application arguments, so the limits a replica enforces are
 the ones written in the file.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -62,6 +63,64 @@ class BatchingSection(_Strict):
     batch_wait_timeout_s: float = Field(
         0.02, ge=0, le=10, description="How long the first request of a batch waits for others to join it."
     )
+
+
+VLLM_LORA_KEYS = ("model", "dtype", "enable_lora", "max_lora_rank", "max_loras", "max_cpu_loras")
+"""vllm.LLM arguments the engine sets itself (rank E*r from the experts; the rest from this section)."""
+
+
+class VLLMSection(_Strict):
+    """`serve.engine: vllm`: vLLM generates, each request's routing folded into one rank-E*r adapter.
+
+    Of the other keys, `batching` still groups requests (max_batch_size rows per `generate` call,
+    batch_wait_timeout_s), but a group that arrives during a call waits for the next one (vLLM's
+    offline engine batches within a call); `device` is where the hypernetwork routes (cpu leaves
+    the GPU to vLLM); `resources` must give each replica the GPUs vLLM uses.
+    """
+
+    dtype: str = Field("auto", description="dtype vLLM loads the base model in (auto: the model's own).")
+    engine_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="More vllm.LLM arguments (gpu_memory_utilization, max_model_len, tensor_parallel_size, "
+        f"enforce_eager...); not {', '.join(VLLM_LORA_KEYS)}, which the engine and the keys below set.",
+    )
+    max_loras: int = Field(
+        4, ge=1, description="Adapters (distinct routings) one vLLM batch mixes, its GPU slots; rows of more wait."
+    )
+    max_cpu_loras: int = Field(16, ge=1, description="Adapters vLLM keeps loaded in CPU memory (>= max_loras).")
+    max_adapters_on_disk: int = Field(
+        64, ge=1, description="Folded adapter folders kept on disk, the least recently used deleted beyond it "
+        "(>= max_cpu_loras and >= batching.max_batch_size). One folder: E*r*(d_in+d_out) numbers per module.",
+    )
+    adapter_dir: str | None = Field(
+        None, description="Local folder the adapters are folded into (a fresh subfolder per replica, removed "
+        "with it); None: the system's temporary folder."
+    )
+    adapter_dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "bfloat16", description="dtype of the folded adapters' tensors: vLLM computes LoRA in the model's dtype "
+        "(bf16 for a bf16 model) whatever the file holds, so bfloat16 halves the writes and loses nothing there."
+    )
+    quant_step: float = Field(
+        0.01, ge=0, le=1,
+        description="Routing weights (r * softmax, each in [0, r]) are rounded to multiples of this before folding, "
+        "each moving by at most quant_step / 2, and requests whose weights round alike share one adapter; 0: the "
+        "exact weights (only identical routings share).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VLLMSection:
+        if self.max_cpu_loras < self.max_loras:
+            raise ValueError(f"max_cpu_loras ({self.max_cpu_loras}) must be >= max_loras ({self.max_loras}), as vLLM requires")
+        if self.max_adapters_on_disk < self.max_cpu_loras:
+            raise ValueError(
+                f"max_adapters_on_disk ({self.max_adapters_on_disk}) must be >= max_cpu_loras ({self.max_cpu_loras}): "
+                "vLLM reloads an adapter from its folder"
+            )
+        reserved = sorted(set(self.engine_args) & set(VLLM_LORA_KEYS))
+        if reserved:
+            raise ValueError(f"engine_args may not set {reserved}: the engine sets them (max_loras, max_cpu_loras and "
+                             "dtype are keys of this section; the rank is E*r of the experts)")
+        return self
 
 
 class ServeLimits(_Strict):
@@ -122,7 +181,15 @@ class ServeConfig(_Strict):
         None, description="Experts folder with manifest.json; None: <run>/disentangle/experts."
     )
     hypernet: str | None = Field(None, description="Hypernetwork folder; None: the run's customize output.")
-    device: str = Field("auto", description="Device of the model in each replica: auto, cpu, cuda, cuda:1...")
+    device: str = Field(
+        "auto", description="Device of the model in each replica (vllm engine: of the hypernetwork): auto, cpu, cuda..."
+    )
+    engine: Literal["transformers", "vllm"] = Field(
+        "transformers",
+        description="What generates: transformers (CPU or GPU; composed LoRA, per-row weights in one pass, streaming) "
+        "or vllm (GPU; each routing folded into one adapter, a LoRARequest per request; the `vllm` section).",
+    )
+    vllm: VLLMSection = Field(default_factory=VLLMSection, description="The vllm engine's settings.")
     autoscaling: AutoscalingSection = Field(default_factory=AutoscalingSection)
     resources: ResourceSpec = Field(
         default_factory=lambda: ResourceSpec(num_cpus=1.0), description="What each replica asks Ray for."
@@ -150,6 +217,11 @@ class ServeConfig(_Strict):
                 f"max_ongoing_requests ({self.max_ongoing_requests}) must be >= batching.max_batch_size "
                 f"({self.batching.max_batch_size}), or no batch could ever fill"
             )
+        if self.engine == "vllm" and self.vllm.max_adapters_on_disk < self.batching.max_batch_size:
+            raise ValueError(
+                f"vllm.max_adapters_on_disk ({self.vllm.max_adapters_on_disk}) must be >= batching.max_batch_size "
+                f"({self.batching.max_batch_size}): the adapters of one generate call are all on disk at once"
+            )
         if self.solve.max_tokens > self.limits.max_tokens:
             raise ValueError(
                 f"solve.max_tokens ({self.solve.max_tokens}) is above limits.max_tokens ({self.limits.max_tokens})"
@@ -164,6 +236,8 @@ class ServeConfig(_Strict):
             self.hypernet = resolve(self.hypernet)
         if self.auth.api_key_file:
             self.auth.api_key_file = resolve(os.path.expanduser(self.auth.api_key_file))
+        if self.vllm.adapter_dir:
+            self.vllm.adapter_dir = resolve(os.path.expanduser(self.vllm.adapter_dir))
 
     @property
     def auth_required(self) -> bool:

@@ -9,6 +9,10 @@ thread of its own, the only one that touches the model; each step's new text rea
 caller as it is decoded (`submit`, `astream`; `output` assembles a job's samples). Rows are prompts x
 samples; a greedy job is one row whatever its `n` (greedy samples are identical), a sampled job
 is `n` rows of the same prompt. No Ray here: tests drive it directly.
+
+`EngineBase` is what the app asks of any engine besides generation (token counts, the context
+check, chat prompts, a job's output, routing summaries, which request options it serves); this
+engine and the vLLM one (vllm_engine.py) derive from it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import copy
 import itertools
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
@@ -24,7 +29,7 @@ from typing import Any
 
 import torch
 
-from bdc_ray.customize import Completion, CustomizedSolver, TokenLogprob
+from bdc_ray.customize import Completion, CustomizedSolver, Router, TokenLogprob
 from bdc_ray.llm.base import SamplingParams
 from bdc_ray.problems.prompt_format import SOLUTION_HEADER, TASK_HEADER, prompt_text
 from bdc_ray.serve.api import APIError, ChatMessage, ExpertWeight, RoutingResponse
@@ -146,7 +151,7 @@ class BatchStats:
 
 
 @dataclass
-class _Group:
+class Group:
     """Jobs admitted together, and where their events go."""
 
     jobs: list[GenJob]
@@ -169,165 +174,49 @@ def routing_text_of(prompt: str) -> str:
 _END = object()
 
 
-class Engine:
-    """The solver behind a replica, with its decode thread.
+class EngineBase(ABC):
+    """What the app asks of an engine: `astream` over the engine's own `submit`, and the same
+    answers about prompts and routing whatever generates.
 
-    `max_rows` bounds the running batch (rows in one forward); groups wait, first come first
-    served, until there is room. `join=False` decodes one group at a time, each to its end (the
-    unbatched baseline). A model whose cache cannot be merged (sliding-window layers) decodes a
-    group at a time whatever `join` says.
+    `tokenizer` must be the engine's own copy: a fast tokenizer must not be entered by two threads
+    at once, and the one that generates is busy on the generating thread.
     """
 
-    def __init__(self, solver: CustomizedSolver, on_group: Callable[[int], None] | None = None, *,
-                 max_rows: int = 16, join: bool = True) -> None:
-        self.solver = solver
-        self.max_rows = max_rows
-        self.join = join
-        self.stats = BatchStats()
-        self._on_group = on_group
-        self._stats_lock = threading.Lock()
-        self.decoder = Decoder(solver.composed, solver.tokenizer, solver.stop_ids)
-        self._decoded = DecodeStats()
-        self._batch = self.decoder.batch(self._decoded)
-        self._owners: dict[int, tuple[_Group, int, int]] = {}
-        """Row id -> (its group, job index in the group, sample)."""
-        self._row_ids = itertools.count()
-        self._seen_cancelled = 0
-        self._pending: deque[_Group] = deque()
-        self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
-        # A private tokenizer for counting and chat templates: the solver's is in use by the decode
-        # thread, and a fast tokenizer must not be entered by two threads at once.
-        self._tokenizer = copy.deepcopy(solver.tokenizer)
+    name: str
+    """The `serve.engine` value this engine implements (named in its refusals)."""
+    streams = True
+    """Whether text reaches a request as it is decoded (else `stream: true` is refused)."""
+    reports_logprobs = True
+
+    def __init__(self, router: Router, tokenizer, context: int | None) -> None:
+        self.router = router
+        self._tokenizer = tokenizer
         self._tokenizer_lock = threading.Lock()
-        config = solver.composed.model.config
-        limit = getattr(config, "max_position_embeddings", None)
-        self.context: int | None = limit if isinstance(limit, int) and limit > 0 else None
+        self.context = context
         """Longest sequence the model takes (prompt + new tokens); None when the config does not say."""
 
     @property
     def expert_names(self) -> list[str]:
-        return self.solver.expert_names
+        return self.router.expert_names
 
-    # -- the decode thread ------------------------------------------------------------------
+    def check_options(self, stream: bool, logprobs: bool) -> None:
+        """Refuse, as the client's 400 naming the field, what this engine does not serve."""
+        for asked, served, field_name, what in ((stream, self.streams, "stream", "stream text"),
+                                                (logprobs, self.reports_logprobs, "logprobs", "report logprobs")):
+            if asked and not served:
+                raise APIError(400, f"the {self.name} engine of this server (serve.engine: {self.name}) does not "
+                               f"{what}; send the request without {field_name}", param=field_name)
 
+    @abstractmethod
     def submit(self, jobs: list[GenJob], on_events: Callable[[list[tuple[int, JobEvent]]], None],
                on_done: Callable[[BaseException | None], None]) -> None:
-        """Queue a group: `on_events` gets (job index, event) pairs as steps produce them (the last
+        """Queue a group: `on_events` gets (job index, event) pairs as they are produced (the last
         event of each sample carries the finished sample), `on_done` is called once, with the error
-        if the group failed. Both are called on the decode thread."""
-        group = _Group(jobs, on_events, on_done, left=sum(job.rows for job in jobs))
-        if group.left == 0:
-            on_done(None)
-            return
-        with self._wake:
-            self._pending.append(group)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="bdc-decode", daemon=True)
-                self._thread.start()
-            self._wake.notify()
+        if the group failed. Both are called on the engine's generating thread."""
 
-    def _next_groups(self) -> list[_Group]:
-        """Waiting groups that fit now, in arrival order (a group never overtakes an earlier one)."""
-        if self._batch and not (self.join and self._batch.joinable):
-            return []
-        rows = len(self._batch)
-        admitted: list[_Group] = []
-        while self._pending and (rows == 0 or rows + self._pending[0].left <= self.max_rows):
-            admitted.append(self._pending.popleft())
-            rows += admitted[-1].left
-            if not self.join:
-                break
-        return admitted
-
-    def _loop(self) -> None:
-        while True:
-            with self._wake:
-                while not self._pending and not self._batch:
-                    self._wake.wait()
-                admitted = self._next_groups()
-            for group in admitted:
-                self._admit(group)
-            if self._batch:
-                try:
-                    self._batch.step(self._dispatch)
-                except Exception as err:  # noqa: BLE001 - every group in the batch fails, the engine goes on
-                    self._fail_batch(err)
-
-    def _admit(self, group: _Group) -> None:
-        jobs = group.jobs
-        try:
-            prompt_ids = [self.solver.tokenizer(job.prompt, add_special_tokens=job.specials)["input_ids"] for job in jobs]
-            per_job = self.solver.routing([job.routing_text for job in jobs])
-            owners = [(j, job.first_sample + s) for j, job in enumerate(jobs) for s in range(job.rows)]
-            weights = per_job[torch.tensor([j for j, _ in owners], device=per_job.device)]
-            specs = [RowSpec(prompt_ids[j], jobs[j].sampling.max_new_tokens, jobs[j].sampling.temperature,
-                             jobs[j].sampling.top_p, tuple(jobs[j].sampling.stop), jobs[j].row_seed(sample),
-                             jobs[j].logprobs, jobs[j].cancel)
-                     for j, sample in owners]
-            ids = [next(self._row_ids) for _ in owners]
-            for row_id, (j, sample) in zip(ids, owners):
-                self._owners[row_id] = (group, j, sample)
-            with self._stats_lock:
-                self.stats.record_group(len(jobs), len(specs))
-            if self._on_group is not None:
-                self._on_group(len(specs))
-            early = self._batch.join(ids, specs, weights)
-        except Exception as err:  # noqa: BLE001 - this group fails, the running batch goes on
-            for row_id in [r for r, (g, _, _) in self._owners.items() if g is group]:
-                del self._owners[row_id]
-            group.on_done(err)
-            return
-        if early:
-            self._dispatch(early)
-
-    def _dispatch(self, updates: list[RowUpdate]) -> None:
-        self._record_cancelled()  # before anyone hears that the rows ended
-        by_group: dict[int, tuple[_Group, list[tuple[int, JobEvent]]]] = {}
-        for u in updates:
-            group, j, sample = self._owners[u.row]
-            by_group.setdefault(id(group), (group, []))[1].append((j, JobEvent(sample, u.text, u.logprobs, u.done)))
-            if u.done is not None:
-                group.left -= 1
-        for group, events in by_group.values():
-            group.on_events(events)
-            if group.left == 0:
-                group.on_done(None)
-        for u in updates:
-            if u.done is not None:
-                del self._owners[u.row]
-
-    def _record_cancelled(self) -> None:
-        fresh = self._decoded.cancelled[self._seen_cancelled :]
-        if not fresh:
-            return
-        self._seen_cancelled = len(self._decoded.cancelled)
-        going_on = sum(1 for r in self._batch.rows if r.spec.cancel is None or not r.spec.cancel.is_set())
-        with self._stats_lock:
-            for c in fresh:
-                group, job, sample = self._owners[c.row]
-                self.stats.cancelled_rows += 1
-                self.stats.tokens_after_cancel += c.tokens_after_cancel
-                self.stats.recent_cancelled.append({
-                    "request": group.jobs[job].request_id, "sample": sample, "tokens": c.tokens,
-                    "tokens_after_cancel": c.tokens_after_cancel, "group_rows": sum(j.rows for j in group.jobs),
-                    "others_running": going_on,
-                })
-
-    def _fail_batch(self, err: BaseException) -> None:
-        groups = {id(g): g for g, _, _ in self._owners.values()}
-        self._owners.clear()
-        self._batch = self.decoder.batch(self._decoded)
-        self._seen_cancelled = len(self._decoded.cancelled)
-        for group in groups.values():
-            group.on_done(err)
-
-    # -- callers ----------------------------------------------------------------------------
-
-    def output(self, job: GenJob, finished: dict[int, Completion]) -> GenOutput:
-        """A job's samples in order (a greedy row stands for all n), with its prompt's token count."""
-        samples = [finished[s] for s in sorted(finished) for _ in job.choices(s)]
-        return GenOutput(samples, prompt_tokens=self.count_tokens(job.prompt, job.specials))
+    @abstractmethod
+    def stats_snapshot(self) -> dict[str, Any]:
+        """What this engine did so far, for /healthz."""
 
     async def astream(self, jobs: list[GenJob]) -> AsyncIterator[list[Any]]:
         """The group's events on the event loop, as serve.batch's generator protocol wants them: each
@@ -365,6 +254,11 @@ class Engine:
                 for job in jobs:
                     job.cancel.set()
 
+    def output(self, job: GenJob, finished: dict[int, Completion]) -> GenOutput:
+        """A job's samples in order (a greedy row stands for all n), with its prompt's token count."""
+        samples = [finished[s] for s in sorted(finished) for _ in job.choices(s)]
+        return GenOutput(samples, prompt_tokens=self.count_tokens(job.prompt, job.specials))
+
     def room(self, prompt: str, specials: bool = True) -> int | None:
         """New tokens that fit after `prompt` in the model's context (None: no known limit)."""
         return None if self.context is None else self.context - self.count_tokens(prompt, specials)
@@ -383,10 +277,14 @@ class Engine:
                 param="max_tokens" if tokens < self.context else "prompt",
             )
 
+    def encode(self, text: str, specials: bool = False) -> list[int]:
+        """The token ids of `text`, with the tokenizer's special tokens (BOS) when `specials`."""
+        with self._tokenizer_lock:
+            return self._tokenizer(text, add_special_tokens=specials)["input_ids"]
+
     def count_tokens(self, text: str, specials: bool = False) -> int:
         """Tokens of `text` (a prompt's usage figure and context check)."""
-        with self._tokenizer_lock:
-            return len(self._tokenizer(text, add_special_tokens=specials)["input_ids"])
+        return len(self.encode(text, specials))
 
     def render_chat(self, messages: list[ChatMessage]) -> tuple[str, bool]:
         """The prompt of a conversation (chat.py) and whether the tokenizer adds special tokens to it."""
@@ -395,12 +293,12 @@ class Engine:
 
     def routing(self, problems: list[str]) -> list[RoutingResponse]:
         """Each problem's expert shares, overall and per adapted module (for inspection)."""
-        weights = self.solver.routing(problems)  # the solver's own lock guards its embedder
+        weights = self.router.weights(problems)  # the router's own lock guards its embedder
         n_experts = len(self.expert_names)
         per_module = weights.view(weights.shape[0], weights.shape[1], n_experts, -1).sum(-1)
         per_module = per_module / per_module.sum(-1, keepdim=True).clamp_min(1e-12)
         overall = per_module.mean(1)
-        names = self.solver.composed.module_names
+        names = self.router.module_names
         return [
             RoutingResponse(
                 problem_chars=len(problem),
@@ -409,6 +307,156 @@ class Engine:
             )
             for b, problem in enumerate(problems)
         ]
+
+
+def model_context(config) -> int | None:
+    """The longest sequence a model's config says it takes (max_position_embeddings), if it says."""
+    limit = getattr(config, "max_position_embeddings", None)
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
+class Engine(EngineBase):
+    """The solver behind a replica, with its decode thread.
+
+    `max_rows` bounds the running batch (rows in one forward); groups wait, first come first
+    served, until there is room. `join=False` decodes one group at a time, each to its end (the
+    unbatched baseline). A model whose cache cannot be merged (sliding-window layers) decodes a
+    group at a time whatever `join` says.
+    """
+
+    name = "transformers"
+
+    def __init__(self, solver: CustomizedSolver, on_group: Callable[[int], None] | None = None, *,
+                 max_rows: int = 16, join: bool = True) -> None:
+        # Its own tokenizer for counting and chat templates: the solver's is the decode thread's.
+        super().__init__(solver.router, copy.deepcopy(solver.tokenizer), model_context(solver.composed.model.config))
+        self.solver = solver
+        self.max_rows = max_rows
+        self.join = join
+        self.stats = BatchStats()
+        self._on_group = on_group
+        self._stats_lock = threading.Lock()
+        self.decoder = Decoder(solver.composed, solver.tokenizer, solver.stop_ids)
+        self._decoded = DecodeStats()
+        self._batch = self.decoder.batch(self._decoded)
+        self._owners: dict[int, tuple[Group, int, int]] = {}
+        """Row id -> (its group, job index in the group, sample)."""
+        self._row_ids = itertools.count()
+        self._seen_cancelled = 0
+        self._pending: deque[Group] = deque()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    # -- the decode thread ------------------------------------------------------------------
+
+    def submit(self, jobs: list[GenJob], on_events: Callable[[list[tuple[int, JobEvent]]], None],
+               on_done: Callable[[BaseException | None], None]) -> None:
+        """EngineBase.submit: the group joins the running decode; events come step by step."""
+        group = Group(jobs, on_events, on_done, left=sum(job.rows for job in jobs))
+        if group.left == 0:
+            on_done(None)
+            return
+        with self._wake:
+            self._pending.append(group)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="bdc-decode", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def _next_groups(self) -> list[Group]:
+        """Waiting groups that fit now, in arrival order (a group never overtakes an earlier one)."""
+        if self._batch and not (self.join and self._batch.joinable):
+            return []
+        rows = len(self._batch)
+        admitted: list[Group] = []
+        while self._pending and (rows == 0 or rows + self._pending[0].left <= self.max_rows):
+            admitted.append(self._pending.popleft())
+            rows += admitted[-1].left
+            if not self.join:
+                break
+        return admitted
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._batch:
+                    self._wake.wait()
+                admitted = self._next_groups()
+            for group in admitted:
+                self._admit(group)
+            if self._batch:
+                try:
+                    self._batch.step(self._dispatch)
+                except Exception as err:  # noqa: BLE001 - every group in the batch fails, the engine goes on
+                    self._fail_batch(err)
+
+    def _admit(self, group: Group) -> None:
+        jobs = group.jobs
+        try:
+            prompt_ids = [self.solver.tokenizer(job.prompt, add_special_tokens=job.specials)["input_ids"] for job in jobs]
+            per_job = self.solver.routing([job.routing_text for job in jobs])
+            owners = [(j, job.first_sample + s) for j, job in enumerate(jobs) for s in range(job.rows)]
+            weights = per_job[torch.tensor([j for j, _ in owners], device=per_job.device)]
+            specs = [RowSpec(prompt_ids[j], jobs[j].sampling.max_new_tokens, jobs[j].sampling.temperature,
+                             jobs[j].sampling.top_p, tuple(jobs[j].sampling.stop), jobs[j].row_seed(sample),
+                             jobs[j].logprobs, jobs[j].cancel)
+                     for j, sample in owners]
+            ids = [next(self._row_ids) for _ in owners]
+            for row_id, (j, sample) in zip(ids, owners):
+                self._owners[row_id] = (group, j, sample)
+            with self._stats_lock:
+                self.stats.record_group(len(jobs), len(specs))
+            if self._on_group is not None:
+                self._on_group(len(specs))
+            early = self._batch.join(ids, specs, weights)
+        except Exception as err:  # noqa: BLE001 - this group fails, the running batch goes on
+            for row_id in [r for r, (g, _, _) in self._owners.items() if g is group]:
+                del self._owners[row_id]
+            group.on_done(err)
+            return
+        if early:
+            self._dispatch(early)
+
+    def _dispatch(self, updates: list[RowUpdate]) -> None:
+        self._record_cancelled()  # before anyone hears that the rows ended
+        by_group: dict[int, tuple[Group, list[tuple[int, JobEvent]]]] = {}
+        for u in updates:
+            group, j, sample = self._owners[u.row]
+            by_group.setdefault(id(group), (group, []))[1].append((j, JobEvent(sample, u.text, u.logprobs, u.done)))
+            if u.done is not None:
+                group.left -= 1
+        for group, events in by_group.values():
+            group.on_events(events)
+            if group.left == 0:
+                group.on_done(None)
+        for u in updates:
+            if u.done is not None:
+                del self._owners[u.row]
+
+    def _record_cancelled(self) -> None:
+        fresh = self._decoded.cancelled[self._seen_cancelled :]
+        if not fresh:
+            return
+        self._seen_cancelled = len(self._decoded.cancelled)
+        going_on = sum(1 for r in self._batch.rows if r.spec.cancel is None or not r.spec.cancel.is_set())
+        with self._stats_lock:
+            for c in fresh:
+                group, job, sample = self._owners[c.row]
+                self.stats.cancelled_rows += 1
+                self.stats.tokens_after_cancel += c.tokens_after_cancel
+                self.stats.recent_cancelled.append({
+                    "request": group.jobs[job].request_id, "sample": sample, "tokens": c.tokens,
+                    "tokens_after_cancel": c.tokens_after_cancel, "group_rows": sum(j.rows for j in group.jobs),
+                    "others_running": going_on,
+                })
+
+    def _fail_batch(self, err: BaseException) -> None:
+        groups = {id(g): g for g, _, _ in self._owners.values()}
+        self._owners.clear()
+        self._batch = self.decoder.batch(self._decoded)
+        self._seen_cancelled = len(self._decoded.cancelled)
+        for group in groups.values():
+            group.on_done(err)
 
     def stats_snapshot(self) -> dict[str, Any]:
         with self._stats_lock:

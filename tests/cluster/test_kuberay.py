@@ -258,6 +258,7 @@ def test_service_runs_what_bdc_serve_config_writes(cluster_config):
     assert (args.experts, args.hypernet) == (f"{run}/disentangle/experts", f"{run}/customize/hypernet")
     assert args.settings.host == "0.0.0.0" and args.settings.auth.api_key_env == API_KEY_ENV
     assert args.settings.solve.sandbox_limits.isolation == "required"
+    assert (args.settings.engine, args.settings.vllm.dtype) == ("vllm", "bfloat16"), "vLLM on the GPU pods' vllm extra"
     types = node_types(manifests()["RayService"]["spec"]["rayClusterConfig"])
     assert [n.name for n in types if n.fits(args.settings.resources)] == ["gpu"], "solver replicas belong on GPU pods"
 

@@ -91,7 +91,25 @@ def test_held_out_generation_and_serve_replicas_run_on_gpu_nodes(cluster_config)
     deploy = serve_deploy_config(AppArgs(hypernet=cluster_config.layout.hypernet_dir, settings=cluster_config.serve))
     (deployment,) = deploy["applications"][0]["deployments"]
     assert deployment["ray_actor_options"]["resources"] == {"gpu_node": 0.01}
-    assert cluster_config.serve.device == "auto", "a replica computes on the GPU it holds"
+
+
+def test_serve_replicas_run_vllm_sized_for_the_experts(cluster_config):
+    """What a replica passes to vllm.LLM (vllm_routing.llm_kwargs, as load_vllm_engine does) for the
+    fewest and the most experts the silhouette may choose: the LoRA rank E*r fits vLLM's ranks."""
+    from bdc_ray.serve.vllm_routing import llm_kwargs
+
+    serve = cluster_config.serve
+    assert (serve.engine, serve.device) == ("vllm", "cpu"), "vLLM generates on the GPU, the hypernetwork routes on the CPU"
+    clusters, lora = cluster_config.stages.disentangle.cluster, cluster_config.stages.disentangle.experts.lora
+    ranks = {k: llm_kwargs(STUDENT, k * lora.r, serve.vllm)["max_lora_rank"] for k in (clusters.k_min, clusters.k_max)}
+    assert ranks == {4: 32, 12: 128}
+    assert llm_kwargs(STUDENT, clusters.k_max * lora.r, serve.vllm) == {
+        "model": STUDENT, "dtype": "bfloat16", "enable_lora": True, "max_lora_rank": 128, "max_loras": 8,
+        "max_cpu_loras": 32, "gpu_memory_utilization": 0.85, "max_model_len": 8192,
+    }
+    assert cluster_config.models.student.model.dtype == serve.vllm.dtype
+    # One generate call's adapters all stay on disk, and vLLM can reload any adapter it holds.
+    assert serve.vllm.max_adapters_on_disk >= max(serve.batching.max_batch_size, serve.vllm.max_cpu_loras)
 
 
 def test_every_request_fits_a_node_type_of_aws(cluster_config, aws):
@@ -139,6 +157,7 @@ def test_a_gpu_stage_that_lost_its_gpu_is_caught(cluster_config, aws, stage):
         ({"stages": {"customize": {"search": {"gpu_per_trial": 1}}}}, "stages.customize.search.gpu_per_trial"),
         ({"models": {"student": {"model": {"dtyp": "bfloat16"}}}}, "models.student.model.dtyp"),
         ({"stages": {"disentangle": {"experts": {"scaling": {"gpus": 1}}}}}, "stages.disentangle.experts.scaling.gpus"),
+        ({"serve": {"vllm": {"max_lora": 8}}}, "serve.vllm.max_lora"),
     ],
 )
 def test_an_unknown_key_in_the_cluster_config_fails_with_its_path(overrides, path):

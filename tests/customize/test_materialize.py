@@ -17,7 +17,7 @@ def test_a_folded_routing_vector_loads_in_peft_with_the_same_logits(tiny_base, r
     torch.manual_seed(5)
     weights = 4 * torch.softmax(torch.randn(len(composed.module_names), composed.entries), dim=-1)  # r * softmax
     folder = tmp_path / "adapter"
-    assert materialize(composed, weights, folder) == folder
+    assert materialize(composed.experts, composed.module_names, weights, folder) == folder
     config = json.loads((folder / "adapter_config.json").read_text())
     assert config["r"] == 3 * R and config["lora_alpha"] / config["r"] == ALPHA / R
     assert json.loads((folder / "bdc_routing.json").read_text())["modules"] == composed.module_names
@@ -40,8 +40,8 @@ def test_a_folded_routing_vector_loads_in_peft_with_the_same_logits(tiny_base, r
 def test_materialising_again_replaces_the_folder(tiny_base, random_experts, tmp_path):
     composed = inject(load_base(tiny_base), load_experts(random_experts))
     folder = tmp_path / "adapter"
-    materialize(composed, composed.uniform(1)[0], folder)
-    materialize(composed, composed.one_expert(1, 1)[0], folder)
+    materialize(composed.experts, composed.module_names, composed.uniform(1)[0], folder)
+    materialize(composed.experts, composed.module_names, composed.one_expert(1, 1)[0], folder)
     routing = json.loads((folder / "bdc_routing.json").read_text())["weights"]
     assert routing[0][R : 2 * R] == [1.0] * R and sum(routing[0]) == R
     assert [p.name for p in tmp_path.iterdir()] == ["adapter"]
@@ -50,7 +50,7 @@ def test_materialising_again_replaces_the_folder(tiny_base, random_experts, tmp_
 def test_a_partly_customized_model_materialises_only_its_layers(tiny_base, random_experts, tmp_path):
     composed = inject(load_base(tiny_base), load_experts(random_experts), layers="latter")
     weights = composed.one_expert(0, 1)[0] * 0.5
-    folder = materialize(composed, weights, tmp_path / "latter")
+    folder = materialize(composed.experts, composed.module_names, weights, tmp_path / "latter")
     assert sorted(json.loads((folder / "adapter_config.json").read_text())["target_modules"]) == sorted(
         composed.module_names
     )

@@ -40,6 +40,18 @@ def test_routing_is_the_checkpoints_hypernetwork_on_the_problems_features(solver
     assert solver.expert_names == ["expert_0", "expert_1"]
 
 
+def test_the_router_alone_routes_as_the_solver(solver, family_run, tmp_path):
+    """What the vLLM engine holds instead of a composed model: the checkpoint's router, no base."""
+    from bdc_ray.customize import load_router
+
+    folder = str(tmp_path / "hypernet")
+    save_checkpoint(folder, family_run.snapshot.state, family_run.snapshot.meta)
+    router = load_router(folder, embed=family_run.embed)
+    texts = problems(family_run, 3)
+    torch.testing.assert_close(router.weights(texts), solver.routing(texts))
+    assert router.module_names == solver.composed.module_names and router.expert_names == solver.expert_names
+
+
 def test_a_batch_of_problems_generates_what_each_problem_generates_alone(solver, family_run):
     texts = problems(family_run, 4)
     greedy = SamplingParams(max_new_tokens=24)

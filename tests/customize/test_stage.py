@@ -83,7 +83,7 @@ def test_train_stage_writes_the_hypernetwork_skips_when_done_and_retrains_on_a_n
     from bdc_ray.llm.base import SamplingParams
 
     solver = load_customized(run.hypernet_dir, threads=1)  # the recorded embedder: real MiniLM
-    assert solver.hypernet.arch.hidden == 12
+    assert solver.router.hypernet.arch.hidden == 12
     texts = solver.generate(["Handle xs as asked."], SamplingParams(max_new_tokens=12))
     assert len(texts) == 1 and texts[0][0]
 

@@ -12,8 +12,10 @@ from bdc_ray.llm import BackendSpec, SamplingParams, make_llm
 from bdc_ray.llm.vllm_backend import (
     VLLMBackend,
     adapter_rank,
+    adapters_lora,
     collect_outputs,
     engine_kwargs,
+    lora_kwargs,
     lora_request_args,
     max_lora_rank_for,
     sampling_kwargs,
@@ -41,8 +43,8 @@ def test_sampling_kwargs() -> None:
 
 
 def test_engine_kwargs_size_lora_for_the_adapters(tiny_model) -> None:
-    assert engine_kwargs("base", {}) == {"model": "base", "dtype": "auto"}
-    kwargs = engine_kwargs(tiny_model.path, tiny_model.adapters, dtype="bfloat16")
+    assert engine_kwargs("base", adapters_lora({})) == {"model": "base", "dtype": "auto"}
+    kwargs = engine_kwargs(tiny_model.path, adapters_lora(tiny_model.adapters), dtype="bfloat16")
     assert kwargs == {
         "model": tiny_model.path,
         "dtype": "bfloat16",
@@ -50,8 +52,15 @@ def test_engine_kwargs_size_lora_for_the_adapters(tiny_model) -> None:
         "max_lora_rank": 8,  # the adapters have r=4; vLLM's smallest allowed rank is 8
         "max_loras": 2,
     }
-    overridden = engine_kwargs("base", tiny_model.adapters, engine_args={"max_loras": 1, "tensor_parallel_size": 2})
+    overridden = engine_kwargs("base", adapters_lora(tiny_model.adapters),
+                               engine_args={"max_loras": 1, "tensor_parallel_size": 2})
     assert overridden["max_loras"] == 1 and overridden["tensor_parallel_size"] == 2
+
+
+def test_lora_kwargs_for_adapters_made_at_run_time() -> None:
+    """Serve's customized adapters do not exist when the engine starts: their rank and count are given."""
+    assert lora_kwargs([3 * 16], max_loras=4) == {"enable_lora": True, "max_lora_rank": 64, "max_loras": 4}
+    assert lora_kwargs([2 * 4], 2, max_cpu_loras=8)["max_cpu_loras"] == 8
 
 
 def test_adapter_rank_reads_rank_pattern(tmp_path) -> None:

@@ -42,3 +42,43 @@ def test_bad_values_name_the_field():
         ServeConfig(limits={"max_prompt_char": 3})
     with pytest.raises(ValidationError, match="route_prefix"):
         ServeConfig(route_prefix="api")
+
+
+def test_the_vllm_engine_is_chosen_by_config_and_validates():
+    assert ServeConfig().engine == "transformers"
+    cfg = ServeConfig(engine="vllm", vllm={"max_loras": 8, "max_cpu_loras": 8, "max_adapters_on_disk": 16,
+                                           "quant_step": 0.02, "engine_args": {"max_model_len": 4096}})
+    assert (cfg.vllm.max_loras, cfg.vllm.quant_step, cfg.vllm.adapter_dtype) == (8, 0.02, "bfloat16")
+    assert ServeConfig(vllm={"max_adapters_on_disk": 1, "max_cpu_loras": 1, "max_loras": 1}).engine == "transformers"
+
+
+@pytest.mark.parametrize(
+    ("serve", "path", "says"),
+    [
+        ({"engine": "tgi"}, "serve.engine", "'transformers' or 'vllm'"),
+        ({"vllm": {"max_lora": 2}}, "serve.vllm.max_lora", "unknown key"),
+        ({"vllm": {"max_loras": 8, "max_cpu_loras": 4}}, "serve.vllm", "max_cpu_loras (4) must be >= max_loras (8)"),
+        ({"vllm": {"max_cpu_loras": 32, "max_adapters_on_disk": 16}}, "serve.vllm",
+         "max_adapters_on_disk (16) must be >= max_cpu_loras (32)"),
+        ({"vllm": {"engine_args": {"max_lora_rank": 64, "enforce_eager": True}}}, "serve.vllm",
+         "engine_args may not set ['max_lora_rank']"),
+        ({"vllm": {"quant_step": -0.1}}, "serve.vllm.quant_step", "greater than or equal to 0"),
+        ({"vllm": {"adapter_dtype": "int8"}}, "serve.vllm.adapter_dtype", "'float32', 'bfloat16' or 'float16'"),
+        ({"engine": "vllm", "batching": {"max_batch_size": 32}, "max_ongoing_requests": 64,
+          "vllm": {"max_adapters_on_disk": 16}}, "serve", "vllm.max_adapters_on_disk (16) must be >= batching.max_batch_size (32)"),
+    ],
+)
+def test_bad_vllm_settings_name_their_key_path(serve, path, says):
+    from bdc_ray.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as err:
+        parse_config({"serve": serve})
+    line = next(line for line in str(err.value).splitlines() if line.startswith(f"  {path}:"))
+    assert says in line, str(err.value)
+
+
+def test_the_adapter_folder_is_found_relative_to_the_config(tmp_path):
+    from bdc_ray.config import parse_config
+
+    cfg = parse_config({"serve": {"engine": "vllm", "vllm": {"adapter_dir": "adapters"}}}, base=tmp_path)
+    assert cfg.serve.vllm.adapter_dir == str(tmp_path / "adapters")
