@@ -17,7 +17,16 @@ from typing import Any, Callable
 
 def lazy_face(package: str, homes: dict[str, str]) -> tuple[list[str], Callable[[str], Any]]:
     """(`__all__`, the module `__getattr__`) of `package`, whose name N lives in module `homes[N]`
-    (relative to the package)."""
+    (relative to the package).
+
+    A name may not be its own home's module name (`"materialize": ".materialize"`): importing that
+    submodule anywhere sets the package attribute to the MODULE, which then hides the name for
+    good, so `from package import materialize` would give a module or a function depending on
+    what some other code imported first.
+    """
+    shadowed = sorted(name for name, home in homes.items() if home.rsplit(".", 1)[-1] == name)
+    if shadowed:
+        raise ValueError(f"{package}: {shadowed} would be shadowed by the submodule of the same name; rename the module")
 
     def __getattr__(name: str) -> Any:
         if name not in homes:

@@ -1,7 +1,7 @@
 """Customize: an input-aware hypernetwork mixes the LoRA experts rank-wise per problem (DESIGN.md section 4).
 
 Pure torch core: composed_lora.py (the layer's math), inject.py (experts -> composed model),
-materialize.py (one routing vector -> a plain peft folder), hypernet.py, features.py,
+materialized.py (`materialize`: one routing vector -> a plain peft folder), hypernet.py, features.py,
 router.py (statements -> weights, without a model), data.py, train.py, checkpoint.py, solver.py.
 Ray shell: tune.py (Ray Tune over the trainer), stage.py.
 """
@@ -24,7 +24,7 @@ __all__, __getattr__ = lazy_face(__name__, {
     "load_meta": ".checkpoint",
     "load_router": ".router",
     "local_copy": ".loading",
-    "materialize": ".materialize",
+    "materialize": ".materialized",
     "Router": ".router",
     "run_customize_stage": ".stage",
     "save_checkpoint": ".checkpoint",

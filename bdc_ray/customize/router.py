@@ -3,7 +3,7 @@
 The hypernetwork over the routing features (features.py) is all that decides a problem's
 weights. The transformers solver routes through it and applies the weights in its composed
 model; the vLLM engine of Serve routes through it alone and folds the weights into adapter
-folders (materialize.py), so it never loads a second, transformers copy of the base model
+folders (materialized.py), so it never loads a second, transformers copy of the base model
 beside vLLM's.
 """
 

@@ -214,7 +214,7 @@ class CustomizedSolver:
 
     def materialize(self, problem: str, out_dir: str | os.PathLike[str]) -> Path:
         """One problem's customized solver as a plain peft adapter folder (rank E*r)."""
-        from bdc_ray.customize.materialize import materialize
+        from bdc_ray.customize.materialized import materialize
 
         return materialize(self.composed.experts, self.composed.module_names, self.routing([problem])[0], out_dir)
 

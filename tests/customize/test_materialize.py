@@ -8,7 +8,7 @@ import torch
 from peft import PeftModel
 
 from bdc_ray.customize.inject import inject, load_experts
-from bdc_ray.customize.materialize import materialize
+from bdc_ray.customize.materialized import materialize
 from tests.customize.conftest import ALPHA, R, load_base
 
 
