@@ -50,6 +50,12 @@ class TrainedAdapter(BaseModel):
     checkpoint_shards: dict[str, list[str]] = Field(
         default_factory=dict, description="Files each rank wrote into the last checkpoint (ZeRO shards per rank)."
     )
+    validation_examples: int = Field(0, description="Rows held out to choose the schedule on (0: validation off).")
+    validation_curve: list[tuple[int, float]] = Field(
+        default_factory=list, description="(step, validation loss) of every validation pass."
+    )
+    best_step: int | None = Field(None, description="The pass whose weights were saved (None: the last step's).")
+    validation_loss: float | None = Field(None, description="The saved adapter's validation loss.")
     reload_max_abs_diff: float | None = Field(
         None, description="Largest logit difference between the trained model and the adapter reloaded from disk."
     )

@@ -118,6 +118,17 @@ class ExpertsConfig(BaseModel):
     checkpoint_every: int = Field(
         50, ge=1, description="Steps between checkpoints; a restarted worker group resumes from the last one."
     )
+    validation_share: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Share of each run's rows held out (chosen by a hash of the prompt) to choose the schedule on: "
+        "the saved adapter is the one of the validation pass with the lowest loss, not the last step's. 0: off, "
+        "the last step is saved.",
+    )
+    eval_every: int | None = Field(
+        None, ge=1, description="Steps between validation passes (and at the last step); None: checkpoint_every."
+    )
     keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept per run in Ray Train's storage.")
     deepspeed: bool = Field(True, description="Train through DeepSpeed (ZeRO); False: plain torch DDP.")
     zero_stage: int = Field(2, ge=0, le=3, description="DeepSpeed ZeRO stage (0 = plain data parallel).")
@@ -137,3 +148,15 @@ class ExpertsConfig(BaseModel):
         description="Extra environment variables of every training worker, over the defaults (HF_HUB_OFFLINE=1, "
         "OMP_WAIT_POLICY=PASSIVE, and the driver's TORCH_EXTENSIONS_DIR if set, where DeepSpeed's comm op is cached).",
     )
+
+    @model_validator(mode="after")
+    def _validation_needs_whole_weights(self) -> "ExpertsConfig":
+        # The best pass's LoRA matrices are copied from each rank's own parameters; ZeRO-3 splits
+        # them across ranks, so a copy would hold a shard.
+        if self.validation_share > 0 and self.deepspeed and self.zero_stage == 3:
+            raise ValueError("validation_share needs whole parameters on every rank: use zero_stage 2 or less")
+        return self
+
+    @property
+    def validation_every(self) -> int:
+        return self.eval_every or self.checkpoint_every

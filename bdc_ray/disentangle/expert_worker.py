@@ -10,6 +10,11 @@ optimizer shard, and a shard not reported is lost); Ray merges them into one che
 A restarted worker group finds it with `ray.train.get_checkpoint()`, every rank reloads its own
 shard, and the step count continues where the checkpoint left it.
 
+With `validation_share`, rows chosen by a hash of their prompt are held out, every
+`validation_every` steps each rank measures the validation loss (the same on every rank: the
+parameters are whole under DDP and ZeRO-2), and the LoRA matrices of the best pass so far are
+kept (in memory, and by rank 0 in every checkpoint); they are the ones saved at the end.
+
 The run ends with one more checkpoint from rank 0 alone: `adapter/` (a standard peft folder,
 `save_pretrained`) and `summary.json` (the loss curve, steps, resumes, which shard files each
 rank wrote, the reload check). The driver copies the adapter out of it into the experts folder,
@@ -28,11 +33,13 @@ from typing import Any
 
 from bdc_ray.disentangle.expert_config import ExpertsConfig
 from bdc_ray.disentangle.lora_train import (
+    BestByValidation,
     LoopSettings,
     LoopState,
     TorchStepper,
     lora_model,
     make_optimizer,
+    split_validation,
     train_loop,
     trainable_parameters,
 )
@@ -55,6 +62,8 @@ SUMMARY_FILE = "summary.json"
 LOOP_STATE_FILE = "loop_state.json"
 TORCH_STATE_FILE = "torch_state.pt"
 RNG_FILE = "rng_rank{rank}.pt"
+BEST_FILE = "best_lora.pt"
+"""The LoRA matrices of the best validation pass so far (rank 0, when validation is on)."""
 DS_TAG = "state"
 PROBE_FILE = "bdc_probe.safetensors"
 """Kept inside the adapter folder (peft and vLLM read only adapter_config.json and
@@ -127,7 +136,10 @@ def train_expert(config: dict[str, Any]) -> None:
     tokenizer = AutoTokenizer.from_pretrained(config["base_model"])
     model = lora_model(config["base_model"], cfg.lora, cfg.seed, dtype=load_dtype)
     pairs = ray.get(config["pairs"])
-    examples = encode_pairs(tokenizer, pairs, model_context(tokenizer, model.config, cfg.context))
+    context_len = model_context(tokenizer, model.config, cfg.context)
+    train_rows, held_rows = split_validation(pairs, cfg.validation_share)
+    examples = encode_pairs(tokenizer, [pairs[i] for i in train_rows], context_len)
+    val_examples = encode_pairs(tokenizer, [pairs[i] for i in held_rows], context_len)
     settings = LoopSettings.from_config(cfg)
     optimizer = make_optimizer(model, settings)
     if cfg.deepspeed:
@@ -142,10 +154,13 @@ def train_expert(config: dict[str, Any]) -> None:
         stepper = TorchStepper(wrapped, optimizer, settings, bf16=cfg.dtype == "bf16")
         module = wrapped.module if hasattr(wrapped, "module") else wrapped
 
+    tracker = BestByValidation(module, val_examples, tokenizer.pad_token_id, cfg.validation_every, cfg.steps, device)
     state = LoopState()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             state = _load_state(Path(folder), rank, engine, module, optimizer)
+            if (Path(folder) / BEST_FILE).exists():
+                tracker.best = torch.load(Path(folder) / BEST_FILE, map_location="cpu", weights_only=True)
         state.resumed_from.append(state.step)
         log.info("%s rank %d: resumed at step %d from %s", name, rank, state.step, checkpoint.path)
     module.train()
@@ -160,8 +175,10 @@ def train_expert(config: dict[str, Any]) -> None:
             log.warning("%s rank %d: dying after step %d (%s)", name, rank, s.step, FAIL_ONCE_ENV)
             time.sleep(_FAIL_DELAY_S)
             os._exit(1)
+        if tracker.due(s.step):
+            tracker.observe(s)
         if s.step % cfg.checkpoint_every == 0 or s.step == cfg.steps:
-            shards.update(_report_checkpoint(name, s, rank, world, engine, module, optimizer))
+            shards.update(_report_checkpoint(name, s, rank, world, engine, module, optimizer, tracker.best))
 
     state = train_loop(
         stepper, examples, tokenizer.pad_token_id, settings, state=state, rank=rank, world=world,
@@ -169,6 +186,7 @@ def train_expert(config: dict[str, Any]) -> None:
     )
     train_s = time.monotonic() - started
     samples = _all_mean(float(state.samples - samples_before), world) * world
+    tracker.restore_best()  # the adapter of the best validation pass, when validation is on
     module.eval()
     probe = collate(examples[:_PROBE_EXAMPLES], tokenizer.pad_token_id)
     with torch.no_grad():
@@ -200,6 +218,7 @@ def train_expert(config: dict[str, Any]) -> None:
                 "name": name,
                 "size": len(pairs),
                 "examples": len(examples),
+                "validation_examples": len(val_examples),
                 "loop": state.to_dict(),
                 "checkpoint_shards": shards,
                 "reload_max_abs_diff": diff,
@@ -226,7 +245,9 @@ def _all_mean(value: float, world: int) -> float:
     return tensor.item() / world
 
 
-def _report_checkpoint(name, state: LoopState, rank: int, world: int, engine, module, optimizer) -> dict[str, list[str]]:
+def _report_checkpoint(
+    name, state: LoopState, rank: int, world: int, engine, module, optimizer, best: dict | None
+) -> dict[str, list[str]]:
     """Every rank writes what it owns into its own folder and reports it; returns the files per rank."""
     import ray.train
 
@@ -246,6 +267,8 @@ def _report_checkpoint(name, state: LoopState, rank: int, world: int, engine, mo
             torch.save({"lora": lora, "optimizer": optimizer.state_dict()}, folder / TORCH_STATE_FILE)
         if rank == 0:
             (folder / LOOP_STATE_FILE).write_text(json.dumps(state.to_dict()))
+            if best is not None:
+                torch.save(best, folder / BEST_FILE)
         # Dropout draws from each rank's generator: restoring it makes a resumed run bit-identical
         # to one that never stopped.
         torch.save(_rng_state(), folder / RNG_FILE.format(rank=rank))

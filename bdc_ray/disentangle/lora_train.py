@@ -13,6 +13,7 @@ on the batches an uninterrupted run would have seen, so a resumed run does not r
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import random
 import time
@@ -20,7 +21,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator, Protocol, Sequence
 
 from bdc_ray.disentangle.expert_config import ExpertsConfig, LoraSection
-from bdc_ray.training import Example, Schedule, collate, epoch_batches, learning_rate, masked_loss, weight_dtype, worker_device
+from bdc_ray.training import (
+    Example, Schedule, collate, epoch_batches, learning_rate, masked_loss, validation_loss, weight_dtype, worker_device,
+)
 
 CURVE_POINTS = 20
 """Points of the loss curve kept in the manifest (each the mean over a stretch of steps)."""
@@ -64,13 +67,23 @@ class LoopState:
     resumed_from: list[int] = field(default_factory=list)
     tokens: int = 0
     samples: int = 0
+    validation: list[tuple[int, float]] = field(default_factory=list)
+    """(step, validation loss) of every validation pass."""
+    best_step: int | None = None
+    """The pass with the lowest validation loss: its weights are the ones saved."""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> LoopState:
-        return cls(**data)
+        state = cls(**data)
+        state.validation = [tuple(point) for point in state.validation]  # JSON gives lists
+        return state
+
+    @property
+    def best_validation_loss(self) -> float | None:
+        return min((loss for _, loss in self.validation), default=None)
 
     def loss_curve(self, points: int = CURVE_POINTS) -> list[tuple[int, float]]:
         """(last step of a stretch, mean loss over it), about `points` stretches."""
@@ -87,6 +100,58 @@ class LoopState:
             return None
         tail = self.losses[-max(1, len(self.losses) // CURVE_POINTS) :]
         return round(sum(tail) / len(tail), 5)
+
+
+def split_validation(pairs: Sequence[tuple[str, str]], share: float) -> tuple[list[int], list[int]]:
+    """(training, validation) indices of `pairs`: a row is held out when the SHA-256 of its prompt
+    falls in the lowest `share` of the hash range, so the split is the same on every rank, in every
+    restart and for every run that trains on that row. With share > 0 at least one row is held out
+    and at least one is trained on."""
+    if share <= 0 or len(pairs) < 2:
+        return list(range(len(pairs))), []
+    position = [int(hashlib.sha256(prompt.encode()).hexdigest()[:12], 16) / 16**12 for prompt, _ in pairs]
+    held = [i for i, p in enumerate(position) if p < share]
+    if not held:
+        held = [min(range(len(pairs)), key=position.__getitem__)]
+    if len(held) == len(pairs):
+        held.remove(max(held, key=position.__getitem__))
+    chosen = set(held)
+    return [i for i in range(len(pairs)) if i not in chosen], held
+
+
+class BestByValidation:
+    """Validation passes during training, keeping a copy of the LoRA matrices of the best one, so
+    a run saves the adapter of its best schedule instead of the last step's (which may have fitted
+    its few rows to zero). The copy lives in memory (LoRA matrices are small) and in checkpoints."""
+
+    def __init__(self, module, examples: Sequence[Example], pad_id: int, every: int, last_step: int, device=None):
+        self.module, self.examples, self.pad_id = module, examples, pad_id
+        self.every, self.last_step, self.device = every, last_step, device
+        self.best: dict | None = None
+
+    def due(self, step: int) -> bool:
+        return bool(self.examples) and (step % self.every == 0 or step == self.last_step)
+
+    def observe(self, state: LoopState) -> None:
+        """A validation pass at `state.step`; the weights are kept when its loss is the lowest so far."""
+        loss = round(validation_loss(self.module, self.examples, self.pad_id, device=self.device), 6)
+        self.module.train()
+        best = state.best_validation_loss
+        state.validation.append((state.step, loss))
+        if best is None or loss < best:
+            state.best_step = state.step
+            self.best = {n: p.detach().to("cpu", copy=True) for n, p in self.module.named_parameters() if p.requires_grad}
+
+    def restore_best(self) -> None:
+        """Put the best pass's matrices back into the module (before it is saved)."""
+        if self.best is None:
+            return
+        import torch
+
+        params = dict(self.module.named_parameters())
+        with torch.no_grad():
+            for name, value in self.best.items():
+                params[name].copy_(value.to(params[name].device, params[name].dtype))
 
 
 class Stepper(Protocol):

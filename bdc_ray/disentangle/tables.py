@@ -24,7 +24,7 @@ def clusters_table(summary: dict[str, Any], title: str = "clusters") -> Table:
 
 def manifest_table(manifest: ExpertManifest) -> Table:
     table = Table(title=f"experts of {manifest.base_model} (r={manifest.lora.r}, alpha={manifest.lora.lora_alpha})")
-    for col in ("adapter", "cluster", "rows", "steps", "final loss", "resumed at", "samples/s", "path"):
+    for col in ("adapter", "cluster", "rows", "steps", "final loss", "val loss (at step)", "resumed at", "samples/s", "path"):
         table.add_column(col, justify="left" if col in ("adapter", "path") else "right", overflow="fold")
     entries = [*manifest.experts, *([manifest.all_data] if manifest.all_data else [])]
     for e in entries:
@@ -34,6 +34,7 @@ def manifest_table(manifest: ExpertManifest) -> Table:
             str(e.size),
             str(e.steps),
             f"{e.final_loss:.4f}" if e.final_loss is not None else "-",
+            f"{e.validation_loss:.4f} ({e.best_step})" if e.validation_loss is not None else "-",
             ",".join(map(str, e.resumed_from)) or "-",
             f"{e.samples_per_s:.1f}",
             e.path,

@@ -57,6 +57,23 @@ def _assert_reloads_in_peft(base_path: str, adapter_path: str) -> None:
     assert not torch.allclose(untouched[real], probe["logits"][real], atol=1e-3), "the adapter changed nothing"
 
 
+def _held_out_loss(base_path: str, adapter_path: str, rows, share: float) -> float:
+    """The validation loss of a saved adapter, reloaded in plain peft, on the rows its run held out."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bdc_ray.artifacts.sft import prompt_response
+    from bdc_ray.disentangle.lora_train import split_validation
+    from bdc_ray.training import encode_pairs, model_context, validation_loss
+
+    pairs = [prompt_response(r) for r in rows]
+    _, held = split_validation(pairs, share)
+    tokenizer = AutoTokenizer.from_pretrained(base_path)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path), adapter_path).eval()
+    examples = encode_pairs(tokenizer, [pairs[i] for i in held], model_context(tokenizer, model.config, None))
+    return validation_loss(model, examples, tokenizer.pad_token_id)
+
+
 def test_plan_one_expert_per_cluster_then_the_baseline(tiny_base) -> None:
     arith, string = _rows(tiny_base, {"arith"}), _rows(tiny_base, {"string"})
     p2t = arith[0].model_copy(update={"task": "p2t", "code": None})
@@ -172,8 +189,9 @@ def test_the_command_names_a_missing_sft_file(ray_local, tmp_path, tiny_base) ->
 @pytest.mark.ray
 @pytest.mark.slow
 def test_ddp_experts_from_a_run_folder_and_a_rerun_that_skips_them(tiny_base, ray_local, tmp_path, monkeypatch) -> None:
+    """Also: with validation on, each run saves the adapter of its best validation pass."""
     rows = _rows(tiny_base, {"count", "branch"})
-    cfg = ExpertsConfig(**SMALL, deepspeed=False, scaling=TWO_WORKERS)
+    cfg = ExpertsConfig(**SMALL, deepspeed=False, scaling=TWO_WORKERS, validation_share=0.3, eval_every=2)
     run = _run_folder(tmp_path, {0: rows})
     out = run.experts_dir
     manifest = experts.run_train_stage(run, cfg, tiny_base.path, progress=False)
@@ -183,7 +201,12 @@ def test_ddp_experts_from_a_run_folder_and_a_rerun_that_skips_them(tiny_base, ra
     for entry in [*manifest.experts, manifest.all_data]:
         assert entry.steps == 8 and entry.resumed_from == []
         assert "torch_state.pt" in entry.checkpoint_shards["0"] and "rng_rank1.pt" in entry.checkpoint_shards["1"]
+        assert "best_lora.pt" in entry.checkpoint_shards["0"]
         _assert_reloads_in_peft(tiny_base.path, entry.path)
+        assert [step for step, _ in entry.validation_curve] == [2, 4, 6, 8]
+        assert entry.validation_loss == min(loss for _, loss in entry.validation_curve)
+        assert entry.validation_loss == dict(entry.validation_curve)[entry.best_step]
+        assert _held_out_loss(tiny_base.path, entry.path, rows, 0.3) == pytest.approx(entry.validation_loss, abs=1e-4)
     assert load_manifest(out) == manifest
 
     def no_training(*args, **kwargs):

@@ -111,3 +111,41 @@ def test_loss_curve_and_final_loss_summarise_every_step() -> None:
     assert LoopState().final_loss is None
     with pytest.raises(ValueError, match="no training example"):
         train_loop(None, [], 0, LoopSettings.from_config(CFG))
+
+
+def test_the_validation_split_is_a_pure_function_of_each_prompt() -> None:
+    from bdc_ray.disentangle.lora_train import split_validation
+
+    pairs = [(f"task {i}", "code") for i in range(40)]
+    train, held = split_validation(pairs, 0.25)
+    assert sorted(train + held) == list(range(40)) and 4 <= len(held) <= 16
+    # A row's side depends on its prompt alone: not on its position or on the other rows.
+    again_train, again_held = split_validation(pairs[::-1], 0.25)
+    assert sorted(pairs[::-1][i] for i in again_held) == sorted(pairs[i] for i in held)
+    assert split_validation(pairs[:2], 0.01)[1] and split_validation(pairs[:2], 0.99)[0]  # never all or nothing
+    assert split_validation(pairs, 0.0) == (list(range(40)), [])
+
+
+def test_the_best_validation_pass_is_the_one_kept(tiny_base, data) -> None:
+    """Passes at steps 4, 8 and 12; the matrices are then pushed away from what trained, and
+    restore_best must bring back exactly the best pass's matrices, whose loss was recorded."""
+    import torch
+
+    from bdc_ray.disentangle.lora_train import BestByValidation
+
+    examples, pad = data
+    train, held = examples[: len(examples) // 2], examples[len(examples) // 2 :]
+    model = lora_model(tiny_base.path, CFG.lora, CFG.seed)
+    settings = LoopSettings.from_config(CFG)
+    tracker = BestByValidation(model, held, pad, every=4, last_step=CFG.steps)
+    state = train_loop(TorchStepper(model, make_optimizer(model, settings), settings), train, pad, settings,
+                       on_step=lambda s: tracker.observe(s) if tracker.due(s.step) else None)
+    assert [step for step, _ in state.validation] == [4, 8, 12]
+    assert state.best_step == min(state.validation, key=lambda p: p[1])[0]
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                p.add_(1.0)
+    tracker.restore_best()
+    assert validation_loss(model, held, pad) == pytest.approx(state.best_validation_loss, abs=1e-5)
+    assert LoopState.from_dict(state.to_dict()) == state
