@@ -129,7 +129,7 @@ def build_demo(folder: str | Path, *, seed: int = 0, base_steps: int = 130, expe
         hypernet.heads.weight.normal_(0.0, routing_spread, generator=generator)
     meta = HypernetMeta(
         arch=arch.to_dict(), layers="all", module_names=composed.module_names, base_model=paths.base_model,
-        experts=[ExpertRef(name=e.name, path=e.path) for e in manifest.experts], embedder=DEFAULT_EMBEDDER,
+        experts=[ExpertRef(name=e.name, path=e.path, cluster=e.cluster) for e in manifest.experts], embedder=DEFAULT_EMBEDDER,
         centroids=centroids, settings={"demo": recipe}, metrics={},
     )
     save_checkpoint(paths.hypernet, hypernet.state_dict(), meta)

@@ -1,14 +1,8 @@
 """Ablation on held-out synthetic problems: what each way of using the LoRA experts gives.
 
-Solvers (one table row each), all prompted in the one training format and decoded greedily:
-- base:            the base model alone;
-- all-data LoRA:   the baseline LoRA trained on every row (Disentangle's all_data);
-- expert_<k>:      each single expert, for every problem;
-- uniform:         every expert at weight 1/E per rank (the experts' average, one rank-E*r LoRA);
-- peft TIES /
-  peft linear:     peft's own static merges (add_weighted_adapter) of the experts;
-- hard routing:    each problem to the expert of its nearest cluster centroid (cosine);
-- hypernetwork:    the Customize stage's input-aware rank-wise weights.
+Solvers (one table row each): every way of using the experts that benchmarks/solvers.py names
+(base, all_data, each expert, uniform, peft ties and linear merges, hard_routing, hypernetwork),
+all prompted in the one training format and decoded greedily.
 
 Columns: greedy pass@1 on every test (public + hidden), overall and per family, and the
 validation loss (next-token loss of the held-out reference solutions, prompt masked). The held-out
@@ -30,17 +24,15 @@ import time
 from pathlib import Path
 
 from support import ROOT  # first: the repository on the path, offline settings
+from solvers import SolverSet  # noqa: E402
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bdc_ray import storage  # noqa: E402
 from bdc_ray.artifacts.layout import RunLayout  # noqa: E402
 from bdc_ray.customize.data import encode_rows  # noqa: E402
-from bdc_ray.problems.prompt_format import prompt_text  # noqa: E402
 from bdc_ray.console import wide_console  # noqa: E402
-from bdc_ray.llm.base import SamplingParams  # noqa: E402
 from bdc_ray.training import validation_loss  # noqa: E402
 from bdc_ray.problems.synth import SynthConfig, generate_suite  # noqa: E402
 
@@ -86,25 +78,6 @@ def held_out(args):
     return suite.heldout
 
 
-def peft_merges(manifest, out: Path) -> dict[str, str]:
-    """peft's TIES and linear merges of the experts, saved as adapter folders."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    folders = {"peft TIES": out / "ties", "peft linear": out / "linear"}
-    if all((f / "adapter_config.json").exists() for f in folders.values()):
-        return {k: str(v) for k, v in folders.items()}
-    names = [e.name for e in manifest.experts]
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(manifest.base_model),
-                                      manifest.experts[0].path, adapter_name=names[0])
-    for e in manifest.experts[1:]:
-        model.load_adapter(e.path, adapter_name=e.name)
-    model.add_weighted_adapter(names, [1.0] * len(names), "ties", combination_type="ties", density=0.5)
-    model.add_weighted_adapter(names, [1.0 / len(names)] * len(names), "linear", combination_type="linear")
-    model.save_pretrained(str(out), selected_adapters=["ties", "linear"])
-    return {k: str(v) for k, v in folders.items()}
-
-
 def score(problems, completions: list[str], sandbox) -> dict:
     from bdc_ray.eval.evaluate import Sample, evaluate_samples, summarize
 
@@ -133,10 +106,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    from bdc_ray.customize import load_customized
-    from bdc_ray.artifacts.experts import load_manifest
     from bdc_ray.artifacts.sft import problem_rows
-    from bdc_ray.llm.hf_backend import TransformersLLM
     from bdc_ray.sandbox import Sandbox
 
     started = time.time()
@@ -146,51 +116,27 @@ def main() -> None:
         prepare(run, args)
     out = Path(run.root) / "ablation"
     out.mkdir(parents=True, exist_ok=True)
-    manifest = load_manifest(run.experts_dir)
-    if manifest.all_data is None:
-        raise SystemExit(f"{run.root}: the experts manifest has no all_data baseline")
-    solver = load_customized(run.hypernet_dir, threads=args.threads)
-    composed, tokenizer = solver.composed, solver.tokenizer
+    solvers = SolverSet(run, out / "merged", threads=args.threads, max_new_tokens=args.max_new_tokens)
+    manifest, composed, tokenizer = solvers.manifest, solvers.composed, solvers.tokenizer
     problems = held_out(args)
-    rows = problem_rows(problems)
     statements = [p.prompt for p in problems]
-    prompts = [prompt_text(s) for s in statements]
-    examples = encode_rows(rows, tokenizer, composed.model.config.max_position_embeddings)
+    examples = encode_rows(problem_rows(problems), tokenizer, composed.model.config.max_position_embeddings)
     n = len(problems)
 
-    # Weights of every method that is a routing of the one composed model.
-    features = solver.router.features(statements)
-    clusters = {e.cluster: i for i, e in enumerate(manifest.experts)}
-    similarity = features[:, -len(solver.router.centroids):].cpu().numpy()
-    similarity[:, [c for c in range(similarity.shape[1]) if c not in clusters]] = -np.inf
-    nearest = [clusters[int(c)] for c in similarity.argmax(1)]
-    routed = {
-        "base": composed.zeros(n),
-        **{e.name: composed.one_expert(i, n) for i, e in enumerate(manifest.experts)},
-        "uniform": composed.uniform(n),
-        "hard routing": torch.cat([composed.one_expert(e, 1) for e in nearest]),
-        "hypernetwork": solver.routing(statements),
-    }
-    adapters = {"all-data LoRA": manifest.all_data.path, **peft_merges(manifest, out / "merged")}
-    llm = TransformersLLM(manifest.base_model, adapters=adapters, device="cpu", threads=args.threads, max_batch_size=16)
-    greedy = SamplingParams(max_new_tokens=args.max_new_tokens)
-
-    order = ["base", "all-data LoRA", *[e.name for e in manifest.experts], "uniform", "peft TIES", "peft linear",
-             "hard routing", "hypernetwork"]
+    order = solvers.names
     results = {}
     with Sandbox(workers=2) as sandbox:
         for name in order:
             t0 = time.time()
-            if name in routed:
-                weights = routed[name]
-                texts, _ = solver.generate_with_weights(prompts, weights, greedy)
+            texts = solvers.generate(name, statements)
+            weights = solvers.weights(name, statements)
+            if weights is None:
+                solvers.llm.model.set_adapter(name)
+                loss = validation_loss(solvers.llm.model, examples, tokenizer.pad_token_id)
+            else:
                 loss = validation_loss(composed.model, examples, tokenizer.pad_token_id, forward=lambda batch, ids, mask: composed(
                     weights[[examples[i].row for i in batch]], input_ids=ids, attention_mask=mask).logits)
-            else:
-                texts = llm.generate(prompts, greedy, adapter=name)
-                llm.model.set_adapter(name)
-                loss = validation_loss(llm.model, examples, tokenizer.pad_token_id)
-            summary = score(problems, [t[0] for t in texts], sandbox)
+            summary = score(problems, texts, sandbox)
             results[name] = {"pass@1": summary["pass@1"], "val_loss": loss,
                              "by_family": {f: s["pass@1"] for f, s in summary["by_family"].items()},
                              "seconds": round(time.time() - t0, 1)}
@@ -217,7 +163,7 @@ def report(results: dict, order: list[str], out: Path, args, n: int, manifest, w
     storage.write_json_atomic(str(out / "results.json"), {"args": vars(args), "problems": n, "results": results,
                                                         "wall_s": round(wall_s, 1)})
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    colours = ["#888888" if k in ("base", "all-data LoRA") else "#d62728" if k == "hypernetwork" else "#1f77b4"
+    colours = ["#888888" if k in ("base", "all_data") else "#d62728" if k == "hypernetwork" else "#1f77b4"
                for k in order]
     left.bar(range(len(order)), [100 * results[k]["pass@1"] for k in order], color=colours)
     left.set_ylabel("greedy pass@1 (%)")

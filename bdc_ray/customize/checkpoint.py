@@ -27,6 +27,10 @@ class ExpertRef(BaseModel):
 
     name: str
     path: str
+    cluster: int | None = Field(
+        None, description="The cluster (index into `centroids`) the expert was trained on; None in checkpoints "
+        "written before it was recorded (hard routing then needs the experts manifest)."
+    )
 
 
 class HypernetMeta(BaseModel):

@@ -38,6 +38,7 @@ class TrainingData:
     base_model: str
     expert_names: list[str]
     expert_paths: list[str]
+    expert_clusters: list[int]
     embedder: str
     centroids: np.ndarray
     train_rows: list[SFTRow]

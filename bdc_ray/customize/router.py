@@ -51,6 +51,17 @@ class Router:
         with self._lock, torch.no_grad():
             return self.hypernet(self.features(problems))
 
+    def nearest_experts(self, problems: Sequence[str]) -> list[int]:
+        """Each statement's expert (index into `expert_names`) by the most similar centroid among
+        the clusters that have one: the routing Disentangle's clustering implies (hard routing),
+        the baseline the hypernetwork's input-aware mixing is measured against."""
+        clusters = [e.cluster for e in self.meta.experts]
+        if any(c is None for c in clusters):
+            raise ValueError("this checkpoint does not record each expert's cluster: train the hypernetwork again")
+        with self._lock:
+            similarity = self.features(problems)[:, -len(self.centroids):].cpu().numpy()
+        return [int(i) for i in similarity[:, clusters].argmax(1)]
+
 
 def load_router(hypernet_dir: str, *, embed: Embedder | None = None, device: torch.device | str = "cpu") -> Router:
     """The checkpoint's hypernetwork with its recorded embedder (or `embed`), on `device`."""

@@ -124,6 +124,10 @@ class CustomizedSolver:
         """[n, M, E*r] weights of each problem statement."""
         return self.router.weights(problems)
 
+    def hard_routing(self, problems: Sequence[str]) -> torch.Tensor:
+        """[n, M, E*r] weights that give each problem its nearest cluster's expert alone."""
+        return torch.cat([self.composed.one_expert(e, 1) for e in self.router.nearest_experts(problems)])
+
     def shares(self, problems: Sequence[str]) -> np.ndarray:
         """[n, E] each expert's share of each problem's weight mass (rows sum to 1)."""
         return expert_shares(self.routing(problems), self.composed.n_experts).cpu().numpy()

@@ -77,6 +77,7 @@ def prepare(
         base_model=manifest.base_model,
         expert_names=[e.name for e in manifest.experts],
         expert_paths=[e.path for e in manifest.experts],
+        expert_clusters=[e.cluster for e in manifest.experts],
         embedder=embedder,
         centroids=np.asarray(clustering.centroids, dtype=np.float32),
         train_rows=train_rows,

@@ -207,7 +207,8 @@ def fit_hypernet(
         meta = HypernetMeta(
             arch=arch.to_dict(), layers=hypernet_cfg.layers, module_names=composed.module_names,
             base_model=data.base_model,
-            experts=[ExpertRef(name=n, path=p) for n, p in zip(data.expert_names, data.expert_paths)],
+            experts=[ExpertRef(name=n, path=p, cluster=c)
+                     for n, p, c in zip(data.expert_names, data.expert_paths, data.expert_clusters, strict=True)],
             embedder=data.embedder, centroids=np.asarray(data.centroids, dtype=float).tolist(),
             settings={"hypernet": hypernet_cfg.model_dump(), "train": train_cfg.model_dump()},
             metrics={

@@ -205,7 +205,8 @@ def family_training_data(setup: FamilySetup, rows: list[dict]):
     feats = {r.problem_id: f for r, f in zip(rows, routing_features(emb, centroids))}
     train, val = split_rows(rows, 0.3, seed=0)
     data = TrainingData(
-        base_model=setup.base, expert_names=["expert_0", "expert_1"], expert_paths=setup.experts, embedder="lookup",
+        base_model=setup.base, expert_names=["expert_0", "expert_1"], expert_paths=setup.experts, expert_clusters=[0, 1],
+        embedder="lookup",
         centroids=centroids, train_rows=train, train_features=np.stack([feats[r.problem_id] for r in train]),
         val_rows=val, val_features=np.stack([feats[r.problem_id] for r in val]),
     )

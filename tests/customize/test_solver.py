@@ -111,3 +111,20 @@ def test_generation_under_given_weights_is_the_chosen_expert(solver, family_run)
     assert got[2] == llm.generate([prompts[2]], greedy, adapter="e0")[0]
     with pytest.raises(ValueError, match="weight rows"):
         solver.generate_with_weights(prompts, mixed[:2], greedy)
+
+
+def test_hard_routing_gives_each_problem_its_nearest_clusters_expert_alone(solver, family_run):
+    """Each family's problems lie around their own centroid (the fixture's embeddings), and expert k
+    was trained on cluster k: hard routing sends every problem to its family's expert, on all its ranks."""
+    from bdc_ray.customize.features import centroid_similarity
+
+    rows = {r.problem: r.family for r in family_run.data.val_rows}
+    texts = list(rows)
+    nearest = centroid_similarity(family_run.embed(texts), family_run.data.centroids).argmax(1).tolist()
+    assert solver.router.nearest_experts(texts) == nearest
+    assert len(set(nearest)) == 2, "the fixture's validation rows should cover both families"
+    weights = solver.hard_routing(texts)
+    composed = solver.composed
+    for i, expert in enumerate(nearest):
+        torch.testing.assert_close(weights[i : i + 1], composed.one_expert(expert, 1))
+    assert [e.cluster for e in family_run.snapshot.meta.experts] == [0, 1]
