@@ -75,11 +75,14 @@ def customize_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
 
 
 def eval_stage(cfg: BDCConfig, console: Console) -> list[dict[str, Any]]:
-    from bdc_ray.heldout import METRIC, heldout_table, run_heldout_stage
+    from bdc_ray.heldout import METRIC, differences_rich, heldout_table, run_heldout_stage
 
     section = cfg.stages.eval
-    summaries = run_heldout_stage(cfg.layout, section, cfg.suite, cfg.sandbox, cfg.resources.sandbox)
+    summaries, differences = run_heldout_stage(
+        cfg.layout, section, cfg.suite, cfg.sandbox, cfg.resources.sandbox, models=cfg.models
+    )
     console.print(heldout_table(summaries, METRIC, section.tests, section.samples))
+    console.print(differences_rich(differences))
     return summaries
 
 

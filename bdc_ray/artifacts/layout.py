@@ -132,6 +132,11 @@ class RunLayout:
         return self._at("eval", "heldout", TABLE_FILE)
 
     @property
+    def heldout_differences(self) -> str:
+        """Paired bootstrap intervals of the solvers' differences on the same problems."""
+        return self._at("eval", "heldout", "differences.json")
+
+    @property
     def serve_config(self) -> str:
         return self._at("serve", "serve_config.yaml")
 

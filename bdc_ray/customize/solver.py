@@ -126,7 +126,11 @@ class CustomizedSolver:
 
     def hard_routing(self, problems: Sequence[str]) -> torch.Tensor:
         """[n, M, E*r] weights that give each problem its nearest cluster's expert alone."""
-        return torch.cat([self.composed.one_expert(e, 1) for e in self.router.nearest_experts(problems)])
+        return self.expert_weights(self.router.nearest_experts(problems))
+
+    def expert_weights(self, experts: Sequence[int]) -> torch.Tensor:
+        """[n, M, E*r] weights that run row i with expert `experts[i]` alone."""
+        return torch.cat([self.composed.one_expert(e, 1) for e in experts])
 
     def shares(self, problems: Sequence[str]) -> np.ndarray:
         """[n, E] each expert's share of each problem's weight mass (rows sum to 1)."""

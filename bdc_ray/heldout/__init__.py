@@ -13,6 +13,9 @@ __all__, __getattr__ = lazy_face(__name__, {
     "SOLVER_KINDS": ".solvers",
     "EvalDataset": ".config",
     "EvalStage": ".config",
+    "differences_rich": ".tables",
     "heldout_table": ".tables",
+    "per_problem": ".differences",
+    "solver_dir": ".solvers",
     "run_heldout_stage": ".stage",
 })

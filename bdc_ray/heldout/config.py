@@ -32,10 +32,16 @@ class EvalStage(_Strict):
         default_factory=lambda: ["heldout", "heldout_comp"],
         description="Synthetic splits the solvers are measured on (held-out: never trained on, never boosted).",
     )
-    solvers: list[Literal["base", "all_data", "customized"]] = Field(
-        default_factory=lambda: ["base", "all_data", "customized"],
+    solvers: list[Literal["base", "all_data", "hard_routing", "customized"]] = Field(
+        default_factory=lambda: ["base", "all_data", "hard_routing", "customized"],
         min_length=1,
-        description="base model, the all-data LoRA baseline, the customized solver (experts + hypernetwork).",
+        description="base model (the student), the all-data LoRA baseline, each problem on its nearest cluster's "
+        "expert alone (hard routing), the customized solver (experts + hypernetwork).",
+    )
+    teachers: bool = Field(
+        True,
+        description="Also measure every agent whose weights are local (transformers: tiny and HF folders), prompted "
+        "as the student is, so the table shows each model's own strength. Agents behind an API are left out.",
     )
     samples: int = Field(1, ge=1, description="Samples per problem and solver (pass@k needs k <= samples).")
     temperature: float = Field(0.0, ge=0, description="0: greedy decoding.")

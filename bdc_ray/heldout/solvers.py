@@ -31,8 +31,11 @@ from bdc_ray.training import worker_device
 
 log = logging.getLogger(__name__)
 
-SolverKind = Literal["base", "all_data", "customized"]
-SOLVER_KINDS: tuple[SolverKind, ...] = ("base", "all_data", "customized")
+SolverKind = Literal["base", "all_data", "hard_routing", "customized"]
+SOLVER_KINDS: tuple[SolverKind, ...] = ("base", "all_data", "hard_routing", "customized")
+TEACHER = "teacher:"
+"""Prefix of a teacher's solver name (`teacher:tiny-a`): an agent's own weights, prompted like the
+student, so the table shows every model's strength beside what the student gained."""
 
 
 def solver_sources(layout: RunLayout) -> dict[SolverKind, dict[str, str]]:
@@ -51,6 +54,7 @@ def solver_sources(layout: RunLayout) -> dict[SolverKind, dict[str, str]]:
                                "fingerprint": manifest.all_data.fingerprint}
     hypernet = hypernet_identity(layout.hypernet_dir)
     if hypernet.complete:
+        sources["hard_routing"] = {"hypernet": hypernet.folder, "fingerprint": hypernet.digest, "routing": "nearest centroid"}
         sources["customized"] = {"hypernet": hypernet.folder, "fingerprint": hypernet.digest}
     return sources
 
@@ -72,13 +76,21 @@ def _stored_summary(path: str, key: str) -> dict[str, Any] | None:
 
 def generate_completions(
     kind: SolverKind, source: dict[str, str], problems: Sequence[str], sampling: SamplingParams, threads: int | None = None
-) -> list[list[str]]:
-    """`sampling.n` completions per problem statement from one solver, in the training prompt format."""
-
-    if kind == "customized":
+) -> tuple[list[list[str]], list[dict[str, Any]]]:
+    """`sampling.n` completions per problem statement from one solver, in the training prompt format,
+    and what each problem was routed to (`expert` under hard routing, every expert's `shares` of
+    the customized solver's weights; nothing for a plain model)."""
+    if kind in ("customized", "hard_routing"):
         from bdc_ray.customize import load_customized
 
-        return load_customized(source["hypernet"], threads=threads).generate(list(problems), sampling)
+        solver = load_customized(source["hypernet"], threads=threads)
+        if kind == "customized":
+            shares = solver.shares(list(problems))
+            routed = [{"shares": dict(zip(solver.expert_names, map(float, row)))} for row in shares]
+            return solver.generate(list(problems), sampling), routed
+        chosen = solver.router.nearest_experts(list(problems))
+        texts, _ = solver.generate_with_weights([prompt_text(p) for p in problems], solver.expert_weights(chosen), sampling)
+        return texts, [{"expert": solver.expert_names[e]} for e in chosen]
     from bdc_ray.llm.hf_backend import TransformersLLM
 
     adapters = {"all_data": source["adapter"]} if kind == "all_data" else None
@@ -86,7 +98,7 @@ def generate_completions(
     device = str(worker_device())
     llm = TransformersLLM(source["base_model"], adapters=adapters, threads=threads, name=kind, device=device)
     texts, _ = llm.generate_with_stats([prompt_text(p) for p in problems], sampling, adapter="all_data" if adapters else None)
-    return texts
+    return texts, [{} for _ in problems]
 
 
 def evaluate_solvers(
@@ -98,40 +110,49 @@ def evaluate_solvers(
     ks: Sequence[int],
     ray_options: dict[str, Any],
     tests: str = "all",
+    teachers: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Summaries (one per solver and split, with per-family groups) under `<run>/eval/heldout/`."""
+    """Summaries (one per solver and split, with per-family groups) under `<run>/eval/heldout/`;
+    `teachers` ({agent name: model folder}) are measured too, as `teacher:<name>`."""
     sources = solver_sources(layout)
     missing = [k for k in kinds if k not in sources]
     if missing:
         raise FileNotFoundError(
             f"no weights for solver(s) {missing} in {layout.root}: run the disentangle and customize stages first"
         )
+    solvers: dict[str, tuple[SolverKind, dict[str, str]]] = {kind: (kind, sources[kind]) for kind in kinds}
+    solvers |= {f"{TEACHER}{name}": ("base", {"base_model": path}) for name, path in (teachers or {}).items()}
     keys = {
-        (kind, split): measurement_key(sources[kind], problems, sampling, ks, tests)
-        for kind in kinds
+        (name, split): measurement_key(source, problems, sampling, ks, tests)
+        for name, (_, source) in solvers.items()
         for split, problems in splits.items()
     }
-    stored = {key: _stored_summary(storage.join(layout.heldout_dir(*key), SUMMARY_FILE), k) for key, k in keys.items()}
-    todo = {(kind, split): splits[split] for (kind, split), summary in stored.items() if summary is None}
+    stored = {key: _stored_summary(storage.join(solver_dir(layout, *key), SUMMARY_FILE), k) for key, k in keys.items()}
+    todo = {(name, split): splits[split] for (name, split), summary in stored.items() if summary is None}
     task = ray.remote(generate_completions).options(**ray_options)
     threads = max(1, int(ray_options.get("num_cpus", 1)))
     pending = {
-        key: task.remote(key[0], sources[key[0]], [p.prompt for p in problems], sampling, threads)
-        for key, problems in todo.items()
+        key: task.remote(*solvers[key[0]], [p.prompt for p in problems], sampling, threads) for key, problems in todo.items()
     }
     summaries = []
-    for kind in kinds:
+    for name in solvers:
         for split, problems in splits.items():
-            out_dir = layout.heldout_dir(kind, split)
-            if (kind, split) not in pending:
-                summaries.append(stored[(kind, split)])
+            out_dir = solver_dir(layout, name, split)
+            if (name, split) not in pending:
+                summaries.append(stored[(name, split)])
                 continue
-            texts = ray.get(pending[(kind, split)])
-            samples = [Sample(task_id=p.id, completion=t) for p, ts in zip(problems, texts, strict=True) for t in ts]
+            texts, routed = ray.get(pending[(name, split)])
+            samples = [Sample(task_id=p.id, completion=t, **extra)
+                       for p, ts, extra in zip(problems, texts, routed, strict=True) for t in ts]
             storage.write_jsonl_atomic(storage.join(out_dir, "samples.jsonl"), [s.model_dump() for s in samples])
             outcome: EvalOutcome = evaluate_dataset(
-                pool, f"{kind} / {split}", problems, samples, ks, tests=tests, out_dir=out_dir, group_by="family"
+                pool, f"{name} / {split}", problems, samples, ks, tests=tests, out_dir=out_dir, group_by="family"
             )
-            summaries.append({**outcome.summary, "solver": kind, "split": split, "key": keys[(kind, split)]})
+            summaries.append({**outcome.summary, "solver": name, "split": split, "key": keys[(name, split)]})
             storage.write_json_atomic(storage.join(out_dir, SUMMARY_FILE), summaries[-1])
     return summaries
+
+
+def solver_dir(layout: RunLayout, solver: str, split: str) -> str:
+    """`<run>/eval/heldout/<solver>/<split>/`, a teacher's folder named `teacher-<name>`."""
+    return layout.heldout_dir(solver.replace(":", "-"), split)

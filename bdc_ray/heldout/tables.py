@@ -21,6 +21,18 @@ def family_table(summaries: Sequence[dict[str, Any]], metric: str = "pass@1") ->
     return header, rows
 
 
+def differences_rich(rows: Sequence[dict[str, Any]]) -> Table:
+    from bdc_ray.heldout.differences import differences_table
+
+    header, cells = differences_table(rows)
+    table = Table(title="Differences between solvers on the same problems (points, paired bootstrap 95% interval)")
+    for col in header:
+        table.add_column(col, justify="left" if col in ("difference", "split") else "right")
+    for row in cells:
+        table.add_row(*row)
+    return table
+
+
 def heldout_table(summaries: Sequence[dict[str, Any]], metric: str, tests: str, samples: int) -> Table:
     header, rows = family_table(summaries, metric)
     table = Table(title=f"Held-out synthetic problems: {metric} (%) per solver ({tests} tests, {samples} sample(s))")

@@ -76,6 +76,13 @@ def first_agent_model(agents: Sequence[AgentConfig], build_root: str) -> str:
     return spec.path
 
 
+def local_agent_models(agents: Sequence[AgentConfig], build_root: str) -> dict[str, str]:
+    """{agent name: model folder} of every agent whose weights are local (transformers; tiny ones
+    built and GGUF ones converted first); agents behind an API or vLLM are left out."""
+    specs = resolve_backends(list(agents), build_root)
+    return {name: spec.resolved().path for name, spec in specs.items() if spec.backend == "transformers"}
+
+
 def student_model(models: ModelsSection) -> str:
     """The base model the experts adapt when none is configured: `models.student` (a recipe is
     built, or reused, under `build_root`), else the first agent's weights, with a warning."""

@@ -131,11 +131,13 @@ def customize_section(layout: RunLayout, report_dir: str) -> str:
 def eval_section(layout: RunLayout, report_dir: str) -> str:
     from bdc_ray.heldout import SOLVER_KINDS
 
-    out = "## Held-out evaluation: base vs all-data LoRA vs customized solver\n\n"
+    out = "## Held-out evaluation: the student, its adapted solvers and the teachers\n\n"
     table = layout.heldout_table
     if not storage.exists(table):
         return out + _missing("eval/heldout/table.md")
-    out += "pass@1 (%) overall and per family, hidden and public tests of problems no stage trained on.\n\n"
+    out += ("pass@1 (%) overall and per family, hidden and public tests of problems no stage trained on: `base` is "
+            "the student, `teacher:<name>` each Boost agent prompted the same way (every model's own strength), "
+            "then the paired differences between the student's solvers.\n\n")
     out += storage.read_text(table)
     fs, root = storage.filesystem(layout.heldout_root)
     summaries = [storage.read_json(fs.unstrip_protocol(p)) for p in fs.glob(f"{root}/*/*/summary.json")]
@@ -149,6 +151,49 @@ def eval_section(layout: RunLayout, report_dir: str) -> str:
         png = f"ablation_{split}.png"
         plots.grouped_bars(rows, storage.join(report_dir, png), f"pass@1 per family, {split}")
         out += f"\n![pass@1 per family, {split}]({png})\n"
+    return out
+
+
+def routing_section(layout: RunLayout, report_dir: str) -> str:
+    """Per cluster, its expert against the all-data LoRA on the held-out problems routed to it (where
+    one adapter for every type gives way to one per type), and the hypernetwork's weights per family."""
+    from collections import Counter, defaultdict
+
+    from bdc_ray.artifacts.clustering import load_clustering
+    from bdc_ray.artifacts.sft import read_sft_rows
+    from bdc_ray.heldout import per_problem, solver_dir
+
+    out = "## Routing: each expert on its cluster, and the hypernetwork's weights per family\n\n"
+    split = "heldout"
+    hard = storage.join(solver_dir(layout, "hard_routing", split), "samples.jsonl")
+    if not storage.exists(hard):
+        return out + _missing("eval/heldout/hard_routing")
+    routed = {s["task_id"]: s["expert"] for s in storage.read_jsonl(hard)}
+    family = {r["task_id"]: r["family"] for r in storage.read_jsonl(storage.join(solver_dir(layout, "base", split), "results.jsonl"))}
+    passed = {name: per_problem(layout, name, split) for name in ("base", "all_data", "hard_routing")}
+    manifest = load_manifest(layout.experts_dir)
+    clustering = load_clustering(layout.clusters_dir)
+    family_of = {r.problem_id: r.family for r in read_sft_rows(layout.sft_file)}
+    rows = []
+    for expert in manifest.experts:
+        trained = Counter(family_of.get(i) for i, c in zip(clustering.ids, clustering.labels.tolist()) if c == expert.cluster)
+        top, count = trained.most_common(1)[0] if trained else ("-", 0)
+        mine = [p for p, e in routed.items() if e == expert.name]
+        rate = lambda name: pct(sum(passed[name][p] for p in mine) / len(mine)) if mine else "-"  # noqa: E731
+        rows.append([expert.name, expert.size, f"{top} ({pct(count / max(1, sum(trained.values())))})", len(mine),
+                     rate("base"), rate("all_data"), rate("hard_routing")])
+    out += (f"Each held-out problem goes to the expert of its nearest centroid (hard routing); on those problems, "
+            f"pass@1 of the base, the all-data LoRA and that expert ({split}).\n\n")
+    out += markdown_table(["expert", "train rows", "top family", "held-out routed", "base", "all-data LoRA", "expert"], rows)
+    customized = storage.join(solver_dir(layout, "customized", split), "samples.jsonl")
+    if storage.exists(customized):
+        shares: dict[str, list[dict[str, float]]] = defaultdict(list)
+        for s in storage.read_jsonl(customized):
+            shares[family.get(s["task_id"], "?")].append(s["shares"])
+        mean = {f: {e: sum(v[e] for v in vs) / len(vs) for e in vs[0]} for f, vs in sorted(shares.items())}
+        plots.heatmap(mean, storage.join(report_dir, "routing_heatmap.png"),
+                      "the hypernetwork's weight per expert, mean over each family's held-out problems", "share")
+        out += "\n![routing weights per family](routing_heatmap.png)\n"
     return out
 
 
@@ -167,7 +212,7 @@ def setup_section(layout: RunLayout, report_dir: str) -> str:
 
 
 SECTIONS: list[Section] = [
-    eval_section, boost_section, disentangle_section, customize_section, reference_section, setup_section,
+    eval_section, routing_section, boost_section, disentangle_section, customize_section, reference_section, setup_section,
 ]
 
 

@@ -124,6 +124,23 @@ def grouped_bars(
     return save_png(fig, path)
 
 
+def heatmap(values: dict[str, dict[str, float]], path: str, title: str, label: str) -> str:
+    """Rows x columns of {row: {column: value}} as a coloured grid with each value written in its cell."""
+    rows = list(values)
+    cols = sorted({c for v in values.values() for c in v})
+    grid = [[values[r].get(c, 0.0) for c in cols] for r in rows]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(cols), 0.9 + 0.45 * len(rows)))
+    image = ax.imshow(grid, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    for i, row in enumerate(grid):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8, color="white" if v < 0.6 else "black")
+    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, label=label)
+    return save_png(fig, path)
+
+
 def loss_curves(curves: dict[str, Sequence[tuple[int, float]]], path: str, title: str) -> str:
     """Training loss per step, one line per run (expert, baseline)."""
     fig, ax = plt.subplots(figsize=(7, 3.8))

@@ -26,12 +26,12 @@ def test_a_summary_is_reused_only_for_the_weights_problems_and_settings_it_measu
     hypernet = run.hypernet_dir
     storage.write_text_atomic(storage.join(hypernet, META_FILE), '{"trained": 1}')
     sources = solver_sources(run)
-    assert set(sources) == {"base", "all_data", "customized"}
+    assert set(sources) == {"base", "all_data", "hard_routing", "customized"}
 
     problems = generate_suite(SynthConfig(train_per_family=1, heldout_per_family=1, heldout_comp_per_family=1)).heldout
     greedy = SamplingParams(max_new_tokens=32)
     keys = {kind: measurement_key(source, problems, greedy, [1], "all") for kind, source in sources.items()}
-    assert len(set(keys.values())) == 3
+    assert len(set(keys.values())) == 4
     assert measurement_key(sources["base"], problems, greedy, [1], "all") == keys["base"]  # deterministic
     for other in (
         measurement_key(sources["base"], problems[1:], greedy, [1], "all"),
@@ -47,3 +47,4 @@ def test_a_summary_is_reused_only_for_the_weights_problems_and_settings_it_measu
     assert measurement_key(again["base"], problems, greedy, [1], "all") == keys["base"]
     assert measurement_key(again["all_data"], problems, greedy, [1], "all") != keys["all_data"]
     assert measurement_key(again["customized"], problems, greedy, [1], "all") != keys["customized"]
+    assert measurement_key(again["hard_routing"], problems, greedy, [1], "all") != keys["hard_routing"]

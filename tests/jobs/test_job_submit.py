@@ -72,14 +72,22 @@ def later_stages_config(tmp_path: Path, models: dict) -> dict:
 def check_later_stages(run_dir: Path, logs: str) -> None:
     manifest = json.loads((run_dir / "disentangle" / "experts" / "manifest.json").read_text())
     assert len(manifest["experts"]) == 2 and manifest["all_data"] is not None
-    for solver in ("base", "all_data", "customized"):
+    for solver in ("base", "all_data", "hard_routing", "customized", "teacher-tiny-a", "teacher-tiny-b"):
         summary = json.loads((run_dir / "eval" / "heldout" / solver / "heldout" / "summary.json").read_text())
         assert summary["n_problems"] == 4 and "pass@1" in summary
+    routed = [json.loads(line) for line in (run_dir / "eval" / "heldout" / "hard_routing" / "heldout" / "samples.jsonl").open()]
+    assert {s["expert"] for s in routed} <= {e["name"] for e in manifest["experts"]}
+    mixed = [json.loads(line) for line in (run_dir / "eval" / "heldout" / "customized" / "heldout" / "samples.jsonl").open()]
+    assert all(abs(sum(s["shares"].values()) - 1) < 1e-4 for s in mixed)
+    differences = json.loads((run_dir / "eval" / "heldout" / "differences.json").read_text())
+    assert {d["difference"] for d in differences} >= {"all_data-base", "hard_routing-all_data", "customized-hard_routing"}
     assert (run_dir / "serve" / "serve_config.yaml").is_file()
     report = (run_dir / "report" / "report.md").read_text()
-    for heading in ("## Held-out evaluation", "## Disentangle", "## Customize"):
+    for heading in ("## Held-out evaluation", "## Routing", "## Disentangle", "## Customize"):
         assert heading in report
-    assert (run_dir / "report" / "clusters.png").is_file() and (run_dir / "report" / "ablation_heldout.png").is_file()
+    assert "teacher:tiny-a" in report and "95% interval" in report
+    for png in ("clusters.png", "ablation_heldout.png", "routing_heatmap.png"):
+        assert (run_dir / "report" / png).is_file(), png
     assert "Held-out synthetic problems" in logs and "customized" in logs, "the job prints the final table"
 
 
@@ -163,8 +171,10 @@ def test_pipeline_job_via_ray_job_submit(head, tmp_path, tiny_agents, ray_local)
     summaries = sorted((run_dir / "eval" / "heldout").rglob("summary.json"))
     before = {f: f.stat().st_mtime_ns for f in summaries}
     again = run_pipeline(cfg, Console(width=200), only=["eval"])["eval"]
-    assert {(s["solver"], s["split"]) for s in again} == {(n, "heldout") for n in ("base", "all_data", "customized")}
+    solvers = ("base", "all_data", "hard_routing", "customized", "teacher:tiny-a", "teacher:tiny-b")
+    assert {(s["solver"], s["split"]) for s in again} == {(n, "heldout") for n in solvers}
     for s in again:
-        written = json.loads((run_dir / "eval" / "heldout" / s["solver"] / "heldout" / "summary.json").read_text())
+        folder = s["solver"].replace(":", "-")
+        written = json.loads((run_dir / "eval" / "heldout" / folder / "heldout" / "summary.json").read_text())
         assert s["pass@1"] == written["pass@1"]
     assert {f: f.stat().st_mtime_ns for f in summaries} == before, "a resumed eval rewrote finished results"
