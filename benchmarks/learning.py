@@ -183,7 +183,7 @@ def cluster_table(cfg: BDCConfig, verdicts: dict[str, dict[str, Any]]) -> list[d
 
         rows.append({"expert": expert.name, "rows": expert.size, "top_family": top,
                      "top_share": round(100 * count / max(1, len(ids)), 1), "heldout_routed": len(routed),
-                     "base": rate("base"), "all_data": rate("all_data"), "expert": rate(expert.name),
+                     "base": rate("base"), "all_data": rate("all_data"), "expert_pass": rate(expert.name),
                      "validation_loss": expert.validation_loss, "best_step": expert.best_step})
     return rows
 
@@ -262,7 +262,7 @@ def print_tables(summary: dict[str, Any], clusters: dict[int, list[dict[str, Any
         for r in rows:
             fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
             t.add_row(r["expert"], str(r["rows"]), f"{r['top_family']} {r['top_share']:.0f}%", str(r["heldout_routed"]),
-                      fmt(r["base"]), fmt(r["all_data"]), fmt(r["expert"]),
+                      fmt(r["base"]), fmt(r["all_data"]), fmt(r["expert_pass"]),
                       "-" if r["validation_loss"] is None else f"{r['validation_loss']:.3f} ({r['best_step']})")
         console.print(t)
 
