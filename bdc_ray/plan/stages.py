@@ -274,10 +274,14 @@ def customize_stage(cfg: BDCConfig, fig: Throughput) -> StageWork:
 
 def eval_stage(cfg: BDCConfig, fig: Throughput, counts: Counts) -> StageWork:
     section = cfg.stages.eval
-    tasks = [(solver, split) for solver in section.solvers for split in section.splits]
+    # Teachers are measured too when their weights are local (tiny or transformers agents).
+    teachers = [a.name for a in cfg.models.agents
+                if section.teachers and (a.tiny is not None or (a.model is not None and a.model.backend == "transformers"))]
+    solvers = [*section.solvers, *teachers]
+    tasks = [(solver, split) for solver in solvers for split in section.splits]
     demands = [
         Demand("held-out generation task", "stages.eval.resources", section.resources, len(tasks),
-               f"{len(section.solvers)} solvers x {len(section.splits)} splits"),
+               f"{len(solvers)} solvers{f' ({len(teachers)} teachers)' if teachers else ''} x {len(section.splits)} splits"),
         sandbox_demand(cfg, "scoring"),
     ]
     rate = _generation(fig, section.resources, _student_is_tiny(cfg))
@@ -294,7 +298,7 @@ def eval_stage(cfg: BDCConfig, fig: Throughput, counts: Counts) -> StageWork:
                    f"scoring: {scoring_formula}")
         return Estimate(wall_s=wall, gpu_hours=section.resources.num_gpus * sum(durations) / HOUR, formula=formula)
 
-    return StageWork("eval", "base, all-data LoRA and customized solver on held-out problems", demands, estimate)
+    return StageWork("eval", "the student's solvers (and local teachers) on held-out problems", demands, estimate)
 
 
 def serve_stage(cfg: BDCConfig) -> StageWork:

@@ -37,7 +37,7 @@ def test_the_cluster_config_plans_on_every_committed_cluster_file(cluster_cfg, n
         "boost": {"gpu": 8, "cpu": 4},         # 4 + 4 agent replicas, one GPU each, and the sandboxes
         "disentangle": {"gpu": 8},             # max_concurrent_runs 8 of the 13 runs
         "customize": {"gpu": 8},               # max_concurrent_trials 8 of the 16 trials
-        "eval": {"gpu": 6, "cpu": 4},          # 3 solvers x 2 splits, and the scoring sandboxes
+        "eval": {"gpu": 8, "cpu": 4},          # 4 solvers x 2 splits (vLLM teachers are not measured), and the sandboxes
         "serve": {"gpu": 4},                   # max_replicas
     }
     assert all(not s.short for s in plan.stages), [s.short for s in plan.stages]
@@ -76,7 +76,7 @@ def test_the_cluster_plan_follows_the_formulas(cluster_cfg):
     assert stages["boost"].gpu_hours == pytest.approx(8 * expected / 3600)
 
     eval_s = 600 * 10 * 1024 / FIGURES.hf_generation_gpu.value  # the held-out split, the longest task
-    assert stages["eval"].wall_s == pytest.approx(eval_s + 3 * 900 * 10 / (FIGURES.sandbox_runs_per_worker.value * 64))
+    assert stages["eval"].wall_s == pytest.approx(eval_s + 4 * 900 * 10 / (FIGURES.sandbox_runs_per_worker.value * 64))
 
 
 def test_the_embedded_default_plans_on_a_local_machine():
