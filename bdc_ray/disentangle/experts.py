@@ -213,13 +213,14 @@ def _train_one(spec: RunSpec, key: str, base_model: str, cfg: ExpertsConfig, out
     """One Ray Train run, then its adapter copied into `out_dir` and its manifest entry built."""
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
-    from ray.train.torch import TorchTrainer
+    from ray.train.torch import TorchConfig, TorchTrainer
 
     pairs_ref = ray.put([prompt_response(r) for r in spec.rows])
     trainer = TorchTrainer(
         train_expert,
         train_loop_config=_loop_config(spec, base_model, cfg, pairs_ref),
         scaling_config=scaling_config(cfg.scaling),
+        torch_config=TorchConfig(backend=cfg.scaling.torch_backend),
         run_config=RunConfig(
             # The fingerprint in the name: a changed config or data never resumes another's checkpoints.
             name=f"{spec.name}-{key[:12]}",
