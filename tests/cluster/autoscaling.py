@@ -165,7 +165,8 @@ def main() -> None:
             "Ctrl-C stops this cluster (its own processes only).",
             flush=True,
         )
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        for stop in (signal.SIGINT, signal.SIGTERM):  # also when started in the background (SIGINT ignored)
+            signal.signal(stop, signal.default_int_handler)
         try:
             while True:
                 time.sleep(3600)

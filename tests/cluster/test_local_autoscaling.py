@@ -193,7 +193,7 @@ def placement_report(nodes: list[dict], actors: list[dict], tasks: list[dict], l
     return {
         "nodes_started": dict(totals),
         "started_during_stage": started,
-        "stage_seconds": {stage: round(end - start) for stage, (start, end) in stage_windows(logs).items()},
+        "stage_seconds": {stage: int(seconds) for _, stage, seconds in STAGE_END.findall(logs)},
         "ran_on": {name: sorted(types) for name, types in sorted(where.items())},
         "misplaced": misplaced,
     }
