@@ -158,11 +158,13 @@ def allowed_types(required: dict[str, float]) -> set[str]:
 
 
 def stage_windows(logs: str) -> dict[str, tuple[float, float]]:
-    """stage -> (start, end) in epoch seconds, from the pipeline's "stage X finished in N s" lines."""
-    windows = {}
+    """stage -> [start, end) in epoch seconds: each stage from the previous one's "stage X finished"
+    line to its own (the first from its own duration back), so every moment has one stage."""
+    windows, previous = {}, None
     for stamp, stage, seconds in STAGE_END.findall(logs):
-        end = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + 1
-        windows[stage] = (end - int(seconds) - 1, end)
+        end = time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + 1  # the line's second, rounded up
+        windows[stage] = (previous if previous is not None else end - int(seconds) - 1, end)
+        previous = end
     return windows
 
 
