@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -120,21 +120,41 @@ def parse_config(data: Any, source: str = "<config>", base: Path | None = None) 
     return _resolve_paths(cfg, base or Path.cwd())
 
 
-def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None) -> BDCConfig:
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    override_files: Sequence[str | os.PathLike[str]] = (),
+) -> BDCConfig:
     """Read, validate and resolve a config file (default: the repository's ray_config.yaml).
 
-    `overrides` is a nested dict merged over the file, e.g. {"run_name": "smoke"}.
+    `override_files` are YAML files of the same schema merged over it in order (mappings key by
+    key, anything else, lists included, replaced whole), then `overrides`, a nested dict such as
+    {"run_name": "smoke"}. The merged result is validated as one config; relative paths in any
+    of them resolve against the folder of `path`, as if they were written there.
     """
     file = Path(path) if path is not None else DEFAULT_CONFIG
+    data = _read_yaml(file) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: the top level must be a mapping of keys, got {type(data).__name__}")
+    sources = [str(file)]
+    for extra in override_files:
+        layer = _read_yaml(Path(extra))
+        if not isinstance(layer, dict):
+            raise ConfigError(f"{extra}: an override file must be a mapping of keys, got {type(layer).__name__}")
+        data = deep_merge(data, layer)
+        sources.append(str(extra))
+    if overrides:
+        data = deep_merge(data, overrides)
+    return parse_config(data, " + ".join(sources), file.resolve().parent)
+
+
+def _read_yaml(file: Path) -> Any:
     if not file.is_file():
         raise ConfigError(f"{file}: no such config file")
     try:
-        data = yaml.safe_load(file.read_text())
+        return yaml.safe_load(file.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{file}: not valid YAML: {err}") from None
-    if overrides:
-        data = deep_merge(data or {}, overrides)
-    return parse_config(data, str(file), file.resolve().parent)
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

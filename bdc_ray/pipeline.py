@@ -51,14 +51,15 @@ def boost_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
 
 
 def disentangle_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
-    from bdc_ray.disentangle import clusters_table, manifest_table, run_cluster_stage, run_train_stage
+    from bdc_ray.disentangle import clusters_table, manifest_table, run_cluster_stage, run_train_stage, source_rows_file
     from bdc_ray.models import student_model
 
     section = cfg.stages.disentangle
-    clusters = run_cluster_stage(cfg.layout.sft_file, cfg.layout.clusters_dir, section.cluster)
+    rows = source_rows_file(cfg.layout, section.source, cfg.suite)
+    clusters = run_cluster_stage(rows, cfg.layout.clusters_dir, section.cluster)
     console.print(clusters_table(clusters))
     base_model = section.experts.base_model or student_model(cfg.models)
-    manifest = run_train_stage(cfg.layout, section.experts, base_model)
+    manifest = run_train_stage(cfg.layout, section.experts, base_model, sft_file=rows)
     console.print(manifest_table(manifest))
     return {"clusters": clusters, "experts_dir": cfg.layout.experts_dir, "experts": len(manifest.experts)}
 

@@ -74,3 +74,35 @@ def test_stage_sections_name_bad_keys_by_path():
     assert "stages.disentangle.cluster.kk: unknown key" in text
     assert "stages.disentangle.cluster.k:" in text and "stages.disentangle.experts.zero_stage:" in text
     assert "stages.customize.search.lr:" in text
+
+
+def test_override_files_merge_in_order_and_are_validated_as_one_config(tmp_path):
+    first = tmp_path / "first.yaml"
+    first.write_text(yaml.safe_dump({"run_name": "one", "sandbox": {"limits": {"time_s": 2}},
+                                     "stages": {"eval": {"k": [1, 2], "max_new_tokens": 9}}}))
+    second = tmp_path / "second.yaml"
+    second.write_text(yaml.safe_dump({"run_name": "two", "stages": {"eval": {"k": [1]}}}))
+    base = load_config(DEFAULT_CONFIG)
+    cfg = load_config(DEFAULT_CONFIG, override_files=[first, second])
+    assert cfg.run_name == "two" and cfg.sandbox.limits.time_s == 2
+    assert cfg.sandbox.limits.memory_mb == base.sandbox.limits.memory_mb  # mappings merge key by key
+    assert cfg.stages.eval.k == [1] and cfg.stages.eval.max_new_tokens == 9  # lists are replaced whole
+    assert load_config(DEFAULT_CONFIG, {"run_name": "three"}, [first, second]).run_name == "three"
+    # relative paths resolve against the main config's folder, wherever the override file is
+    rel = tmp_path / "rel.yaml"
+    rel.write_text(yaml.safe_dump({"storage_path": "./elsewhere"}))
+    assert load_config(DEFAULT_CONFIG, override_files=[rel]).storage_path == str(DEFAULT_CONFIG.parent / "elsewhere")
+
+
+def test_bad_override_files_are_named(tmp_path):
+    bad_key = tmp_path / "bad.yaml"
+    bad_key.write_text(yaml.safe_dump({"stages": {"boost": {"serach": {}}}}))
+    with pytest.raises(ConfigError) as err:
+        load_config(DEFAULT_CONFIG, override_files=[bad_key])
+    assert f"{DEFAULT_CONFIG} + {bad_key}" in str(err.value) and "stages.boost.serach: unknown key" in str(err.value)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- run_name: x\n")
+    with pytest.raises(ConfigError, match="an override file must be a mapping"):
+        load_config(DEFAULT_CONFIG, override_files=[listed])
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(DEFAULT_CONFIG, override_files=[tmp_path / "missing.yaml"])

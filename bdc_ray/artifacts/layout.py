@@ -5,6 +5,7 @@
     <run>/boost/traces/                    one trace record per problem
     <run>/boost/sft.jsonl                  SFT rows of the hidden-verified problems
     <run>/boost/preferences.jsonl, summary.json, settings.json, errors.jsonl
+    <run>/disentangle/rows.jsonl           the rows of a synthetic stages.disentangle.source (else Boost's)
     <run>/disentangle/clusters/            clusters.json, assignments.jsonl, clusters.png, embeddings/
     <run>/disentangle/experts/             manifest.json + one peft folder per adapter
     <run>/customize/hypernet/              the hypernetwork checkpoint
@@ -80,6 +81,10 @@ class RunLayout:
     @property
     def boost_errors(self) -> str:
         return self._at("boost", "errors.jsonl")
+
+    @property
+    def disentangle_rows(self) -> str:
+        return self._at("disentangle", "rows.jsonl")
 
     @property
     def clusters_dir(self) -> str:

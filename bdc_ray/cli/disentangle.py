@@ -36,19 +36,22 @@ def _cluster_config(section: ClusterConfig, k: int | None) -> ClusterConfig:
 @app.command("cluster")
 def cluster_cmd(
     config: Optional[Path] = ConfigOpt,
-    sft: Optional[str] = typer.Option(None, "--sft", help="SFT rows (default: <run>/boost/sft.jsonl)."),
+    sft: Optional[str] = typer.Option(
+        None, "--sft", help="SFT rows (default: stages.disentangle.source's, <run>/boost/sft.jsonl unless set)."
+    ),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Output folder (default: <run>/disentangle/clusters)."),
     k: Optional[int] = typer.Option(None, "--k", help="Number of clusters (default: the config's; none = by silhouette)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
 ) -> None:
     """Embed every SFT problem, cluster with KMeans, save centroids and assignments, draw the map."""
-    from bdc_ray.disentangle import EmbedderError, clusters_table, run_cluster_stage
+    from bdc_ray.disentangle import EmbedderError, clusters_table, run_cluster_stage, source_rows_file
 
     cfg = load_or_exit(config)
     section = _cluster_config(cfg.stages.disentangle.cluster, k)
     out_dir = out or cfg.layout.clusters_dir
     try:
-        summary = run_cluster_stage(sft or cfg.layout.sft_file, out_dir, section, progress=progress)
+        rows = sft or source_rows_file(cfg.layout, cfg.stages.disentangle.source, cfg.suite)
+        summary = run_cluster_stage(rows, out_dir, section, progress=progress)
     except (FileNotFoundError, ValueError, EmbedderError) as err:
         fail(f"cannot cluster: {err}")
     console.print(clusters_table(summary))
@@ -69,7 +72,7 @@ def train_cmd(
 ) -> None:
     """Train one LoRA expert per cluster and the all-data baseline, concurrently, with Ray Train."""
     from bdc_ray.artifacts.layout import RunLayout
-    from bdc_ray.disentangle import manifest_table, run_train_stage
+    from bdc_ray.disentangle import manifest_table, run_train_stage, source_rows_file
     from bdc_ray.models import student_model
     from bdc_ray.ray_session import init_ray
 
@@ -79,7 +82,8 @@ def train_cmd(
     layout = RunLayout(run_dir) if run_dir else cfg.layout
     try:
         base = base_model or section.base_model or student_model(cfg.models)
-        manifest = run_train_stage(layout, section, base, progress=progress)
+        rows = source_rows_file(layout, cfg.stages.disentangle.source, cfg.suite)
+        manifest = run_train_stage(layout, section, base, progress=progress, sft_file=rows)
     except (FileNotFoundError, ValueError) as err:
         fail(f"cannot train experts: {err}")
     console.print(manifest_table(manifest))

@@ -17,7 +17,7 @@ from bdc_ray.cli.customize import app as customize_app
 from bdc_ray.cli.disentangle import app as disentangle_app
 from bdc_ray.cli.plan import plan_cmd
 from bdc_ray.cli.serve import app as serve_app
-from bdc_ray.cli.support import ConfigOpt, console, err_console, fail, load_or_exit
+from bdc_ray.cli.support import ConfigOpt, OverrideOpt, console, err_console, fail, load_or_exit
 
 if TYPE_CHECKING:
     from bdc_ray.config import BDCConfig
@@ -36,8 +36,8 @@ app.add_typer(customize_app, name="customize", help="Customize: the input-aware 
 app.add_typer(serve_app, name="serve", help="Serve: the customized solver behind an OpenAI-compatible HTTP API (Ray Serve).")
 app.command("plan")(plan_cmd)
 
-def _load(path: Path | None, **overrides) -> BDCConfig:
-    return load_or_exit(path, {k: v for k, v in overrides.items() if v is not None} or None)
+def _load(path: Path | None, override_files: list[Path] | None = None, **overrides) -> BDCConfig:
+    return load_or_exit(path, {k: v for k, v in overrides.items() if v is not None} or None, override_files)
 
 
 @app.callback()
@@ -50,11 +50,11 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 
 
 @config_app.command("show")
-def config_show(config: Optional[Path] = ConfigOpt) -> None:
-    """Print the effective config (file + defaults, paths resolved)."""
+def config_show(config: Optional[Path] = ConfigOpt, override: Optional[list[Path]] = OverrideOpt) -> None:
+    """Print the effective config (file + override files + defaults, paths resolved)."""
     from bdc_ray.config import dump_config
 
-    console.print(dump_config(_load(config)), end="", markup=False, highlight=False)
+    console.print(dump_config(_load(config, override)), end="", markup=False, highlight=False)
 
 
 @config_app.command("check")
@@ -251,6 +251,7 @@ def run_cmd(
     run_name: Optional[str] = typer.Option(None, help="Override run_name."),
     only: Optional[str] = typer.Option(None, "--only", help="Comma-separated stages to run alone, e.g. customize,eval."),
     start: Optional[str] = typer.Option(None, "--from", help="Run this stage and every later one."),
+    override: Optional[list[Path]] = OverrideOpt,
 ) -> None:
     """Run the pipeline on the config (README's main command); every stage resumes."""
     from bdc_ray.boost import StaleTracesError
@@ -261,7 +262,7 @@ def run_cmd(
         select_stages(chosen, start)
     except ValueError as err:
         fail(f"{err} (stages: {', '.join(STAGE_NAMES)})")
-    cfg = _load(config, run_name=run_name)
+    cfg = _load(config, override, run_name=run_name)
     try:
         run_pipeline(cfg, console, only=chosen, start=start)
     except StaleTracesError as err:

@@ -8,7 +8,7 @@ every command group, and composing the schema imports every stage's section.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 import typer
 from rich.console import Console
@@ -24,6 +24,13 @@ err_console = Console(stderr=True)
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="ray_config.yaml to use (default: the repository's).")
 RunNameOpt = typer.Option(None, "--run-name", help="Override run_name.")
+OverrideOpt = typer.Option(
+    None,
+    "--override",
+    metavar="FILE",
+    help="A YAML file of the same schema merged over --config (repeatable, applied in order; lists are "
+    "replaced whole); relative paths in it resolve against --config's folder.",
+)
 
 
 def fail(message: str) -> NoReturn:
@@ -32,12 +39,14 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def load_or_exit(path: Path | None, overrides: dict[str, Any] | None = None) -> BDCConfig:
-    """The validated config (of `path`, else the repository's ray_config.yaml), or exit 2 with
-    every bad key path listed."""
+def load_or_exit(
+    path: Path | None, overrides: dict[str, Any] | None = None, override_files: Sequence[Path] | None = None
+) -> BDCConfig:
+    """The validated config (of `path`, else the repository's ray_config.yaml, with `override_files`
+    merged over it), or exit 2 with every bad key path listed."""
     from bdc_ray.config import ConfigError, load_config
 
     try:
-        return load_config(path, overrides)
+        return load_config(path, overrides, override_files or ())
     except ConfigError as err:
         fail(f"config error {err}")

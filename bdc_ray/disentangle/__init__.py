@@ -24,4 +24,5 @@ __all__, __getattr__ = lazy_face(__name__, {
     "manifest_table": ".tables",
     "run_cluster_stage": ".cluster_stage",
     "run_train_stage": ".experts",
+    "source_rows_file": ".source",
 })

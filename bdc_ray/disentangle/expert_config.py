@@ -48,6 +48,12 @@ class ScalingSection(BaseModel):
         "worker's torch thread count.",
     )
     use_gpu: bool = Field(False, description="One GPU per worker (NCCL); False: CPU workers with gloo.")
+    torch_backend: Literal["nccl", "gloo"] | None = Field(
+        None,
+        description="The runs' torch.distributed backend (Ray Train's TorchConfig.backend). None: Ray's choice, "
+        "NCCL when the workers hold GPUs, gloo otherwise; gloo where the GPUs are only declared and torch has "
+        "no CUDA (cluster/local_override.yaml on Ray's local autoscaling cluster).",
+    )
     max_failures: int = Field(
         2, ge=-1, description="Worker-group restarts per run from its last checkpoint before the run fails (-1: no limit)."
     )

@@ -44,7 +44,7 @@ from bdc_ray.disentangle.lora_train import (
     trainable_parameters,
 )
 from bdc_ray.threads import configure_torch_threads
-from bdc_ray.training import collate, encode_pairs, masked_loss, model_context, weight_dtype
+from bdc_ray.training import collate, encode_pairs, masked_loss, model_context, train_worker_device, weight_dtype
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,10 @@ def train_expert(config: dict[str, Any]) -> None:
         log.info("%s rank %d: the run already finished (its final checkpoint is the latest)", name, rank)
         return
 
-    # Ray Train's device for this rank: its GPU under use_gpu, else the CPU; the frozen base in bf16
-    # on a GPU when the run trains in bf16 (a 7B base in fp32 does not fit a 24 GB card).
-    device = ray.train.torch.get_device()
+    # Ray Train's device for this rank: its GPU under use_gpu (the CPU where the GPU is only
+    # declared and torch has no CUDA), else the CPU; the frozen base in bf16 on a GPU when the run
+    # trains in bf16 (a 7B base in fp32 does not fit a 24 GB card).
+    device = train_worker_device()
     load_dtype = weight_dtype(device, cfg.dtype)
     tokenizer = AutoTokenizer.from_pretrained(config["base_model"])
     model = lora_model(config["base_model"], cfg.lora, cfg.seed, dtype=load_dtype)
@@ -150,7 +151,7 @@ def train_expert(config: dict[str, Any]) -> None:
         module = engine.module
     else:
         engine = None
-        wrapped = ray.train.torch.prepare_model(model)
+        wrapped = ray.train.torch.prepare_model(model, move_to_device=device)
         stepper = TorchStepper(wrapped, optimizer, settings, bf16=cfg.dtype == "bf16")
         module = wrapped.module if hasattr(wrapped, "module") else wrapped
 

@@ -213,13 +213,14 @@ def _train_one(spec: RunSpec, key: str, base_model: str, cfg: ExpertsConfig, out
     """One Ray Train run, then its adapter copied into `out_dir` and its manifest entry built."""
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig
-    from ray.train.torch import TorchTrainer
+    from ray.train.torch import TorchConfig, TorchTrainer
 
     pairs_ref = ray.put([prompt_response(r) for r in spec.rows])
     trainer = TorchTrainer(
         train_expert,
         train_loop_config=_loop_config(spec, base_model, cfg, pairs_ref),
         scaling_config=scaling_config(cfg.scaling),
+        torch_config=TorchConfig(backend=cfg.scaling.torch_backend),
         run_config=RunConfig(
             # The fingerprint in the name: a changed config or data never resumes another's checkpoints.
             name=f"{spec.name}-{key[:12]}",
@@ -283,22 +284,24 @@ def _publish_dir(local: Path, target: str) -> None:
 
 
 def run_train_stage(
-    layout: RunLayout, cfg: ExpertsConfig, base_model: str, *, progress: bool = True
+    layout: RunLayout, cfg: ExpertsConfig, base_model: str, *, progress: bool = True, sft_file: str | None = None
 ) -> ExpertManifest:
-    """`<run>/boost/sft.jsonl` + `<run>/disentangle/clusters/` -> `<run>/disentangle/experts/`.
+    """`<run>/boost/sft.jsonl` (or `sft_file`, the rows the clustering read) + `<run>/disentangle/clusters/`
+    -> `<run>/disentangle/experts/`.
 
     Every SFT row trains the expert of its problem's cluster (and the all-data baseline) on
     `base_model` (the caller resolves the default: models.student, else the first agent's weights); the caller has
     joined or started the Ray cluster.
     """
-    if not storage.exists(layout.sft_file):
-        raise FileNotFoundError(f"SFT file not found: {layout.sft_file} (run `bdc boost` first)")
-    rows = read_sft_rows(layout.sft_file)
+    sft_file = sft_file or layout.sft_file
+    if not storage.exists(sft_file):
+        raise FileNotFoundError(f"SFT file not found: {sft_file} (run `bdc boost` first)")
+    rows = read_sft_rows(sft_file)
     clustering = load_clustering(layout.clusters_dir)
     try:
         by_cluster = rows_by_cluster(rows, clustering.ids, clustering.labels, clustering.k)
     except ValueError as err:
-        raise ValueError(f"{layout.sft_file} vs {layout.clusters_dir}: {err}") from None
+        raise ValueError(f"{sft_file} vs {layout.clusters_dir}: {err}") from None
     return train_experts(by_cluster, rows, clustering.centroids, base_model, cfg, layout.experts_dir, progress=progress)
 
 

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from bdc_ray.llm.spec import BackendSpec
 from bdc_ray.models.config import AgentConfig, ModelsSection
-from bdc_ray.tiny import build_tiny
+from bdc_ray.tiny import build_tiny, built_tiny
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +33,27 @@ def _agent_spec(agent: AgentConfig) -> BackendSpec:
 
 def resolve_backends(agents: list[AgentConfig], build_root: str) -> dict[str, BackendSpec]:
     """The backend of every agent; tiny models missing from `build_root` are built, and GGUF
-    checkpoints converted there, in parallel Ray tasks (each once: later runs reuse the folder)."""
+    checkpoints converted there, in parallel Ray tasks (each once: later runs reuse the folder).
+    A finished build is found here, without a task: on an autoscaling cluster a task would start
+    a node only to say the model is already there."""
     import ray
 
-    build = ray.remote(build_tiny)
+    built = {a.name: path for a in agents if a.tiny is not None and (path := built_tiny(a.tiny, build_root))}
+    to_build = [a for a in agents if a.tiny is not None and a.name not in built]
+    build = ray.remote(build_tiny) if to_build else None
     pending = {
         a.name: build.options(num_cpus=_threads(a), max_retries=1).remote(a.tiny, build_root, threads=None, progress=False)
-        for a in agents
-        if a.tiny is not None
+        for a in to_build
     }
-    convert = ray.remote(BackendSpec.resolved)
+    to_convert = [a for a in agents if a.model is not None and a.model.gguf_parts]
+    convert = ray.remote(BackendSpec.resolved) if to_convert else None
     converting = {
         a.name: convert.options(num_cpus=_threads(a), max_retries=1).remote(_agent_spec(a), build_root)
-        for a in agents
-        if a.model is not None and a.model.gguf_parts
+        for a in to_convert
     }
     if pending or converting:
         log.info("models for %s: building, converting or reusing under %s", ", ".join([*pending, *converting]), build_root)
-    paths = dict(zip(pending, ray.get(list(pending.values())))) if pending else {}
+    paths = built | (dict(zip(pending, ray.get(list(pending.values())))) if pending else {})
     converted = dict(zip(converting, ray.get(list(converting.values())))) if converting else {}
     specs = {}
     for a in agents:

@@ -17,6 +17,7 @@ __all__, __getattr__ = lazy_face(
         "TinyModelConfig": ".build",
         "build_dir": ".build",
         "build_tiny": ".build",
+        "built_tiny": ".build",
         "config_hash": ".build",
         "load_build_info": ".build",
         "encode": ".data",

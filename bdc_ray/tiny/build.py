@@ -210,6 +210,13 @@ def build_tiny(
     return final
 
 
+def built_tiny(config: TinyModelConfig, out_root: str | Path) -> Path | None:
+    """The folder of a finished build of `config` under `out_root` (what `build_tiny` would reuse),
+    else None; reads the folder only, so a caller can skip scheduling a build that has nothing to do."""
+    final = build_dir(config, out_root)
+    return final if _reusable(final, config) else None
+
+
 def _reusable(folder: Path, config: TinyModelConfig) -> bool:
     """A finished build of the same hash; a budget-cut one only for a call allowing no more time."""
     try:

@@ -8,7 +8,15 @@ device and weight dtype the same way (device.py): the GPU the process holds, els
 """
 
 from bdc_ray.training.batches import collate, epoch_batches
-from bdc_ray.training.device import Precision, choose_device, choose_dtype, weight_dtype, worker_device
+from bdc_ray.training.device import (
+    Precision,
+    choose_device,
+    choose_dtype,
+    train_device,
+    train_worker_device,
+    weight_dtype,
+    worker_device,
+)
 from bdc_ray.training.examples import IGNORE, Example, encode_pairs, model_context
 from bdc_ray.training.loss import masked_loss, validation_loss
 from bdc_ray.training.schedule import Schedule, learning_rate
@@ -26,6 +34,8 @@ __all__ = [
     "learning_rate",
     "masked_loss",
     "model_context",
+    "train_device",
+    "train_worker_device",
     "validation_loss",
     "weight_dtype",
     "worker_device",

@@ -10,8 +10,14 @@ Weights go to bf16 on a GPU that supports it (Ampere and later): a 7B model in f
 not fit one 24 GB A10G. On the CPU they stay fp32, what every CPU run and tiny build always used
 (a bf16 CPU run computes in bf16 under autocast, its weights stay fp32).
 
-The choice itself (`choose_device`, `choose_dtype`) is pure, so it is tested without CUDA; the
-few lines that read torch and Ray (`worker_device`, `weight_dtype`) only feed it.
+A Ray Train worker keeps Ray Train's own device (`ray.train.torch.get_device()`: the local index
+of the GPU the rank holds), unless torch has no CUDA: a node that declares GPUs it does not have
+(Ray's local autoscaling cluster gives its `gpu` nodes `num_gpus`, cluster/README.md) hands out
+GPU ids with nothing behind them, and Ray Train still answers `cuda:0` (`train_device`).
+
+The choice itself (`choose_device`, `choose_dtype`, `train_device`) is pure, so it is tested
+without CUDA; the few lines that read torch and Ray (`worker_device`, `train_worker_device`,
+`weight_dtype`) only feed it.
 """
 
 from __future__ import annotations
@@ -39,6 +45,15 @@ def choose_device(requested: str, *, cuda_available: bool, gpus_held: float | No
     if cuda_available and (gpus_held is None or gpus_held > 0):
         return torch.device("cuda")
     return torch.device("cpu")
+
+
+def train_device(ray_device: "torch.device", *, cuda_available: bool) -> "torch.device":
+    """Ray Train's device for a rank, or the CPU where torch sees no CUDA (a GPU only declared)."""
+    import torch
+
+    if ray_device.type == "cuda" and not cuda_available:
+        return torch.device("cpu")
+    return ray_device
 
 
 def choose_dtype(device: "torch.device", precision: Precision, *, bf16_supported: bool) -> "torch.dtype":
@@ -75,6 +90,14 @@ def worker_device(requested: str = "auto") -> "torch.device":
     import torch
 
     return choose_device(requested, cuda_available=torch.cuda.is_available(), gpus_held=held_gpus())
+
+
+def train_worker_device() -> "torch.device":
+    """Where this Ray Train rank computes (inside a Train worker; see `train_device`)."""
+    import ray.train.torch
+    import torch
+
+    return train_device(ray.train.torch.get_device(), cuda_available=torch.cuda.is_available())
 
 
 def weight_dtype(device: "torch.device", precision: Precision = "auto") -> "torch.dtype":

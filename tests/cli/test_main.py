@@ -20,6 +20,14 @@ def test_config_show_and_check(tmp_path):
     checked = runner.invoke(app, ["config", "check", str(bad)])
     assert checked.exit_code == 2
     assert "sandbox.limits.memory_mb" in checked.output and "sandbox.worker: unknown key" in checked.output
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text("run_name: one\nsandbox: {limits: {time_s: 2}}\n")
+    second.write_text("run_name: two\n")
+    merged = runner.invoke(app, ["config", "show", "--config", str(ROOT / "ray_config.yaml"),
+                                 "--override", str(first), "--override", str(second)])
+    assert merged.exit_code == 0, merged.output
+    shown = yaml.safe_load(merged.output)
+    assert (shown["run_name"], shown["sandbox"]["limits"]["time_s"]) == ("two", 2.0)
 
 
 def test_data_synth_writes_three_splits(tmp_path):

@@ -158,3 +158,31 @@ def test_cli_cluster_reports_bad_input_with_exit_code_2(tmp_path, args, match):
     result = CliRunner().invoke(app, argv + [a.format(tmp=tmp_path) for a in args])
     assert result.exit_code == 2, result.output
     assert match in " ".join(result.output.split())
+
+
+def test_a_synthetic_source_clusters_the_suites_reference_rows(tmp_path):
+    """stages.disentangle.source: synthetic:train needs no Boost run: the suite's reference solutions
+    become rows in Boost's format (<run>/disentangle/rows.jsonl), clustered like an sft.jsonl."""
+    from bdc_ray.config import ConfigError, load_config
+    from bdc_ray.disentangle import source_rows_file
+
+    config = tmp_path / "ray_config.yaml"
+    config.write_text(
+        f"storage_path: {tmp_path / 'runs'}\nrun_name: synth\n"
+        "data: {synthetic: {families: [arith, io], train_per_family: 4, heldout_per_family: 1, heldout_comp_per_family: 1}}\n"
+        "stages: {disentangle: {source: 'synthetic:train'}}\n"
+    )
+    cfg = load_config(config)
+    rows = source_rows_file(cfg.layout, cfg.stages.disentangle.source, cfg.suite)
+    assert rows == cfg.layout.disentangle_rows and not Path(cfg.layout.sft_file).exists()
+    written = [json.loads(line) for line in Path(rows).read_text().splitlines()]
+    assert len(written) == 8 and {r["agent"] for r in written} == {"reference"}
+    result = CliRunner().invoke(app, ["disentangle", "cluster", "--config", str(config), "--k", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert len(load_clustering(cfg.layout.clusters_dir).ids) == 8
+    assert source_rows_file(cfg.layout, "boost", cfg.suite) == cfg.layout.sft_file
+    with pytest.raises(ConfigError, match="the synthetic splits are train, heldout, heldout_comp"):
+        load_config(config, {"stages": {"disentangle": {"source": "synthetic:dev"}}})
+    assert load_config(config, {"stages": {"disentangle": {"source": "rows.jsonl"}}}).stages.disentangle.source == str(
+        tmp_path / "rows.jsonl"
+    )

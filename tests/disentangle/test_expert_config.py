@@ -25,3 +25,10 @@ def test_a_gpu_without_use_gpu_fails_with_its_path():
     scaling = {"use_gpu": False, "resources_per_worker": {"CPU": 4, "GPU": 1}}
     with pytest.raises(ConfigError, match=r"stages\.disentangle\.experts\.scaling: .*set use_gpu: true"):
         parse_config({"stages": {"disentangle": {"experts": {"scaling": scaling}}}})
+
+
+def test_the_torch_backend_is_ray_trains_choice_unless_named():
+    assert ScalingSection().torch_backend is None  # Ray: NCCL for GPU workers, gloo otherwise
+    assert ScalingSection(use_gpu=True, torch_backend="gloo").torch_backend == "gloo"  # GPUs only declared
+    with pytest.raises(ConfigError, match=r"stages\.disentangle\.experts\.scaling\.torch_backend"):
+        parse_config({"stages": {"disentangle": {"experts": {"scaling": {"torch_backend": "mpi"}}}}})

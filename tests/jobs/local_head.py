@@ -70,6 +70,7 @@ class LocalHead:
     dashboard_port: int = field(init=False)
     metrics_port: int = field(init=False)
     log_file: Path = field(init=False)
+    _agent_ports: list[int] = field(init=False, default_factory=list)
     proc: subprocess.Popen | None = field(init=False, default=None)
 
     @property
@@ -83,10 +84,27 @@ class LocalHead:
     def __enter__(self) -> LocalHead:
         # Unix socket paths under the temp dir must stay below ~107 bytes: keep it short.
         self.temp_dir = tempfile.mkdtemp(prefix="bdcj-", dir="/tmp")
-        (self.gcs_port, self.dashboard_port, self.metrics_port, agent_listen, agent_grpc, runtime_env_agent,
-         client_server, node_manager, object_manager) = free_ports(9)
+        (self.gcs_port, self.dashboard_port, self.metrics_port, *self._agent_ports) = free_ports(9)
         self.log_file = Path(self.temp_dir) / "ray-start.log"
-        cmd = [
+        cmd = self.command()
+        with open(self.log_file, "wb") as log:
+            self.proc = subprocess.Popen(
+                cmd, env=self.env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def command(self) -> list[str]:
+        """`ray start` of this head (a subclass adds options, tests/cluster/autoscaling.py)."""
+        agent_listen, agent_grpc, runtime_env_agent, client_server, node_manager, object_manager = self._agent_ports
+        return [
             RAY, "start", "--head", "--block",
             "--node-ip-address", "127.0.0.1",
             "--port", str(self.gcs_port),
@@ -104,19 +122,10 @@ class LocalHead:
             "--metrics-export-port", str(self.metrics_port),
             "--disable-usage-stats",
         ]
-        with open(self.log_file, "wb") as log:
-            self.proc = subprocess.Popen(
-                cmd, env=head_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def env(self) -> dict[str, str]:
+        """The environment of `ray start` and of every process it starts."""
+        return head_env()
 
     def _wait_ready(self) -> None:
         """The job API answers once the dashboard and the head's job agent are up."""

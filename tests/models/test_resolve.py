@@ -67,3 +67,22 @@ def test_agents_get_gguf_models_converted_by_a_ray_task_and_instruct_agents_chat
     assert (teacher.chat, specs["plain"].chat, specs["remote"].chat) == (True, False, False)
     assert specs["plain"].path == teacher.path  # one conversion serves both
     assert first_agent_model(agents, str(build_root)) == teacher.path  # experts adapt the converted weights
+
+
+def test_a_finished_build_is_found_without_a_ray_task(tmp_path, monkeypatch) -> None:
+    """On an autoscaling cluster a task that only finds the model built would start a node for nothing."""
+    import ray
+
+    from bdc_ray.tiny import TinyModelConfig, build_tiny
+
+    built = build_tiny(TinyModelConfig(**MICRO), tmp_path, threads=1, progress=False)
+
+    def no_task(*args, **kwargs):
+        raise AssertionError("a Ray task was scheduled")
+
+    monkeypatch.setattr(ray, "remote", no_task)
+    agent = AgentConfig(name="s", tiny=MICRO)
+    assert resolve_backends([agent], str(tmp_path))["s"].path == str(built)
+    assert student_model(ModelsSection(build_root=str(tmp_path), agents=[agent], student={"tiny": MICRO})) == str(built)
+    with pytest.raises(AssertionError, match="a Ray task was scheduled"):  # another recipe still needs its build
+        resolve_backends([AgentConfig(name="t", tiny={**MICRO, "seed": 4})], str(tmp_path))

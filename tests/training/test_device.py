@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bdc_ray.training import choose_device, choose_dtype, weight_dtype, worker_device
+from bdc_ray.training import choose_device, choose_dtype, train_device, weight_dtype, worker_device
 from bdc_ray.training import device as device_module
 
 
@@ -31,6 +31,14 @@ def test_an_explicit_device_is_kept_and_cuda_without_cuda_is_refused():
     assert choose_device("cuda:1", cuda_available=True, gpus_held=0.0) == torch.device("cuda:1")
     with pytest.raises(ValueError, match="no CUDA"):
         choose_device("cuda", cuda_available=False, gpus_held=None)
+
+
+def test_a_train_rank_keeps_ray_trains_gpu_unless_torch_has_no_cuda():
+    # Ray Train answers cuda:<local index> whenever the rank holds a GPU, CUDA or not (a node that
+    # only declares num_gpus, as Ray's local autoscaling cluster's gpu nodes do).
+    assert train_device(torch.device("cuda:1"), cuda_available=True) == torch.device("cuda:1")
+    assert train_device(torch.device("cuda:0"), cuda_available=False) == torch.device("cpu")
+    assert train_device(torch.device("cpu"), cuda_available=True) == torch.device("cpu")
 
 
 def test_bf16_on_a_gpu_that_supports_it_fp32_elsewhere():
