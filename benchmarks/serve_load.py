@@ -23,9 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
-import sys
 import time
 from dataclasses import dataclass, field
 

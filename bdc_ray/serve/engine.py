@@ -184,6 +184,8 @@ class EngineBase(ABC):
 
     name: str
     """The `serve.engine` value this engine implements (named in its refusals)."""
+    thread_name: str
+    """The generating thread's name (it is the only thread that touches the model)."""
     streams = True
     """Whether text reaches a request as it is decoded (else `stream: true` is refused)."""
     reports_logprobs = True
@@ -194,6 +196,9 @@ class EngineBase(ABC):
         self._tokenizer_lock = threading.Lock()
         self.context = context
         """Longest sequence the model takes (prompt + new tokens); None when the config does not say."""
+        self._pending: deque[Group] = deque()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
 
     @property
     def expert_names(self) -> list[str]:
@@ -207,12 +212,26 @@ class EngineBase(ABC):
                 raise APIError(400, f"the {self.name} engine of this server (serve.engine: {self.name}) does not "
                                f"{what}; send the request without {field_name}", param=field_name)
 
-    @abstractmethod
     def submit(self, jobs: list[GenJob], on_events: Callable[[list[tuple[int, JobEvent]]], None],
                on_done: Callable[[BaseException | None], None]) -> None:
         """Queue a group: `on_events` gets (job index, event) pairs as they are produced (the last
         event of each sample carries the finished sample), `on_done` is called once, with the error
-        if the group failed. Both are called on the engine's generating thread."""
+        if the group failed. Both are called on the engine's generating thread, started here on
+        first use and woken for every group."""
+        group = Group(jobs, on_events, on_done, left=sum(job.rows for job in jobs))
+        if group.left == 0:
+            on_done(None)
+            return
+        with self._wake:
+            self._pending.append(group)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    @abstractmethod
+    def _loop(self) -> None:
+        """The generating thread: takes waiting groups from `_pending` (waiting on `_wake`) forever."""
 
     @abstractmethod
     def stats_snapshot(self) -> dict[str, Any]:
@@ -325,6 +344,7 @@ class Engine(EngineBase):
     """
 
     name = "transformers"
+    thread_name = "bdc-decode"
 
     def __init__(self, solver: CustomizedSolver, on_group: Callable[[int], None] | None = None, *,
                  max_rows: int = 16, join: bool = True) -> None:
@@ -343,25 +363,7 @@ class Engine(EngineBase):
         """Row id -> (its group, job index in the group, sample)."""
         self._row_ids = itertools.count()
         self._seen_cancelled = 0
-        self._pending: deque[Group] = deque()
-        self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
-
     # -- the decode thread ------------------------------------------------------------------
-
-    def submit(self, jobs: list[GenJob], on_events: Callable[[list[tuple[int, JobEvent]]], None],
-               on_done: Callable[[BaseException | None], None]) -> None:
-        """EngineBase.submit: the group joins the running decode; events come step by step."""
-        group = Group(jobs, on_events, on_done, left=sum(job.rows for job in jobs))
-        if group.left == 0:
-            on_done(None)
-            return
-        with self._wake:
-            self._pending.append(group)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="bdc-decode", daemon=True)
-                self._thread.start()
-            self._wake.notify()
 
     def _next_groups(self) -> list[Group]:
         """Waiting groups that fit now, in arrival order (a group never overtakes an earlier one)."""

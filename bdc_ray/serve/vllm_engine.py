@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +32,7 @@ CANCELLED = Completion("", 0, "cancelled")
 
 class VLLMEngine(EngineBase):
     name = "vllm"
+    thread_name = "bdc-vllm"
     streams = False
     reports_logprobs = False
 
@@ -51,23 +51,6 @@ class VLLMEngine(EngineBase):
         self._generate_calls = 0
         self._generate_seconds = 0.0
         self._stats_lock = threading.Lock()
-        self._pending: deque[Group] = deque()
-        self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def submit(self, jobs: list[GenJob], on_events: Callable[[list[tuple[int, JobEvent]]], None],
-               on_done: Callable[[BaseException | None], None]) -> None:
-        """EngineBase.submit: the group's samples all come when its `generate` call returns."""
-        group = Group(jobs, on_events, on_done, left=sum(job.rows for job in jobs))
-        if group.left == 0:
-            on_done(None)
-            return
-        with self._wake:
-            self._pending.append(group)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="bdc-vllm", daemon=True)
-                self._thread.start()
-            self._wake.notify()
 
     def _take(self) -> list[Group]:
         """The waiting groups of the next call, in arrival order: at least one, at most max_rows rows."""

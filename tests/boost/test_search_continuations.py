@@ -6,7 +6,6 @@ Deterministic fake agents (tests/boost/fakes.py); the same search core as the pa
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 

@@ -1,7 +1,6 @@
 """The searched tree as a trace keeps it (tree_nodes / tree_record): exact rows, and a real search's tree."""
 
 import asyncio
-import json
 
 from bdc_ray.boost.config import SearchConfig
 from bdc_ray.boost.records import trace_record

@@ -27,7 +27,6 @@ from bdc_ray.problems.prompt_format import SOLUTION_HEADER, format_thoughts
 from bdc_ray.problems.synth import (
     ALL_FAMILIES,
     FAMILIES,
-    MULTI_PART_FAMILIES,
     SynthConfig,
     Suite,
     format_prompt,
