@@ -9,7 +9,7 @@ same modules with the same rank and scale.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -138,6 +138,12 @@ class ExpertsConfig(BaseModel):
     keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept per run in Ray Train's storage.")
     deepspeed: bool = Field(True, description="Train through DeepSpeed (ZeRO); False: plain torch DDP.")
     zero_stage: int = Field(2, ge=0, le=3, description="DeepSpeed ZeRO stage (0 = plain data parallel).")
+    zero: dict[str, Any] = Field(
+        default_factory=dict,
+        description="More of DeepSpeed's `zero_optimization` beside the stage, for GPU clusters (overlap_comm, "
+        "contiguous_gradients, bucket sizes, offload_optimizer / offload_param, stage3_* knobs); validated by "
+        "DeepSpeed's own ZeRO schema when the config is loaded.",
+    )
     dtype: Literal["fp32", "bf16"] = Field(
         "fp32", description="Training precision; bf16 keeps fp32 master weights under DeepSpeed, autocast otherwise."
     )
@@ -154,6 +160,23 @@ class ExpertsConfig(BaseModel):
         description="Extra environment variables of every training worker, over the defaults (HF_HUB_OFFLINE=1, "
         "OMP_WAIT_POLICY=PASSIVE, and the driver's TORCH_EXTENSIONS_DIR if set, where DeepSpeed's comm op is cached).",
     )
+
+    @field_validator("zero")
+    @classmethod
+    def _deepspeed_accepts(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            return value  # nothing to check: the common case loads no DeepSpeed (and no torch)
+        if "stage" in value:
+            raise ValueError("set the stage with zero_stage, not zero.stage")
+        from deepspeed.runtime.zero.config import DeepSpeedZeroConfig
+        from pydantic import ValidationError
+
+        try:
+            DeepSpeedZeroConfig(**value)
+        except ValidationError as err:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+            raise ValueError(f"DeepSpeed's zero_optimization refuses it: {problems}") from None
+        return value
 
     @model_validator(mode="after")
     def _validation_needs_whole_weights(self) -> "ExpertsConfig":

@@ -82,7 +82,7 @@ def deepspeed_config(cfg: ExpertsConfig, world: int) -> dict[str, Any]:
         "gradient_accumulation_steps": cfg.grad_accum,
         "train_batch_size": world * cfg.grad_accum,
         "gradient_clipping": cfg.clip_norm,
-        "zero_optimization": {"stage": cfg.zero_stage},
+        "zero_optimization": {"stage": cfg.zero_stage, **cfg.zero},
         "bf16": {"enabled": cfg.dtype == "bf16"},
         "zero_allow_untested_optimizer": True,
         "steps_per_print": 2**31 - 1,

@@ -59,7 +59,13 @@ def test_expert_runs_train_on_gpu_workers_in_bf16(cluster_config):
     assert scaling.use_gpu and scaling.num_gpus_per_worker == 1
     assert scaling.additional_resources_per_worker == {"gpu_node": 0.01}
     ds = deepspeed_config(experts, world=experts.scaling.num_workers)
-    assert ds["bf16"] == {"enabled": True} and ds["zero_optimization"] == {"stage": 2}
+    assert ds["bf16"] == {"enabled": True}
+    # ZeRO-2 with the GPU knobs (overlapped, bucketed communication), as DeepSpeed's own schema reads it.
+    from deepspeed.runtime.zero.config import DeepSpeedZeroConfig
+
+    zero = DeepSpeedZeroConfig(**ds["zero_optimization"])
+    assert zero.stage == 2 and zero.overlap_comm and zero.contiguous_gradients
+    assert zero.reduce_bucket_size == zero.allgather_bucket_size == 200_000_000
     # A worker holding its GPU (Ray Train's get_device: cuda) loads the frozen 7B base in bf16.
     device = choose_device("auto", cuda_available=True, gpus_held=1.0)
     assert choose_dtype(device, experts.dtype, bf16_supported=True) is torch.bfloat16

@@ -32,3 +32,18 @@ def test_the_torch_backend_is_ray_trains_choice_unless_named():
     assert ScalingSection(use_gpu=True, torch_backend="gloo").torch_backend == "gloo"  # GPUs only declared
     with pytest.raises(ConfigError, match=r"stages\.disentangle\.experts\.scaling\.torch_backend"):
         parse_config({"stages": {"disentangle": {"experts": {"scaling": {"torch_backend": "mpi"}}}}})
+
+
+def test_deepspeed_zero_options_are_checked_by_deepspeeds_schema_with_their_path():
+    from bdc_ray.disentangle.expert_config import ExpertsConfig
+    from bdc_ray.disentangle.expert_worker import deepspeed_config
+
+    gpu = ExpertsConfig(zero_stage=3, zero={"overlap_comm": True, "offload_param": {"device": "cpu"}})
+    assert deepspeed_config(gpu, world=2)["zero_optimization"] == {
+        "stage": 3, "overlap_comm": True, "offload_param": {"device": "cpu"}}
+    with pytest.raises(ConfigError, match=r"stages\.disentangle\.experts\.zero: .*overlap_com: Extra inputs"):
+        parse_config({"stages": {"disentangle": {"experts": {"zero": {"overlap_com": True}}}}})
+    with pytest.raises(ConfigError, match=r"stages\.disentangle\.experts\.zero: .*zero_stage"):
+        parse_config({"stages": {"disentangle": {"experts": {"zero": {"stage": 3}}}}})
+    with pytest.raises(ConfigError, match="validation_share needs whole parameters"):
+        parse_config({"stages": {"disentangle": {"experts": {"zero_stage": 3, "validation_share": 0.1}}}})
