@@ -22,10 +22,10 @@ Busy fraction = the agent actor's `stats()['busy_s']` / the Boost run's wall; ro
 traces' rollouts / wall; sandbox busy = wall with a program running, timed by the executor the
 runner is given (support.TimedExecutor).
 
-    .venv/bin/python benchmarks/boost_throughput.py            # ~8 min on 2 quiet cores (+1 min to build the models once)
-    .venv/bin/python benchmarks/boost_throughput.py --quick    # fewer problems, one round: ~3 min
+    .venv/bin/python benchmarks/boost_throughput.py --scenarios ABC    # ~8 min on 2 quiet cores (+1 min to build the models once)
+    .venv/bin/python benchmarks/boost_throughput.py --scenarios D      # 15 min at load 20-30
+    .venv/bin/python benchmarks/boost_throughput.py --quick            # fewer problems, one round of each scenario
     .venv/bin/python benchmarks/boost_throughput.py --scenarios C --latency 1.0
-    .venv/bin/python benchmarks/boost_throughput.py --scenarios D --quick
 """
 
 from __future__ import annotations
