@@ -27,12 +27,15 @@ from bdc_ray.llm.base import SamplingParams
 from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.problems.types import Problem
 from bdc_ray.sandbox.ray_pool import SandboxPool
+from bdc_ray.timing import merge, phase, recording, stage
 from bdc_ray.training import worker_device
 
 log = logging.getLogger(__name__)
 
 SolverKind = Literal["base", "all_data", "customized"]
 SOLVER_KINDS: tuple[SolverKind, ...] = ("base", "all_data", "customized")
+LOAD_PHASE = "solver loaded (imports included), in its task"
+GENERATE_PHASE = "held-out completions generated, in its task"
 
 
 def solver_sources(layout: RunLayout) -> dict[SolverKind, dict[str, str]]:
@@ -78,15 +81,31 @@ def generate_completions(
     if kind == "customized":
         from bdc_ray.customize import load_customized
 
-        return load_customized(source["hypernet"], threads=threads).generate(list(problems), sampling)
-    from bdc_ray.llm.hf_backend import TransformersLLM
-
+        with phase(LOAD_PHASE):
+            solver = load_customized(source["hypernet"], threads=threads)
+        with phase(GENERATE_PHASE):
+            return solver.generate(list(problems), sampling)
     adapters = {"all_data": source["adapter"]} if kind == "all_data" else None
-    # The GPU this task holds (eval `resources.num_gpus`), else the CPU: never one it was not given.
-    device = str(worker_device())
-    llm = TransformersLLM(source["base_model"], adapters=adapters, threads=threads, name=kind, device=device)
-    texts, _ = llm.generate_with_stats([prompt_text(p) for p in problems], sampling, adapter="all_data" if adapters else None)
+    with phase(LOAD_PHASE):
+        from bdc_ray.llm.hf_backend import TransformersLLM
+
+        # The GPU this task holds (eval `resources.num_gpus`), else the CPU: never one it was not given.
+        device = str(worker_device())
+        llm = TransformersLLM(source["base_model"], adapters=adapters, threads=threads, name=kind, device=device)
+    with phase(GENERATE_PHASE):
+        texts, _ = llm.generate_with_stats([prompt_text(p) for p in problems], sampling,
+                                           adapter="all_data" if adapters else None)
     return texts
+
+
+def generate_timed(
+    kind: SolverKind, source: dict[str, str], problems: Sequence[str], sampling: SamplingParams, threads: int | None = None
+) -> tuple[list[list[str]], dict[str, Any]]:
+    """`generate_completions` as a Ray task runs it: the completions, and the phases it paid
+    (its solver's load, imports included, and generation) for the driver to record."""
+    with recording() as timings, stage("eval"):
+        texts = generate_completions(kind, source, problems, sampling, threads)
+    return texts, timings.to_json()
 
 
 def evaluate_solvers(
@@ -113,7 +132,7 @@ def evaluate_solvers(
     }
     stored = {key: _stored_summary(storage.join(layout.heldout_dir(*key), SUMMARY_FILE), k) for key, k in keys.items()}
     todo = {(kind, split): splits[split] for (kind, split), summary in stored.items() if summary is None}
-    task = ray.remote(generate_completions).options(**ray_options)
+    task = ray.remote(generate_timed).options(**ray_options)
     threads = max(1, int(ray_options.get("num_cpus", 1)))
     pending = {
         key: task.remote(key[0], sources[key[0]], [p.prompt for p in problems], sampling, threads)
@@ -126,7 +145,8 @@ def evaluate_solvers(
             if (kind, split) not in pending:
                 summaries.append(stored[(kind, split)])
                 continue
-            texts = ray.get(pending[(kind, split)])
+            texts, paid = ray.get(pending[(kind, split)])
+            merge(paid, unit=f"{kind} / {split}")
             samples = [Sample(task_id=p.id, completion=t) for p, ts in zip(problems, texts, strict=True) for t in ts]
             storage.write_jsonl_atomic(storage.join(out_dir, "samples.jsonl"), [s.model_dump() for s in samples])
             outcome: EvalOutcome = evaluate_dataset(

@@ -5,7 +5,8 @@ evaluation and tree search spread program runs over the whole cluster. Actors re
 failure and chunks are retried, so a lost node costs only a re-run of its in-flight chunk.
 
 Two ways in: `run_many` (a batch, in chunks: scoring) and `arun` (one program, awaited: the tree
-search keeps hundreds in flight on one event loop). `make_pool` builds the pool a config asks for.
+search keeps hundreds in flight on one event loop). `make_pool` builds the pool a config asks for
+and returns it warm (its start-up is a timed phase of the calling stage).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tqdm.auto import tqdm
 
 from bdc_ray.metrics import add
+from bdc_ray.timing import phase
 from bdc_ray.problems.types import Test
 from bdc_ray.sandbox import RunResult, Sandbox, SandboxLimits
 from bdc_ray.sandbox.section import SandboxSection
@@ -103,6 +105,10 @@ class SandboxPool:
         bar.close()
         return [r for chunk in results for r in chunk]  # type: ignore[union-attr]
 
+    def ready(self) -> None:
+        """Wait until every actor holds its warm workers (their construction starts them)."""
+        ray.get([actor.node_id.remote() for actor in self.actors])
+
     async def arun(self, program: str, tests: Sequence[Test]) -> RunResult:
         """Run one program on its tests on the next actor in turn (round-robin over the cluster)."""
         actor = self.actors[next(self._turn) % len(self.actors)]
@@ -110,20 +116,24 @@ class SandboxPool:
         return result
 
     def shutdown(self) -> None:
-        for actor in self.actors:
-            try:
-                ray.get(actor.shutdown.remote(), timeout=30)
-            except Exception as err:  # a dead actor has nothing left to close
-                log.debug("sandbox actor shutdown: %s", err)
-            ray.kill(actor)
+        with phase("sandbox pool stopped"):
+            for actor in self.actors:
+                try:
+                    ray.get(actor.shutdown.remote(), timeout=30)
+                except Exception as err:  # a dead actor has nothing left to close
+                    log.debug("sandbox actor shutdown: %s", err)
+                ray.kill(actor)
 
 
 def make_pool(section: SandboxSection, ray_options: dict[str, Any] | None = None) -> SandboxPool:
-    """The pool of the `sandbox:` section; `ray_options` is what each actor asks Ray for
-    (`resources.sandbox` in the config)."""
-    return SandboxPool(
-        workers_per_actor=section.workers_per_actor,
-        limits=section.limits,
-        actors=section.actors,
-        ray_options=ray_options,
-    )
+    """The pool of the `sandbox:` section, its workers warm; `ray_options` is what each actor asks
+    Ray for (`resources.sandbox` in the config)."""
+    with phase("sandbox pool started, warm workers ready"):
+        pool = SandboxPool(
+            workers_per_actor=section.workers_per_actor,
+            limits=section.limits,
+            actors=section.actors,
+            ray_options=ray_options,
+        )
+        pool.ready()
+    return pool
