@@ -201,6 +201,7 @@ def train_expert(config: dict[str, Any]) -> None:
                         f"{name}: the saved adapter does not reproduce the trained model (max logit difference "
                         f"{diff:.3g} > {_RELOAD_TOLERANCE[cfg.dtype]}): saving lost or changed weights"
                     )
+            marks["final_saved"] = time.time()
             summary = {
                 "name": name,
                 "size": len(pairs),

@@ -272,7 +272,8 @@ STARTUP_PHASES = (
     ("model_loaded", "engine_ready", "data + optimizer + {engine}"),
     ("engine_ready", "first_step", "first step"),
     ("launched", "first_step", "launch -> first step done (all of the above)"),
-    ("last_step", "returned", "last step -> fit() returned (final checkpoint, reload check, teardown)"),
+    ("last_step", "final_saved", "last step -> adapter saved and reload-checked"),
+    ("final_saved", "returned", "final checkpoint reported -> fit() returned (controller, teardown)"),
 )
 """One expert run's fixed costs, between the driver's launch/return and rank 0's wall-clock marks
 (a run on another node reads across two clocks: NTP keeps them within milliseconds)."""

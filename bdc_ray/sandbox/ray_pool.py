@@ -5,14 +5,18 @@ evaluation and tree search spread program runs over the whole cluster. Actors re
 failure and chunks are retried, so a lost node costs only a re-run of its in-flight chunk.
 
 Two ways in: `run_many` (a batch, in chunks: scoring) and `arun` (one program, awaited: the tree
-search keeps hundreds in flight on one event loop). `make_pool` builds the pool a config asks for
-and returns it warm (its start-up is a timed phase of the calling stage).
+search keeps hundreds in flight on one event loop). `make_pool` builds the pool a config asks for.
+
+The pool starts in the background (the first runs wait for it; until then the caller carries on:
+Boost's first generations, eval's solver tasks); its start-up, from creation to the last actor's
+warm workers, is recorded as a phase of the calling stage when the pool shuts down.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import time
 from typing import Any, Sequence
 
 import ray
@@ -20,12 +24,15 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tqdm.auto import tqdm
 
 from bdc_ray.metrics import add
-from bdc_ray.timing import phase
+from bdc_ray.timing import record
 from bdc_ray.problems.types import Test
 from bdc_ray.sandbox import RunResult, Sandbox, SandboxLimits
 from bdc_ray.sandbox.section import SandboxSection
 
 log = logging.getLogger(__name__)
+
+STARTED_PHASE = "sandbox pool started, warm workers ready"
+STOPPED_PHASE = "sandbox pool stopped"
 
 
 @ray.remote(max_restarts=-1, max_task_retries=3)
@@ -37,6 +44,7 @@ class SandboxActor:
 
         self._sandbox = Sandbox(workers=workers, limits=SandboxLimits.model_validate(limits))
         self._runs = sandbox_metrics()["runs"]
+        self._ready_at = time.time()
 
     def run_many(self, jobs: list[tuple[str, list[Test]]], limits: dict[str, Any] | None = None) -> list[RunResult]:
         override = SandboxLimits.model_validate(limits) if limits else None
@@ -48,8 +56,10 @@ class SandboxActor:
     def node_id(self) -> str:
         return ray.get_runtime_context().get_node_id()
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> float:
+        """Close the warm workers; returns when they had all been up (wall clock of this node)."""
         self._sandbox.close()
+        return self._ready_at
 
 
 class SandboxPool:
@@ -69,6 +79,7 @@ class SandboxPool:
         self.workers_per_actor = workers_per_actor
         self.limits = limits
         self._turn = itertools.count()
+        self._created_at = time.time()
         self.actors = [
             SandboxActor.options(
                 scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=True), **options
@@ -105,10 +116,6 @@ class SandboxPool:
         bar.close()
         return [r for chunk in results for r in chunk]  # type: ignore[union-attr]
 
-    def ready(self) -> None:
-        """Wait until every actor holds its warm workers (their construction starts them)."""
-        ray.get([actor.node_id.remote() for actor in self.actors])
-
     async def arun(self, program: str, tests: Sequence[Test]) -> RunResult:
         """Run one program on its tests on the next actor in turn (round-robin over the cluster)."""
         actor = self.actors[next(self._turn) % len(self.actors)]
@@ -116,24 +123,28 @@ class SandboxPool:
         return result
 
     def shutdown(self) -> None:
-        with phase("sandbox pool stopped"):
-            for actor in self.actors:
-                try:
-                    ray.get(actor.shutdown.remote(), timeout=30)
-                except Exception as err:  # a dead actor has nothing left to close
-                    log.debug("sandbox actor shutdown: %s", err)
-                ray.kill(actor)
+        """Stop every actor; the pool's start-up (creation -> the last actor's warm workers up) is
+        recorded now, after the fact, so that nobody waited for it (an actor on another node reads
+        its own clock: NTP keeps them close)."""
+        ready: list[float] = []
+        stopping = time.perf_counter()
+        for actor in self.actors:
+            try:
+                ready.append(ray.get(actor.shutdown.remote(), timeout=30))
+            except Exception as err:  # a dead actor has nothing left to close
+                log.debug("sandbox actor shutdown: %s", err)
+            ray.kill(actor)
+        if ready:
+            record(STARTED_PHASE, max(ready) - self._created_at)
+        record(STOPPED_PHASE, time.perf_counter() - stopping)
 
 
 def make_pool(section: SandboxSection, ray_options: dict[str, Any] | None = None) -> SandboxPool:
-    """The pool of the `sandbox:` section, its workers warm; `ray_options` is what each actor asks
-    Ray for (`resources.sandbox` in the config)."""
-    with phase("sandbox pool started, warm workers ready"):
-        pool = SandboxPool(
-            workers_per_actor=section.workers_per_actor,
-            limits=section.limits,
-            actors=section.actors,
-            ray_options=ray_options,
-        )
-        pool.ready()
-    return pool
+    """The pool of the `sandbox:` section; `ray_options` is what each actor asks Ray for
+    (`resources.sandbox` in the config)."""
+    return SandboxPool(
+        workers_per_actor=section.workers_per_actor,
+        limits=section.limits,
+        actors=section.actors,
+        ray_options=ray_options,
+    )

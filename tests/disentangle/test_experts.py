@@ -175,7 +175,7 @@ def test_the_command_names_a_missing_sft_file(ray_local, tmp_path, tiny_base) ->
 def test_start_up_phases_come_from_the_marks_of_this_launch_only() -> None:
     launched = 1000.0
     marks = {"process_created": 1004.0, "entered": 1010.0, "model_loaded": 1012.0, "engine_ready": 1013.0,
-             "first_step": 1014.5, "last_step": 1030.0}
+             "first_step": 1014.5, "last_step": 1030.0, "final_saved": 1031.0}
     with timing.recording() as timings:
         experts.record_startup("expert_0", launched, 1033.0, marks, deepspeed=True)
         experts.record_startup("expert_1", launched, 1033.0, {**marks, "entered": 990.0}, deepspeed=True)  # found done
@@ -185,7 +185,7 @@ def test_start_up_phases_come_from_the_marks_of_this_launch_only() -> None:
     assert seconds["expert run: Train controller + placement group + worker process spawned"] == 4.0
     assert seconds["expert run: data + optimizer + DeepSpeed initialize"] == 1.0
     assert seconds["expert run: launch -> first step done (all of the above)"] == 14.5
-    assert seconds["expert run: last step -> fit() returned (final checkpoint, reload check, teardown)"] == 3.0
+    assert seconds["expert run: final checkpoint reported -> fit() returned (controller, teardown)"] == 2.0
 
 
 def test_ddp_experts_from_a_run_folder_and_a_rerun_that_skips_them(tiny_base, ray_local, tmp_path, monkeypatch) -> None:
