@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -83,6 +84,7 @@ def probe(config: Path, run_dir: str, out: Path) -> None:
             pool_once(cfg, make_pool)
             probe_eval(cfg)
     out.write_text(json.dumps(timings.to_json()))
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def pool_once(cfg, make_pool) -> None:
