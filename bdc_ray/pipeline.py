@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from rich.console import Console
+from rich.table import Table
 
-from bdc_ray import storage
+from bdc_ray import storage, timing
 from bdc_ray.config import BDCConfig, dump_config
 from bdc_ray.eval.evaluate import reference_samples
 from bdc_ray.eval.runner import evaluate_dataset
@@ -58,7 +59,8 @@ def disentangle_stage(cfg: BDCConfig, console: Console) -> dict[str, Any]:
     rows = source_rows_file(cfg.layout, section.source, cfg.suite)
     clusters = run_cluster_stage(rows, cfg.layout.clusters_dir, section.cluster)
     console.print(clusters_table(clusters))
-    base_model = section.experts.base_model or student_model(cfg.models)
+    with timing.phase("student model built or reused"):
+        base_model = section.experts.base_model or student_model(cfg.models)
     manifest = run_train_stage(cfg.layout, section.experts, base_model, sft_file=rows)
     console.print(manifest_table(manifest))
     return {"clusters": clusters, "experts_dir": cfg.layout.experts_dir, "experts": len(manifest.experts)}
@@ -135,14 +137,40 @@ def run_pipeline(
     stages = select_stages(only, start)
     storage.makedirs(cfg.run_dir)
     storage.write_text_atomic(cfg.layout.config_file, dump_config(cfg))
-    init_ray(cfg.ray)
     results: dict[str, Any] = {}
-    for stage in stages:
-        console.rule(f"[bold]{stage.name}[/bold]: {stage.doc}")
-        started = time.time()
-        results[stage.name] = stage.run(cfg, console)
-        log.info("stage %s finished in %.0f s", stage.name, time.time() - started)
+    with timing.recording() as timings:
+        with timing.stage("ray"), timing.phase("init (a new local cluster, or joining one)"):
+            init_ray(cfg.ray)
+        for stage in stages:
+            console.rule(f"[bold]{stage.name}[/bold]: {stage.doc}")
+            started = time.perf_counter()
+            with timing.stage(stage.name):
+                results[stage.name] = stage.run(cfg, console)
+            timings.total(stage.name, time.perf_counter() - started)
+            log.info("stage %s finished in %.0f s", stage.name, timings.totals[stage.name])
+            storage.write_json_atomic(cfg.layout.timings_file, timings.to_json())
+    console.print(startup_table(timings))
     return results
+
+
+def startup_table(timings: timing.Timings) -> Table:
+    """Every stage's fixed costs (median and max when paid several times) beside its total."""
+    table = Table(title="stage start-ups (seconds; <run>/timings.json)")
+    for column in ("stage", "start-up", "paid", "median", "max", "sum"):
+        table.add_column(column, justify="left" if column in ("stage", "start-up") else "right")
+    for row in timings.rows():
+        whole = row["phase"] is None
+        several = row["n"] > 1
+        table.add_row(
+            row["stage"],
+            "[bold]whole stage[/bold]" if whole else row["phase"],
+            "" if whole else str(row["n"]),
+            f"{row['median_s']:.2f}",
+            f"{row['max_s']:.2f}" if several else "",
+            f"[bold]{row['sum_s']:.1f}[/bold]" if whole else (f"{row['sum_s']:.1f}" if several else ""),
+            end_section=whole,
+        )
+    return table
 
 
 def verify_references(cfg: BDCConfig, splits: dict[str, list], console: Console) -> list[dict[str, Any]]:

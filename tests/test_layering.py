@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "bdc_ray"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("utilities", ("storage", "resources", "metrics", "console", "threads", "ray_session", "lazy")),
+    ("utilities", ("storage", "resources", "metrics", "console", "threads", "ray_session", "lazy", "timing")),
     ("problems", ("problems",)),
     ("sandbox", ("sandbox",)),
     ("backends, training kit, sample scoring", ("llm", "training", "eval")),

@@ -3,6 +3,7 @@
 The later stages run through `ray job submit` in tests/jobs/test_job_submit.py; CI runs the whole
 README main command besides."""
 
+import json
 from pathlib import Path
 
 from rich.console import Console
@@ -33,9 +34,21 @@ def test_data_and_boost_verify_every_reference_and_boost(ray_local, tmp_path, ti
     assert (run / "eval" / "reference" / "table.md").read_text().startswith("| dataset")
     assert (run / "config.yaml").is_file()
     assert result["boost"]["problems"] == 3 and (run / "boost" / "sft.jsonl").is_file()
-    assert "verified (hidden)" in console.export_text()
+    printed = console.export_text()
+    assert "verified (hidden)" in printed
     report = (run / "report" / "report.md").read_text()
     assert "## Boost: MC-Tree-of-Agents" in report and (run / "report" / "boost_tree.png").is_file()
+    # every stage's total and start-ups, in the file and in the closing table
+    timings = json.loads((run / "timings.json").read_text())["stages"]
+    assert list(timings) == ["ray", "data", "boost", "report"]
+    assert all(timings[s]["total_s"] >= 0 for s in ("data", "boost", "report"))
+    paid = {s: [p["name"] for p in body["phases"]] for s, body in timings.items()}
+    assert paid["ray"] == ["init (a new local cluster, or joining one)"]
+    assert "sandbox pool started, warm workers ready" in paid["data"]
+    assert {"agent models built, converted or reused", "agent actors started, models loaded",
+            "sandbox pool started, warm workers ready"} <= set(paid["boost"])
+    assert sorted(p["unit"] for p in timings["boost"]["phases"] if p["unit"]) == ["tiny-a", "tiny-b"]
+    assert "stage start-ups" in printed
 
 
 def test_only_reruns_one_stage_on_the_artifacts_of_a_run(ray_local, tmp_path):

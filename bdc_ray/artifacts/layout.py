@@ -1,6 +1,7 @@
 """`RunLayout`: every path of a run folder, in one place.
 
     <run>/config.yaml                      the effective config of the last `bdc run`
+    <run>/timings.json                     the last `bdc run`'s stage start-ups and stage totals
     <run>/data/                            the synthetic suite (train / heldout / heldout_comp .jsonl)
     <run>/boost/traces/                    one trace record per problem
     <run>/boost/sft.jsonl                  SFT rows of the hidden-verified problems
@@ -49,6 +50,10 @@ class RunLayout:
     @property
     def config_file(self) -> str:
         return self._at("config.yaml")
+
+    @property
+    def timings_file(self) -> str:
+        return self._at("timings.json")
 
     @property
     def data_dir(self) -> str:

@@ -25,6 +25,7 @@ from bdc_ray.problems.types import Problem
 from bdc_ray.resources import ResourceSpec
 from bdc_ray.sandbox.ray_pool import make_pool
 from bdc_ray.sandbox.section import SandboxSection
+from bdc_ray.timing import in_stage, phase, record
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +88,24 @@ def first_per_group(problems: list[Problem], limit: int | None) -> list[Problem]
 def start_agents(models: ModelsSection) -> list[AgentHandle]:
     if not models.agents:
         raise ValueError("models.agents is empty: Boost needs at least one agent (two or more for mutual boosting)")
-    backends = resolve_backends(models.agents, models.build_root)
+    with phase("agent models built, converted or reused"):
+        backends = resolve_backends(models.agents, models.build_root)
     handles = []
-    for agent in models.agents:
-        actors = [
-            start_llm_actor(backends[agent.name], agent.resources.ray_options(), window_s=agent.batch_window_ms / 1000)
-            for _ in range(agent.replicas)
-        ]
-        handles.append(AgentHandle(agent.name, PromptBook(style=agent.style, **agent.prompts.model_dump()), actors))
-    ray.get([a.ready.remote() for h in handles for a in h.actors])
+    with phase("agent actors started, models loaded"):
+        for agent in models.agents:
+            actors = [
+                start_llm_actor(backends[agent.name], agent.resources.ray_options(), window_s=agent.batch_window_ms / 1000)
+                for _ in range(agent.replicas)
+            ]
+            handles.append(AgentHandle(agent.name, PromptBook(style=agent.style, **agent.prompts.model_dump()), actors))
+        loads = ray.get([a.load_seconds.remote() for h in handles for a in h.actors])
+    owners = [h.name for h in handles for _ in h.actors]
+    for name, seconds in zip(owners, loads):
+        record("agent backend import + model load, in its actor", seconds, unit=name)
     return handles
 
 
+@in_stage("boost")
 def run_boost_stage(
     layout: RunLayout,
     section: BoostStage,

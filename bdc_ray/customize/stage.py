@@ -32,6 +32,7 @@ from bdc_ray.customize.data import TrainingData, split_rows
 from bdc_ray.customize.features import Embedder, default_embedder, routing_features
 from bdc_ray.problems.suite_files import SuiteFolder
 from bdc_ray.problems.synth import SynthConfig
+from bdc_ray.timing import in_stage, phase
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def _summary(layout: RunLayout, metrics: dict[str, Any], resumed: bool) -> dict[
             **({"tune": metrics["tune"]} if "tune" in metrics else {})}
 
 
+@in_stage("customize")
 def train_stage(
     layout: RunLayout,
     config: CustomizeConfig,
@@ -128,7 +130,8 @@ def train_stage(
     if not force and (done := _up_to_date(layout, config, "train")) is not None:
         return done
     configure_torch_threads(config.train.threads)
-    data = prepare(layout, config, suite, embed)
+    with phase("training rows + routing features prepared (embedder load included)"):
+        data = prepare(layout, config, suite, embed)
     _, snapshot = fit_hypernet(data, config.hypernet, config.train, progress=progress)
     meta = snapshot.meta
     meta.settings[CONFIG_KEY] = {"mode": "train", **config.model_dump(mode="json")}
@@ -137,6 +140,7 @@ def train_stage(
     return _summary(layout, meta.metrics, resumed=False)
 
 
+@in_stage("customize")
 def tune_stage(
     layout: RunLayout,
     config: CustomizeConfig,
@@ -162,7 +166,8 @@ def tune_stage(
         if fs.exists(path):
             fs.rm(path, recursive=True)
     storage.write_json_atomic(config_file, wanted)
-    data = prepare(layout, config, suite, embed)
+    with phase("training rows + routing features prepared (embedder load included)"):
+        data = prepare(layout, config, suite, embed)
     run_tune(data, config, folder, layout.hypernet_dir)
     hypernet, meta = load_checkpoint(layout.hypernet_dir)
     meta.settings[CONFIG_KEY] = {"mode": "tune", **wanted}
@@ -171,6 +176,7 @@ def tune_stage(
     return _summary(layout, meta.metrics, resumed=False)
 
 
+@in_stage("customize")
 def run_customize_stage(
     layout: RunLayout, config: CustomizeConfig, suite: SuiteFolder | None = None, *, force: bool = False
 ) -> dict[str, Any]:

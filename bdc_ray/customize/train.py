@@ -28,9 +28,11 @@ from bdc_ray.customize.data import RoutedExample, TrainingData, encode_rows
 from bdc_ray.customize.hypernet import HyperNetArch, HyperNetwork
 from bdc_ray.customize.inject import ComposedLoRA
 from bdc_ray.customize.loading import build_composed
+from bdc_ray.timing import phase
 from bdc_ray.training import Schedule, collate, epoch_batches, learning_rate, masked_loss, model_context
 
 _CLIP_NORM = 1.0
+LOAD_PHASE = "base model + experts loaded, composed"
 
 
 @dataclass(frozen=True)
@@ -183,8 +185,9 @@ def fit_hypernet(
     """Build the composed model, train a fresh hypernetwork on `data`, return the best snapshot.
 
     `device` "auto" is the GPU this process holds (a Tune trial given `gpus_per_trial`), else the CPU."""
-    composed, tokenizer = build_composed(data.base_model, data.expert_paths, data.expert_names, hypernet_cfg.layers,
-                                         device)
+    with phase(LOAD_PHASE):
+        composed, tokenizer = build_composed(data.base_model, data.expert_paths, data.expert_names, hypernet_cfg.layers,
+                                             device)
     device = composed.device
     context = model_context(tokenizer, composed.model.config, data.context)
 

@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 from typing import Any
 
 from bdc_ray import storage
@@ -27,11 +28,17 @@ from bdc_ray.artifacts.layout import TUNE_BEST_FILE, TUNE_RESULTS_FILE
 from bdc_ray.customize.checkpoint import load_checkpoint, save_checkpoint
 from bdc_ray.customize.config import CustomizeConfig, HyperNetSection, TrainSection, TuneSection
 from bdc_ray.customize.data import TrainingData
+from bdc_ray.customize.train import LOAD_PHASE
+from bdc_ray.timing import Timings, record, recording, stage
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "hypernet"
 METRIC = "val_loss"
+STARTED_AT = "started_at"
+"""Metric of a trial's first report: the wall-clock time its function began (the driver subtracts its launch)."""
+LOAD_S = "model_load_s"
+"""Metric of a trial's first report: the seconds its base model and experts took to load."""
 
 
 def search_space(section: TuneSection) -> dict[str, Any]:
@@ -61,7 +68,9 @@ def evaluation_rounds(train: TrainSection) -> int:
 
 
 def _trial(trial: dict[str, Any], *, data: TrainingData, hypernet: dict, train: dict) -> None:
-    """One Tune trial: train with the drawn settings, report after every validation pass."""
+    """One Tune trial: train with the drawn settings, report after every validation pass (the
+    first report also says when the trial started and how long its model load took)."""
+    started_at = time.time()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from ray import tune
 
@@ -71,9 +80,13 @@ def _trial(trial: dict[str, Any], *, data: TrainingData, hypernet: dict, train: 
 
     configure_torch_threads(None)
     hypernet_cfg, train_cfg = trial_settings(trial, HyperNetSection(**hypernet), TrainSection(**train))
+    timings = Timings()
 
     def on_eval(point, snapshot) -> None:
         metrics = {METRIC: point.val_loss, "step": point.step}
+        if point.step == 0:
+            loads = [p.seconds for p in timings.phases if p.name == LOAD_PHASE]
+            metrics.update({STARTED_AT: started_at, **({LOAD_S: loads[0]} if loads else {})})
         record_training("customize", tune.get_context().get_trial_id(), point.val_loss, point.step)
         if point.train_loss is not None:
             metrics["train_loss"] = point.train_loss
@@ -84,7 +97,8 @@ def _trial(trial: dict[str, Any], *, data: TrainingData, hypernet: dict, train: 
             save_checkpoint(folder, snapshot.state, snapshot.meta)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
-    fit_hypernet(data, hypernet_cfg, train_cfg, on_eval=on_eval)
+    with recording(timings), stage("customize"):
+        fit_hypernet(data, hypernet_cfg, train_cfg, on_eval=on_eval)
 
 
 def run_tune(data: TrainingData, config: CustomizeConfig, tune_dir: str, hypernet_dir: str) -> dict[str, Any]:
@@ -133,7 +147,9 @@ def run_tune(data: TrainingData, config: CustomizeConfig, tune_dir: str, hyperne
                 verbose=1,
             ),
         )
+    launched = time.time()
     grid = tuner.fit()
+    record_startup(grid, launched)
     rows = [_trial_row(result, evaluation_rounds(config.train)) for result in grid]
     if not any(r["best_val_loss"] is not None for r in rows):
         errors = [r["error"] for r in rows if r["error"]]
@@ -151,6 +167,25 @@ def run_tune(data: TrainingData, config: CustomizeConfig, tune_dir: str, hyperne
                "hypernet_dir": hypernet_dir}
     storage.write_json_atomic(storage.join(tune_dir, TUNE_BEST_FILE), summary)
     return summary
+
+
+def record_startup(grid, launched: float) -> None:
+    """Tune start -> first trial running, and each trial's model load, from the trials' first
+    reports (absent for trials restored from an earlier search). Later trials start when earlier
+    ones free their CPUs, so only the first start is a start-up figure."""
+    starts = []
+    for result in grid:
+        frame = result.metrics_dataframe
+        if frame is None or STARTED_AT not in frame or frame[STARTED_AT].dropna().empty:
+            continue
+        started_at = float(frame[STARTED_AT].dropna().iloc[0])
+        if started_at < launched:
+            continue
+        starts.append(started_at)
+        if LOAD_S in frame and not frame[LOAD_S].dropna().empty:
+            record(f"trial: {LOAD_PHASE}", float(frame[LOAD_S].dropna().iloc[0]), unit=_trial_id(result))
+    if starts:
+        record("Tune start -> first trial running", min(starts) - launched)
 
 
 def _trial_id(result) -> str:

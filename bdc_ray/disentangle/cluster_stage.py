@@ -25,6 +25,7 @@ from bdc_ray.disentangle.cluster_config import ClusterConfig
 from bdc_ray.disentangle.cluster_plot import plot_clusters
 from bdc_ray.disentangle.clusters import fit_clusters
 from bdc_ray.disentangle.embed import embed_texts
+from bdc_ray.timing import in_stage, phase
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def _summary(c: Clustering, rows: list[SFTProblem], body: dict[str, Any], out_di
     }
 
 
+@in_stage("disentangle")
 def run_cluster_stage(sft_path: str, out_dir: str, cfg: ClusterConfig, progress: bool = True) -> dict[str, Any]:
     """Embed, cluster, save and draw the problems of `sft_path`; a summary for tables and logs."""
     rows, texts = sft_problems(sft_path)
@@ -107,20 +109,24 @@ def run_cluster_stage(sft_path: str, out_dir: str, cfg: ClusterConfig, progress:
             log.info("clusters in %s are up to date; skipping", out_dir)
             return _summary(load_clustering(out_dir), rows, body, out_dir, resumed=True)
     ids, problem_texts = list(texts), list(texts.values())
-    embeddings = embed_texts(
-        problem_texts, cfg.embedder, storage.join(out_dir, EMBEDDINGS_DIR), cfg.batch_size, progress=progress
-    )
-    c = fit_clusters(embeddings, ids, cfg.k, (cfg.k_min, cfg.k_max), cfg.seed, embedder=cfg.embedder, progress=progress)
+    with phase("problems embedded (embedder load included)"):
+        embeddings = embed_texts(
+            problem_texts, cfg.embedder, storage.join(out_dir, EMBEDDINGS_DIR), cfg.batch_size, progress=progress
+        )
+    with phase("clusters fitted"):
+        c = fit_clusters(embeddings, ids, cfg.k, (cfg.k_min, cfg.k_max), cfg.seed, embedder=cfg.embedder,
+                         progress=progress)
     names = [_main_family(f) for f in cluster_families(c, rows)]
-    plot_clusters(
-        embeddings,
-        c.labels,
-        c.centroids,
-        storage.join(out_dir, CLUSTER_PLOT_FILE),
-        method=cfg.plot,
-        seed=cfg.seed,
-        names=names,
-    )
+    with phase("cluster map drawn"):
+        plot_clusters(
+            embeddings,
+            c.labels,
+            c.centroids,
+            storage.join(out_dir, CLUSTER_PLOT_FILE),
+            method=cfg.plot,
+            seed=cfg.seed,
+            names=names,
+        )
     meta = {"input_digest": digest, "config": config, "sft_path": sft_path, "rows": len(rows)}
     save_clustering(c, out_dir, problem_texts, cfg.examples_per_cluster, meta)
     return _summary(c, rows, read_clusters_json(out_dir), out_dir, resumed=False)

@@ -22,6 +22,7 @@ import numpy as np
 from bdc_ray import storage
 from bdc_ray.disentangle.binary_files import read_npy, write_npy_atomic
 from bdc_ray.disentangle.cluster_config import DEFAULT_EMBEDDER
+from bdc_ray.timing import phase
 
 _DEFAULT_ALIASES = frozenset({DEFAULT_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2"})
 
@@ -42,11 +43,13 @@ def resolve_embedder(model: str) -> str:
 @functools.lru_cache(maxsize=4)
 def load_embedder(model: str = DEFAULT_EMBEDDER):
     """The SentenceTransformer for `model`, loaded once per process (Serve embeds every request)."""
-    from sentence_transformers import SentenceTransformer
+    with phase("sentence-transformers imported"):
+        from sentence_transformers import SentenceTransformer
 
     source = resolve_embedder(model)
     try:
-        return SentenceTransformer(source, local_files_only=True)
+        with phase("sentence-transformers embedder loaded"):
+            return SentenceTransformer(source, local_files_only=True)
     except Exception as err:  # the library raises OSError, ValueError, FileNotFoundError... by cause
         where = "" if source == model else f" (resolved to {source})"
         raise EmbedderError(

@@ -119,6 +119,7 @@ def train_expert(config: dict[str, Any]) -> None:
     import torch
     from transformers import AutoTokenizer
 
+    marks = {"entered": time.time(), **_process_created()}  # wall clock: the driver subtracts its launch time
     cfg = ExpertsConfig.model_validate(config["cfg"])
     name: str = config["name"]
     context = ray.train.get_context()
@@ -136,6 +137,7 @@ def train_expert(config: dict[str, Any]) -> None:
     load_dtype = weight_dtype(device, cfg.dtype)
     tokenizer = AutoTokenizer.from_pretrained(config["base_model"])
     model = lora_model(config["base_model"], cfg.lora, cfg.seed, dtype=load_dtype)
+    marks["model_loaded"] = time.time()
     pairs = ray.get(config["pairs"])
     context_len = model_context(tokenizer, model.config, cfg.context)
     train_rows, held_rows = split_validation(pairs, cfg.validation_share)
@@ -154,6 +156,7 @@ def train_expert(config: dict[str, Any]) -> None:
         wrapped = ray.train.torch.prepare_model(model, move_to_device=device)
         stepper = TorchStepper(wrapped, optimizer, settings, bf16=cfg.dtype == "bf16")
         module = wrapped.module if hasattr(wrapped, "module") else wrapped
+    marks["engine_ready"] = time.time()
 
     tracker = BestByValidation(module, val_examples, tokenizer.pad_token_id, cfg.validation_every, cfg.steps, device)
     state = LoopState()
@@ -171,6 +174,8 @@ def train_expert(config: dict[str, Any]) -> None:
     started = time.monotonic()
 
     def on_step(s: LoopState) -> None:
+        marks.setdefault("first_step", time.time())
+        marks["last_step"] = time.time()
         if fail_once is not None and s.step == fail_once[0]:
             fail_once[1].write_text(f"{name} rank {rank} died after step {s.step}\n")
             log.warning("%s rank %d: dying after step %d (%s)", name, rank, s.step, FAIL_ONCE_ENV)
@@ -215,6 +220,7 @@ def train_expert(config: dict[str, Any]) -> None:
                         f"{name}: the saved adapter does not reproduce the trained model (max logit difference "
                         f"{diff:.3g} > {_RELOAD_TOLERANCE[cfg.dtype]}): saving lost or changed weights"
                     )
+            marks["final_saved"] = time.time()
             summary = {
                 "name": name,
                 "size": len(pairs),
@@ -225,6 +231,7 @@ def train_expert(config: dict[str, Any]) -> None:
                 "reload_max_abs_diff": diff,
                 "train_s": round(train_s, 3),
                 "samples_per_s": round(samples / train_s, 3) if train_s > 0 else 0.0,
+                "startup_marks": marks,
             }
             (final / SUMMARY_FILE).write_text(json.dumps(summary))
         ray.train.report(
@@ -232,6 +239,17 @@ def train_expert(config: dict[str, Any]) -> None:
             checkpoint=ray.train.Checkpoint.from_directory(tmp) if rank == 0 else None,
             checkpoint_dir_name=f"final_{state.step:07d}",
         )
+
+
+def _process_created() -> dict[str, float]:
+    """When this worker's process was created (wall clock), to split the run's start-up; psutil comes
+    with deepspeed, peft and accelerate."""
+    try:
+        import psutil
+
+        return {"process_created": psutil.Process().create_time()}
+    except Exception:  # noqa: BLE001 - a missing figure, never a failed run
+        return {}
 
 
 def _all_mean(value: float, world: int) -> float:

@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from bdc_ray.artifacts.sft import SFTRow, prompt_response, read_sft_rows, traini
 from bdc_ray.disentangle.expert_config import ExpertsConfig, ScalingSection
 from bdc_ray.disentangle.expert_worker import ADAPTER_DIR, SUMMARY_FILE, train_expert
 from bdc_ray.disentangle.lora_train import LoopState
+from bdc_ray.timing import in_stage, record
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +232,9 @@ def _train_one(spec: RunSpec, key: str, base_model: str, cfg: ExpertsConfig, out
             worker_runtime_env={"env_vars": _worker_env(cfg)},
         ),
     )
+    launched = time.time()
     result = trainer.fit()
+    returned = time.time()
     if result.checkpoint is None:
         raise RuntimeError(f"{spec.name}: the run ended without a checkpoint")
     with result.checkpoint.as_directory() as folder:
@@ -238,6 +242,7 @@ def _train_one(spec: RunSpec, key: str, base_model: str, cfg: ExpertsConfig, out
         if not (folder / SUMMARY_FILE).exists():
             raise RuntimeError(f"{spec.name}: the last checkpoint {result.checkpoint.path} is not a final one")
         summary = json.loads((folder / SUMMARY_FILE).read_text())
+        record_startup(spec.name, launched, returned, summary.get("startup_marks"), cfg.deepspeed)
         path = storage.join(out_dir, spec.name)
         _publish_dir(folder / ADAPTER_DIR, path)
     state = LoopState.from_dict(summary["loop"])
@@ -265,6 +270,32 @@ def _train_one(spec: RunSpec, key: str, base_model: str, cfg: ExpertsConfig, out
     return ExpertEntry(**common, cluster=spec.cluster, centroid=spec.centroid)
 
 
+STARTUP_PHASES = (
+    ("launched", "process_created", "Train controller + placement group + worker process spawned"),
+    ("process_created", "entered", "worker process set-up (Ray worker, imports, process group) -> train fn"),
+    ("entered", "model_loaded", "tokenizer + base model + LoRA load"),
+    ("model_loaded", "engine_ready", "data + optimizer + {engine}"),
+    ("engine_ready", "first_step", "first step"),
+    ("launched", "first_step", "launch -> first step done (all of the above)"),
+    ("last_step", "final_saved", "last step -> adapter saved and reload-checked"),
+    ("final_saved", "returned", "final checkpoint reported -> fit() returned (controller, teardown)"),
+)
+"""One expert run's fixed costs, between the driver's launch/return and rank 0's wall-clock marks
+(a run on another node reads across two clocks: NTP keeps them within milliseconds)."""
+
+
+def record_startup(name: str, launched: float, returned: float, marks: dict[str, float] | None, deepspeed: bool) -> None:
+    """The phases of one run from its marks; none when the marks are older than this launch (the
+    run had finished before, and this fit() only found its final checkpoint)."""
+    if not marks or marks.get("entered", 0.0) < launched:
+        return
+    points = {**marks, "launched": launched, "returned": returned}
+    engine = "DeepSpeed initialize" if deepspeed else "DDP prepare"
+    for start, end, label in STARTUP_PHASES:
+        if start in points and end in points:
+            record(f"expert run: {label.format(engine=engine)}", points[end] - points[start], unit=name)
+
+
 def _publish_dir(local: Path, target: str) -> None:
     """Copy a finished local folder to `target`; locally through a sibling and a rename, so the
     folder is never seen half-written (on object stores the manifest entry marks completion)."""
@@ -283,6 +314,7 @@ def _publish_dir(local: Path, target: str) -> None:
     fs.put(str(local), path, recursive=True)
 
 
+@in_stage("disentangle")
 def run_train_stage(
     layout: RunLayout, cfg: ExpertsConfig, base_model: str, *, progress: bool = True, sft_file: str | None = None
 ) -> ExpertManifest:

@@ -27,6 +27,7 @@ from bdc_ray.llm.base import SamplingParams
 from bdc_ray.problems.prompt_format import prompt_text
 from bdc_ray.problems.types import Problem
 from bdc_ray.sandbox.ray_pool import SandboxPool
+from bdc_ray.timing import merge, phase, recording, stage
 from bdc_ray.training import worker_device
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ SOLVER_KINDS: tuple[SolverKind, ...] = ("base", "all_data", "hard_routing", "cus
 TEACHER = "teacher:"
 """Prefix of a teacher's solver name (`teacher:tiny-a`): an agent's own weights, prompted like the
 student, so the table shows every model's strength beside what the student gained."""
+LOAD_PHASE = "solver loaded (imports included), in its task"
+GENERATE_PHASE = "held-out completions generated, in its task"
 
 
 def solver_sources(layout: RunLayout) -> dict[SolverKind, dict[str, str]]:
@@ -83,22 +86,38 @@ def generate_completions(
     if kind in ("customized", "hard_routing"):
         from bdc_ray.customize import load_customized
 
-        solver = load_customized(source["hypernet"], threads=threads)
-        if kind == "customized":
-            shares = solver.shares(list(problems))
-            routed = [{"shares": dict(zip(solver.expert_names, map(float, row)))} for row in shares]
-            return solver.generate(list(problems), sampling), routed
-        chosen = solver.router.nearest_experts(list(problems))
-        texts, _ = solver.generate_with_weights([prompt_text(p) for p in problems], solver.expert_weights(chosen), sampling)
-        return texts, [{"expert": solver.expert_names[e]} for e in chosen]
-    from bdc_ray.llm.hf_backend import TransformersLLM
-
+        with phase(LOAD_PHASE):
+            solver = load_customized(source["hypernet"], threads=threads)
+        with phase(GENERATE_PHASE):
+            if kind == "customized":
+                shares = solver.shares(list(problems))
+                routed = [{"shares": dict(zip(solver.expert_names, map(float, row)))} for row in shares]
+                return solver.generate(list(problems), sampling), routed
+            chosen = solver.router.nearest_experts(list(problems))
+            texts, _ = solver.generate_with_weights([prompt_text(p) for p in problems], solver.expert_weights(chosen),
+                                                    sampling)
+            return texts, [{"expert": solver.expert_names[e]} for e in chosen]
     adapters = {"all_data": source["adapter"]} if kind == "all_data" else None
-    # The GPU this task holds (eval `resources.num_gpus`), else the CPU: never one it was not given.
-    device = str(worker_device())
-    llm = TransformersLLM(source["base_model"], adapters=adapters, threads=threads, name=kind, device=device)
-    texts, _ = llm.generate_with_stats([prompt_text(p) for p in problems], sampling, adapter="all_data" if adapters else None)
+    with phase(LOAD_PHASE):
+        from bdc_ray.llm.hf_backend import TransformersLLM
+
+        # The GPU this task holds (eval `resources.num_gpus`), else the CPU: never one it was not given.
+        device = str(worker_device())
+        llm = TransformersLLM(source["base_model"], adapters=adapters, threads=threads, name=kind, device=device)
+    with phase(GENERATE_PHASE):
+        texts, _ = llm.generate_with_stats([prompt_text(p) for p in problems], sampling,
+                                           adapter="all_data" if adapters else None)
     return texts, [{} for _ in problems]
+
+
+def generate_timed(
+    kind: SolverKind, source: dict[str, str], problems: Sequence[str], sampling: SamplingParams, threads: int | None = None
+) -> tuple[tuple[list[list[str]], list[dict[str, Any]]], dict[str, Any]]:
+    """`generate_completions` as a Ray task runs it: its result, and the phases it paid (its
+    solver's load, imports included, and generation) for the driver to record."""
+    with recording() as timings, stage("eval"):
+        result = generate_completions(kind, source, problems, sampling, threads)
+    return result, timings.to_json()
 
 
 def evaluate_solvers(
@@ -129,7 +148,7 @@ def evaluate_solvers(
     }
     stored = {key: _stored_summary(storage.join(solver_dir(layout, *key), SUMMARY_FILE), k) for key, k in keys.items()}
     todo = {(name, split): splits[split] for (name, split), summary in stored.items() if summary is None}
-    task = ray.remote(generate_completions).options(**ray_options)
+    task = ray.remote(generate_timed).options(**ray_options)
     threads = max(1, int(ray_options.get("num_cpus", 1)))
     pending = {
         key: task.remote(*solvers[key[0]], [p.prompt for p in problems], sampling, threads) for key, problems in todo.items()
@@ -141,7 +160,8 @@ def evaluate_solvers(
             if (name, split) not in pending:
                 summaries.append(stored[(name, split)])
                 continue
-            texts, routed = ray.get(pending[(name, split)])
+            (texts, routed), paid = ray.get(pending[(name, split)])
+            merge(paid, unit=f"{name} / {split}")
             samples = [Sample(task_id=p.id, completion=t, **extra)
                        for p, ts, extra in zip(problems, texts, routed, strict=True) for t in ts]
             storage.write_jsonl_atomic(storage.join(out_dir, "samples.jsonl"), [s.model_dump() for s in samples])

@@ -22,11 +22,13 @@ from bdc_ray.problems.suite_files import SuiteFolder
 from bdc_ray.resources import ResourceSpec
 from bdc_ray.sandbox.ray_pool import make_pool
 from bdc_ray.sandbox.section import SandboxSection
+from bdc_ray.timing import in_stage
 
 METRIC = "pass@1"
 """The metric of the table: every solver decodes greedily by default."""
 
 
+@in_stage("eval")
 def run_heldout_stage(
     layout: RunLayout,
     section: EvalStage,

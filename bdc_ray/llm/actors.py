@@ -8,6 +8,7 @@ and calls are retried, which is what lets a search survive losing the node hosti
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import ray
@@ -27,12 +28,14 @@ class LLMActor:
         from bdc_ray.llm.factory import make_llm
         from bdc_ray.metrics import llm_metrics
 
+        started = time.perf_counter()
         backend = BackendSpec.model_validate(spec)
         if backend.backend == "transformers":
             configure_torch_threads(backend.threads)
         self.name = backend.display_name()
         self.batcher = Batcher(make_llm(backend), window_s=window_s, max_prompts=max_prompts)
         self.metrics = llm_metrics()
+        self.load_s = time.perf_counter() - started
 
     async def generate(
         self, prompts: list[str], sampling: dict[str, Any], adapter: str | None = None
@@ -57,6 +60,10 @@ class LLMActor:
 
     def ready(self) -> str:
         return self.name
+
+    def load_seconds(self) -> float:
+        """How long this actor took to import its backend and load its model (its start-up in the process)."""
+        return self.load_s
 
 
 def start_llm_actor(spec: BackendSpec, ray_options: dict[str, Any], window_s: float = 0.01, name: str | None = None):

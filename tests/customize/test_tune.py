@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from bdc_ray import timing
+
 from bdc_ray.customize.checkpoint import load_checkpoint
 from bdc_ray.customize.config import CustomizeConfig
 from bdc_ray.artifacts.layout import TUNE_BEST_FILE, TUNE_RESULTS_FILE
@@ -24,7 +26,8 @@ def test_a_small_search_writes_every_trial_and_publishes_the_best_checkpoint(ray
                 "weight_decay": [0.0], "layers": ["all", "latter"], "grace_period": 2, "seed": 1},
     )
     tune_dir, hypernet_dir = str(tmp_path / "tune"), str(tmp_path / "hypernet")
-    summary = run_tune(data, config, tune_dir, hypernet_dir)
+    with timing.recording() as timings:
+        summary = run_tune(data, config, tune_dir, hypernet_dir)
 
     rows = [json.loads(line) for line in (tmp_path / "tune" / TUNE_RESULTS_FILE).read_text().splitlines()]
     assert len(rows) == 3 and summary["trials"] == 3
@@ -39,3 +42,7 @@ def test_a_small_search_writes_every_trial_and_publishes_the_best_checkpoint(ray
     assert meta.metrics["tune"]["trial_id"] == best["trial_id"]
     assert meta.layers == best["config"]["layers"] and hypernet.arch.hidden == best["config"]["hidden"]
     assert meta.settings["train"]["lr"] == pytest.approx(best["config"]["lr"])
+    # its start-up, from the trials' first reports: each trial's load, and Tune start -> first trial
+    loads = [p for p in timings.phases if p.name == "trial: base model + experts loaded, composed"]
+    assert sorted(p.unit for p in loads) == sorted(r["trial_id"] for r in rows)
+    assert [p.name for p in timings.phases].count("Tune start -> first trial running") == 1

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bdc_ray import timing
 from bdc_ray.artifacts.experts import load_manifest
 from bdc_ray.artifacts.layout import RunLayout
 from bdc_ray.artifacts.sft import SFTRow
@@ -188,15 +189,37 @@ def test_the_command_names_a_missing_sft_file(ray_local, tmp_path, tiny_base) ->
 
 @pytest.mark.ray
 @pytest.mark.slow
+def test_start_up_phases_come_from_the_marks_of_this_launch_only() -> None:
+    launched = 1000.0
+    marks = {"process_created": 1004.0, "entered": 1010.0, "model_loaded": 1012.0, "engine_ready": 1013.0,
+             "first_step": 1014.5, "last_step": 1030.0, "final_saved": 1031.0}
+    with timing.recording() as timings:
+        experts.record_startup("expert_0", launched, 1033.0, marks, deepspeed=True)
+        experts.record_startup("expert_1", launched, 1033.0, {**marks, "entered": 990.0}, deepspeed=True)  # found done
+        experts.record_startup("expert_2", launched, 1033.0, None, deepspeed=True)
+    seconds = {p.name: p.seconds for p in timings.phases}
+    assert {p.unit for p in timings.phases} == {"expert_0"}
+    assert seconds["expert run: Train controller + placement group + worker process spawned"] == 4.0
+    assert seconds["expert run: data + optimizer + DeepSpeed initialize"] == 1.0
+    assert seconds["expert run: launch -> first step done (all of the above)"] == 14.5
+    assert seconds["expert run: final checkpoint reported -> fit() returned (controller, teardown)"] == 2.0
+
+
 def test_ddp_experts_from_a_run_folder_and_a_rerun_that_skips_them(tiny_base, ray_local, tmp_path, monkeypatch) -> None:
     """Also: with validation on, each run saves the adapter of its best validation pass."""
     rows = _rows(tiny_base, {"count", "branch"})
     cfg = ExpertsConfig(**SMALL, deepspeed=False, scaling=TWO_WORKERS, validation_share=0.3, eval_every=2)
     run = _run_folder(tmp_path, {0: rows})
     out = run.experts_dir
-    manifest = experts.run_train_stage(run, cfg, tiny_base.path, progress=False)
+    with timing.recording() as timings:
+        manifest = experts.run_train_stage(run, cfg, tiny_base.path, progress=False)
 
     assert [e.name for e in manifest.experts] == ["expert_0"] and manifest.all_data is not None
+    # every run's start-up, split from rank 0's marks, labelled by the stage and the run
+    first_steps = [p for p in timings.phases if p.name == "expert run: launch -> first step done (all of the above)"]
+    assert sorted(p.unit for p in first_steps) == ["all_data", "expert_0"]
+    assert {p.stage for p in timings.phases} == {"disentangle"}
+    assert any(p.name == "expert run: data + optimizer + DDP prepare" for p in timings.phases)
     assert manifest.experts[0].centroid == [1.0] and manifest.experts[0].size == manifest.all_data.size == len(rows)
     for entry in [*manifest.experts, manifest.all_data]:
         assert entry.steps == 8 and entry.resumed_from == []

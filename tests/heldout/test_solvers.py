@@ -7,7 +7,7 @@ from bdc_ray import storage
 from bdc_ray.artifacts.experts import ExpertManifest, TrainedAdapter, save_manifest
 from bdc_ray.artifacts.hypernet import META_FILE
 from bdc_ray.artifacts.layout import RunLayout
-from bdc_ray.heldout.solvers import measurement_key, solver_sources
+from bdc_ray.heldout.solvers import GENERATE_PHASE, LOAD_PHASE, generate_timed, measurement_key, solver_sources
 from bdc_ray.llm.base import SamplingParams
 from bdc_ray.problems.synth import SynthConfig, generate_suite
 
@@ -48,3 +48,19 @@ def test_a_summary_is_reused_only_for_the_weights_problems_and_settings_it_measu
     assert measurement_key(again["all_data"], problems, greedy, [1], "all") != keys["all_data"]
     assert measurement_key(again["customized"], problems, greedy, [1], "all") != keys["customized"]
     assert measurement_key(again["hard_routing"], problems, greedy, [1], "all") != keys["hard_routing"]
+
+
+def test_a_solver_task_sends_back_its_load_and_generation(tmp_path):
+    """What eval's Ray task returns beside the completions: the phases it paid, labelled "eval"
+    (here called in-process on an untrained base: the figures, not the text, are under test)."""
+    from bdc_ray.problems.synth import training_text
+    from bdc_ray.timing import Timings
+    from tests.disentangle.conftest import build_tiny_base
+
+    suite = generate_suite(SynthConfig(train_per_family=4, heldout_per_family=1, heldout_comp_per_family=0))
+    base = build_tiny_base(tmp_path / "base", [], [training_text(p) for p in suite.train])
+    (texts, routed), paid = generate_timed("base", {"base_model": base}, [suite.heldout[0].prompt],
+                                           SamplingParams(max_new_tokens=4))
+    assert len(texts) == 1 and len(texts[0]) == 1 and routed == [{}]
+    phases = Timings.from_json(paid).phases
+    assert [(p.stage, p.name) for p in phases] == [("eval", LOAD_PHASE), ("eval", GENERATE_PHASE)]

@@ -38,3 +38,23 @@ def test_the_configured_pool_awaits_single_programs_round_robin(ray_local):
         assert [r.status for r in asyncio.run(many())] == ["passed", "failed"] * 3
     finally:
         pool.shutdown()
+
+
+def test_the_pool_starts_without_blocking_and_its_start_up_is_recorded_at_shutdown(ray_local):
+    from bdc_ray import timing
+    from bdc_ray.sandbox.ray_pool import STARTED_PHASE, STOPPED_PHASE, WAITED_PHASE, make_pool
+    from bdc_ray.sandbox.section import SandboxSection
+
+    section = SandboxSection(actors=1, workers_per_actor=1)
+    with timing.recording() as timings, timing.stage("eval"):
+        unused = make_pool(section, {"num_cpus": 0.25})
+        assert timings.phases == []  # nobody waited for the warm workers
+        unused.shutdown()
+        used = make_pool(section, {"num_cpus": 0.25})
+        assert used.run_many([("print(1)", [StdioTest(input="", output="1\n")])], desc=None)[0].status == "passed"
+        used.shutdown()
+    assert [(p.stage, p.name) for p in timings.phases] == [
+        ("eval", STARTED_PHASE), ("eval", STOPPED_PHASE),  # never used: nothing waited
+        ("eval", STARTED_PHASE), ("eval", WAITED_PHASE), ("eval", STOPPED_PHASE)]
+    started, waited = timings.phases[2].seconds, timings.phases[3].seconds
+    assert 0 <= waited <= started
