@@ -18,6 +18,11 @@ its top family, and the expert vs the all-data LoRA on the held-out problems rou
 
     .venv/bin/python benchmarks/learning.py --suite-seed 1 --seeds 0,1,2 --out runs/benchmarks/learning
 
+`--round2` adds a second round per seed (beyond the paper): round one's customized student is
+deployed on Ray Serve and joins the teachers, as an OpenAI-compatible agent, for one more Boost
+pass over the training problems round one left unverified; experts and hypernetwork are trained
+again on both rounds' rows, and round two's solvers are compared with round one's, paired.
+
 The setting (teachers, student, how many problems Boost searches, the experts' schedule) is
 `benchmarks/learning.yaml`, merged over --config. Resumable: every stage skips what it finished,
 and each solver's verdicts are kept per seed and split (`DIR/seed-S/learning/`), reused only
@@ -68,15 +73,18 @@ console = wide_console()
 # --- one seed ------------------------------------------------------------------------------
 
 
-def seed_config(args, seed: int, setting: dict[str, Any]) -> BDCConfig:
+def seed_config(args, seed: int, setting: dict[str, Any], run_name: str | None = None,
+                extra: dict[str, Any] | None = None) -> BDCConfig:
     """The config of one seed's run: the setting over --config, the suite of --suite-seed with the
-    held-out sizes asked for, and the seed in every stage that draws."""
+    held-out sizes asked for, and the seed in every stage that draws (`extra` merged over all)."""
+    from bdc_ray.config import deep_merge
+
     overrides = {
         **setting,
-        "run_name": f"seed-{seed}",
+        "run_name": run_name or f"seed-{seed}",
         "storage_path": str(Path(args.out).resolve()),
     }
-    merged = json.loads(json.dumps(overrides))
+    merged = deep_merge(json.loads(json.dumps(overrides)), extra or {})
     synth = merged.setdefault("data", {}).setdefault("synthetic", {})
     synth.update(seed=args.suite_seed, heldout_per_family=args.heldout_per_family,
                  heldout_comp_per_family=args.comp_per_family)
@@ -121,8 +129,9 @@ def teacher_programs(cfg: BDCConfig, statements: list[str], max_new_tokens: int)
     return out
 
 
-def measure_seed(cfg: BDCConfig, args) -> dict[str, dict[str, dict[str, bool]]]:
-    """{split: {solver: {problem id: passed}}} for one seed's run folder (stored verdicts reused)."""
+def measure_seed(cfg: BDCConfig, args, teachers: bool = True) -> dict[str, dict[str, dict[str, bool]]]:
+    """{split: {solver: {problem id: passed}}} for one seed's run folder (stored verdicts reused);
+    `teachers`: the teachers' own programs too (once per seed is enough: they do not change)."""
     from bdc_ray.sandbox import Sandbox
 
     layout = cfg.layout
@@ -137,7 +146,7 @@ def measure_seed(cfg: BDCConfig, args) -> dict[str, dict[str, dict[str, bool]]]:
             key = weights_key(cfg, solvers, problems)
             verdicts[split] = {}
             todo = []
-            for name in [*solvers.names, *(f"teacher:{a.name}" for a in cfg.models.agents)]:
+            for name in [*solvers.names, *(f"teacher:{a.name}" for a in cfg.models.agents if teachers)]:
                 path = out / split / f"{name.replace(':', '-')}.json"
                 stored = json.loads(path.read_text()) if path.exists() else None
                 if stored and stored.get("key") == (key if not name.startswith("teacher:") else "teachers"):
@@ -188,6 +197,50 @@ def cluster_table(cfg: BDCConfig, verdicts: dict[str, dict[str, Any]]) -> list[d
     return rows
 
 
+def round_two(cfg: BDCConfig, args, seed: int, setting: dict[str, Any]) -> BDCConfig:
+    """Beyond the paper: round one's customized student, served on Ray Serve and reached through
+    its OpenAI-compatible API like any hosted model, joins the teachers for one more Boost pass
+    over the training problems round one left unverified; the experts and the hypernetwork are
+    then trained again on both rounds' rows (a run folder of its own, `seed-S-round2`)."""
+    from ray import serve
+
+    from bdc_ray.artifacts.sft import read_sft_rows, write_sft_rows
+    from bdc_ray.artifacts.traces import read_traces
+    from bdc_ray.problems.loaders import write_problems_jsonl
+    from bdc_ray.serve import bind, resolve_app_args, start_app
+    from support import free_port
+
+    name = f"seed-{seed}-round2"
+    folder = Path(args.out).resolve() / name
+    failed = {t.problem_id for t in read_traces(cfg.layout.traces_dir) if not t.hidden_passed_all}
+    problems_file = folder / "unverified.jsonl"
+    write_problems_jsonl(problems_file, [p for p in cfg.suite.read("train") if p.id in failed])
+    # Small requests: the teachers, the served student and the sandbox share the 2-CPU local cluster.
+    small = {"resources": cfg.serve.resources.model_copy(update={"num_cpus": 0.25}),
+             "autoscaling": cfg.serve.autoscaling.model_copy(update={"min_replicas": 1, "max_replicas": 1})}
+    settings = bind(cfg.serve.model_copy(update=small), port=free_port())
+    url = start_app(resolve_app_args(cfg.layout, settings))
+    console.print(f"{name}: round one's customized student serving at {url}; {len(failed)} unverified problems")
+    student = {"name": "student", "style": "completion", "resources": {"num_cpus": 0.1},
+               "model": {"backend": "openai", "path": settings.model_name, "base_url": f"{url}/v1", "chat": False,
+                         "max_concurrency": 8}}
+    teachers = [{**a.model_dump(mode="json", exclude_none=True), "resources": {"num_cpus": 0.5}}
+                for a in cfg.models.agents]
+    boost = {"models": {"agents": [*teachers, student]},
+             "stages": {"boost": {"problems": str(problems_file), "max_problems": None}}}
+    try:
+        run_pipeline(seed_config(args, seed, setting, name, boost), console, only=["boost"])
+    finally:
+        serve.delete(settings.app_name)
+    both = folder / "sft-both-rounds.jsonl"
+    rows = read_sft_rows(cfg.layout.sft_file) + read_sft_rows(str(folder / "boost" / "sft.jsonl"))
+    write_sft_rows(str(both), rows)
+    later = {"stages": {"disentangle": {"source": str(both)}, "customize": {"source": str(both)}}}
+    cfg2 = seed_config(args, seed, setting, name, later)
+    run_pipeline(cfg2, console, only=["disentangle", "customize"])
+    return cfg2
+
+
 # --- the summary ----------------------------------------------------------------------------------
 
 
@@ -225,6 +278,27 @@ def summarize(per_seed: dict[int, dict[str, dict[str, Any]]], seeds: list[int]) 
     return out
 
 
+ROUND_TWO = ("all_data", "hard_routing", "hypernetwork")
+"""The solvers compared across rounds: what round two's extra rows change in each."""
+
+
+def round_two_summary(first: dict[int, dict[str, Any]], second: dict[int, dict[str, Any]], seeds: list[int]) -> dict:
+    """Round two's solvers (pass@1 %) and each one minus itself in round one, paired over problems."""
+    out: dict[str, Any] = {"solvers": {}, "diffs": {}}
+    for name in ROUND_TWO:
+        per_seed = {split: [100 * sum(second[s][split][name].values()) / len(second[s][split][name]) for s in seeds]
+                    for split in SPLITS}
+        out["solvers"][name] = {"heldout": sum(per_seed["heldout"]) / len(seeds),
+                                "heldout_comp": sum(per_seed["heldout_comp"]) / len(seeds), "per_seed": per_seed["heldout"]}
+        for split in SPLITS:
+            problems = sorted(first[seeds[0]][split][name])
+            diffs = [sum(second[s][split][name][p] - first[s][split][name][p] for s in seeds) / len(seeds) for p in problems]
+            interval = paired_bootstrap(diffs).scaled(100)
+            out["diffs"].setdefault(f"{name}_round2-{name}", {})[split] = {
+                "mean": interval.mean, "ci_low": interval.low, "ci_high": interval.high}
+    return out
+
+
 def _order(name: str) -> tuple:
     fixed = ["base", "all_data", "uniform", "ties", "linear", "hard_routing", "hypernetwork"]
     if name.startswith("teacher:"):
@@ -255,6 +329,16 @@ def print_tables(summary: dict[str, Any], clusters: dict[int, list[dict[str, Any
                       "  ".join(f"{d['mean']:+.1f} [{d['ci_low']:+.1f}, {d['ci_high']:+.1f}]"
                                 for d in summary["diffs_per_seed"][name]))
     console.print(diffs)
+    if "round2" in summary:
+        table = Table(title="Round two (the customized student joined the teachers over the unverified problems): "
+                            "pass@1 % and the difference to round one [paired bootstrap 95%]")
+        for col in ("solver", "heldout", "vs round one", "heldout_comp", "vs round one (comp)"):
+            table.add_column(col, justify="left" if col == "solver" else "right")
+        for name, s in summary["round2"]["solvers"].items():
+            d = summary["round2"]["diffs"][f"{name}_round2-{name}"]
+            table.add_row(name, f"{s['heldout']:.1f}", _interval(d["heldout"]), f"{s['heldout_comp']:.1f}",
+                          _interval(d["heldout_comp"]))
+        console.print(table)
     for seed, rows in clusters.items():
         t = Table(title=f"seed {seed}: each expert on the held-out problems routed to it (nearest centroid), pass@1 %")
         for col in ("expert", "train rows", "top family", "routed", "base", "all_data", "expert", "val loss (step)"):
@@ -265,6 +349,10 @@ def print_tables(summary: dict[str, Any], clusters: dict[int, list[dict[str, Any
                       fmt(r["base"]), fmt(r["all_data"]), fmt(r["expert_pass"]),
                       "-" if r["validation_loss"] is None else f"{r['validation_loss']:.3f} ({r['best_step']})")
         console.print(t)
+
+
+def _interval(d: dict[str, float]) -> str:
+    return f"{d['mean']:+.1f} [{d['ci_low']:+.1f}, {d['ci_high']:+.1f}]"
 
 
 def plot(summary: dict[str, Any], path: Path) -> None:
@@ -302,13 +390,15 @@ def main() -> None:
     parser.add_argument("--comp-per-family", type=int, default=50)
     parser.add_argument("--max-new-tokens", type=int, default=192)
     parser.add_argument("--out", default=str(ROOT / "runs" / "benchmarks" / "learning"))
+    parser.add_argument("--round2", action="store_true",
+                        help="Then a second round: the customized student joins the teachers over the unverified problems.")
     args = parser.parse_args()
 
     seeds = [int(s) for s in args.seeds.split(",")]
     setting = yaml.safe_load(Path(args.setting).read_text()) or {}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    per_seed, clusters, timings = {}, {}, {}
+    per_seed, second, clusters, timings = {}, {}, {}, {}
     for seed in seeds:
         cfg = seed_config(args, seed, setting)
         started = time.monotonic()
@@ -319,7 +409,13 @@ def main() -> None:
         clusters[seed] = cluster_table(cfg, per_seed[seed])
         timings[seed] = {"pipeline_s": round(trained - started), "eval_s": round(time.monotonic() - trained)}
         console.print(f"seed {seed}: pipeline {timings[seed]['pipeline_s']} s, evaluation {timings[seed]['eval_s']} s")
+        if args.round2:
+            started = time.monotonic()
+            second[seed] = measure_seed(round_two(cfg, args, seed, setting), args, teachers=False)
+            timings[seed]["round2_s"] = round(time.monotonic() - started)
     summary = summarize(per_seed, seeds)
+    if second:
+        summary["round2"] = round_two_summary(per_seed, second, seeds)
     summary.update(clusters={str(s): rows for s, rows in clusters.items()}, timings=timings, suite_seed=args.suite_seed,
                    setting=setting, per_family={str(s): per_family(per_seed[s]) for s in seeds})
     print_tables(summary, clusters)
