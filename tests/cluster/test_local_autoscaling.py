@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from bdc_ray.config import load_config
+from bdc_ray.heldout.solvers import generate_timed
 from bdc_ray.plan import launcher_node_types
 from tests.cluster.autoscaling import LOCAL_MAX_WORKERS, AutoscalingHead, scaled_node_types
 from tests.cluster.conftest import CLUSTER, placements, stage_requests
@@ -96,8 +97,9 @@ OURS = {"LLMActor": "gpu", "SandboxActor": "cpu", "RayTrainWorker": "gpu", "Impl
 """The stages' actors and the node type each is pinned to: agents (Boost), sandboxes (data, Boost,
 eval), Ray Train workers (Disentangle's expert runs), Tune trials (Customize's function trainable)."""
 
-OUR_TASKS = {"generate_completions": "gpu"}
-"""The held-out generation tasks (eval); the tiny builds are pinned to no node type (any CPU)."""
+OUR_TASKS = {generate_timed.__name__: "gpu"}
+"""The held-out generation tasks (eval), named from the function the stage submits so a rename
+cannot leave the check behind; the tiny builds are pinned to no node type (any CPU)."""
 
 STAGE_END = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ INFO bdc_ray\.pipeline: stage (\w+) finished in (\d+) s$", re.M)
 """The pipeline's own log line at the end of every stage (bdc_ray/pipeline.py)."""

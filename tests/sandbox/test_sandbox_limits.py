@@ -46,13 +46,14 @@ def test_program_time_budget_covers_all_tests_of_a_run(sandbox):
 
 
 def test_memory_hog_hits_the_memory_limit(sandbox):
-    assert run_stdio(sandbox, "x = bytearray(10**9)\nprint(1)", expected="1").status == "memory"
+    limits = LIMITS.model_copy(update={"time_s": 30.0, "program_time_s": 60.0})  # wall clock: room for a loaded machine
+    assert run_stdio(sandbox, "x = bytearray(10**9)\nprint(1)", expected="1", limits=limits).status == "memory"
     grower = """
         chunks = []
         while True:
             chunks.append(bytearray(16 * 1024 * 1024))
         """
-    assert run_stdio(sandbox, grower, expected="1").status == "memory"
+    assert run_stdio(sandbox, grower, expected="1", limits=limits).status == "memory"
 
 
 def test_fork_bomb_is_bounded_and_the_sandbox_survives(sandbox):
