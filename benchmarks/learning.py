@@ -203,7 +203,9 @@ def round_two(cfg: BDCConfig, args, seed: int, setting: dict[str, Any]) -> BDCCo
     over the training problems round one left unverified; the experts and the hypernetwork are
     then trained again on both rounds' rows (a run folder of its own, `seed-S-round2`)."""
     from ray import serve
+    from transformers import AutoConfig
 
+    from bdc_ray.artifacts.experts import load_manifest
     from bdc_ray.artifacts.sft import read_sft_rows, write_sft_rows
     from bdc_ray.artifacts.traces import read_traces
     from bdc_ray.problems.loaders import write_problems_jsonl
@@ -221,9 +223,13 @@ def round_two(cfg: BDCConfig, args, seed: int, setting: dict[str, Any]) -> BDCCo
     settings = bind(cfg.serve.model_copy(update=small), port=free_port())
     url = start_app(resolve_app_args(cfg.layout, settings))
     console.print(f"{name}: round one's customized student serving at {url}; {len(failed)} unverified problems")
+    # The server refuses a prompt whose answer could overrun its context (as vLLM does), so the
+    # client cuts prompts and lowers max_tokens itself, with the served base model's tokenizer.
+    base = load_manifest(cfg.layout.experts_dir).base_model
+    context = AutoConfig.from_pretrained(base).max_position_embeddings
     student = {"name": "student", "style": "completion", "resources": {"num_cpus": 0.1},
                "model": {"backend": "openai", "path": settings.model_name, "base_url": f"{url}/v1", "chat": False,
-                         "max_concurrency": 8}}
+                         "max_concurrency": 8, "context": context, "tokenizer": base}}
     teachers = [{**a.model_dump(mode="json", exclude_none=True), "resources": {"num_cpus": 0.5}}
                 for a in cfg.models.agents]
     boost = {"models": {"agents": [*teachers, student]},

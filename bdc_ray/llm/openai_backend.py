@@ -30,7 +30,22 @@ MAX_RETRY_AFTER_S = 120.0
 
 
 class OpenAIBackendError(RuntimeError):
-    """A request to an OpenAI-compatible server failed for good."""
+    """A request to an OpenAI-compatible server failed for good.
+
+    It crosses process boundaries (an agent actor raises it, the Boost driver reads it), so it
+    pickles by its message and attributes: the default re-calls `__init__` with the formatted
+    message alone, which the subclasses' signatures refuse, and Ray then reports "Failed to
+    deserialize exception" in place of the server's answer."""
+
+    def __reduce__(self):
+        return _rebuild_error, (type(self), str(self), dict(self.__dict__))
+
+
+def _rebuild_error(cls: type[OpenAIBackendError], message: str, state: dict[str, Any]) -> OpenAIBackendError:
+    error = cls.__new__(cls)
+    RuntimeError.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class OpenAIHTTPError(OpenAIBackendError):

@@ -199,3 +199,20 @@ def test_server_api_key_is_enforced(hf_llm, background_server, monkeypatch: pyte
         assert info.value.status_code == 401 and "sk-wrong" not in str(info.value)
         monkeypatch.setenv("BDC_TEST_KEY", "sk-right")
         assert OpenAICompatibleLLM(server.base_url, "tiny", api_key_env="BDC_TEST_KEY").generate(["def"], GREEDY)
+
+
+@pytest.mark.ray
+def test_a_refusal_raised_in_a_ray_worker_reaches_the_caller_whole(model_server, ray_local) -> None:
+    """Agents call servers from Ray actors: the server's answer, not "Failed to deserialize
+    exception", is what the Boost driver must see and log."""
+    import ray
+
+    @ray.remote(num_cpus=0.1)
+    def ask(base_url: str) -> list[str]:
+        return OpenAICompatibleLLM(base_url, "tiny").generate(PROMPTS[:1], GREEDY, adapter="gamma")
+
+    with pytest.raises(OpenAIHTTPError) as info:
+        ray.get(ask.remote(model_server.base_url))
+    assert info.value.status_code == 404 and info.value.attempts == 1 and "gamma" in info.value.message
+    assert f"HTTP 404 from POST {info.value.url} after 1 attempt(s)" in str(info.value)
+    assert info.value.url.startswith(model_server.base_url)
