@@ -208,6 +208,7 @@ def round_two(cfg: BDCConfig, args, seed: int, setting: dict[str, Any]) -> BDCCo
     from bdc_ray.artifacts.experts import load_manifest
     from bdc_ray.artifacts.sft import read_sft_rows, write_sft_rows
     from bdc_ray.artifacts.traces import read_traces
+    from bdc_ray.llm.hf_backend import config_context
     from bdc_ray.problems.loaders import write_problems_jsonl
     from bdc_ray.serve import bind, resolve_app_args, start_app
     from support import free_port
@@ -226,7 +227,7 @@ def round_two(cfg: BDCConfig, args, seed: int, setting: dict[str, Any]) -> BDCCo
     # The server refuses a prompt whose answer could overrun its context (as vLLM does), so the
     # client cuts prompts and lowers max_tokens itself, with the served base model's tokenizer.
     base = load_manifest(cfg.layout.experts_dir).base_model
-    context = AutoConfig.from_pretrained(base).max_position_embeddings
+    context = config_context(AutoConfig.from_pretrained(base))
     student = {"name": "student", "style": "completion", "resources": {"num_cpus": 0.1},
                "model": {"backend": "openai", "path": settings.model_name, "base_url": f"{url}/v1", "chat": False,
                          "max_concurrency": 8, "context": context, "tokenizer": base}}

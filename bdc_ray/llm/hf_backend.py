@@ -66,7 +66,7 @@ class TransformersLLM(BaseLLM):
         if chat and not self.chat:
             log.warning("%s: chat requested but the tokenizer of %r has no chat template; prompts go in as they are",
                         self.name, path)
-        self.context = context or _model_context(self.model.config)
+        self.context = context or config_context(self.model.config)
         self._adapters: dict[str, str] = {}
         self._lock = threading.Lock()
         for adapter_name, adapter_path in (adapters or {}).items():
@@ -168,7 +168,7 @@ class TransformersLLM(BaseLLM):
         yield
 
 
-def _model_context(config) -> int:
+def config_context(config) -> int:
     """Positions the model was built for (Llama, Qwen, Gemma: max_position_embeddings; GPT-2: n_positions)."""
     for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
         value = getattr(config, key, None)

@@ -9,6 +9,9 @@ from bdc_ray.problems.types import AssertTest, CallTest, StdioTest
 from bdc_ray.sandbox import RunResult, Sandbox, SandboxLimits
 
 LIMITS = SandboxLimits(time_s=1.5, program_time_s=10, memory_mb=256, max_processes=16, output_bytes=100_000)
+WIDE_TIME = {"time_s": 30.0, "program_time_s": 60.0}
+"""Time limits for programs whose verdict is not a time-out: the limits count wall-clock time, and a
+loaded machine must not turn a correct program's verdict into one."""
 
 
 def src(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from bdc_ray.problems.types import StdioTest
-from tests.sandbox.support import LIMITS, run_call, run_stdio
+from tests.sandbox.support import LIMITS, WIDE_TIME, run_call, run_stdio
 
 
 def test_infinite_loop_times_out_on_cpu(sandbox):
@@ -46,7 +46,7 @@ def test_program_time_budget_covers_all_tests_of_a_run(sandbox):
 
 
 def test_memory_hog_hits_the_memory_limit(sandbox):
-    limits = LIMITS.model_copy(update={"time_s": 30.0, "program_time_s": 60.0})  # wall clock: room for a loaded machine
+    limits = LIMITS.model_copy(update=WIDE_TIME)
     assert run_stdio(sandbox, "x = bytearray(10**9)\nprint(1)", expected="1", limits=limits).status == "memory"
     grower = """
         chunks = []
