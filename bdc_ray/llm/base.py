@@ -136,3 +136,14 @@ def generated_length(row: list[int], stop_ids, pad_id: int | None) -> int:
         if token == pad_id:
             return i
     return len(row)
+
+
+def context_length(config) -> int | None:
+    """Positions a model was built for, if its config states them: the one reader every stage uses
+    (Llama, Qwen, Gemma: max_position_embeddings; GPT-2: n_positions), so the backends, training
+    and Serve never disagree on how long a sequence may be."""
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None

@@ -18,7 +18,15 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 
-from bdc_ray.llm.base import BaseLLM, GenerationStats, SamplingParams, Texts, generated_length, truncate_at_stop
+from bdc_ray.llm.base import (
+    BaseLLM,
+    GenerationStats,
+    SamplingParams,
+    Texts,
+    context_length,
+    generated_length,
+    truncate_at_stop,
+)
 from bdc_ray.llm.chat import fit_prompt, has_chat_template, warn_truncated
 from bdc_ray.threads import configure_torch_threads
 
@@ -169,12 +177,11 @@ class TransformersLLM(BaseLLM):
 
 
 def config_context(config) -> int:
-    """Positions the model was built for (Llama, Qwen, Gemma: max_position_embeddings; GPT-2: n_positions)."""
-    for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
-        value = getattr(config, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    raise ValueError(f"the model config ({type(config).__name__}) states no context length; set the backend's context")
+    """The model's context, which a backend cannot run without (no default would be safe)."""
+    context = context_length(config)
+    if context is None:
+        raise ValueError(f"the model config ({type(config).__name__}) states no context length; set the backend's context")
+    return context
 
 
 def _resolve_device(device: str) -> torch.device:

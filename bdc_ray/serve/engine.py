@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from bdc_ray.customize import Completion, CustomizedSolver, Router, TokenLogprob
-from bdc_ray.llm.base import SamplingParams
+from bdc_ray.llm.base import SamplingParams, context_length
 from bdc_ray.problems.prompt_format import SOLUTION_HEADER, TASK_HEADER, prompt_text
 from bdc_ray.serve.api import APIError, ChatMessage, ExpertWeight, RoutingResponse
 from bdc_ray.serve.chat import chat_prompt
@@ -328,12 +328,6 @@ class EngineBase(ABC):
         ]
 
 
-def model_context(config) -> int | None:
-    """The longest sequence a model's config says it takes (max_position_embeddings), if it says."""
-    limit = getattr(config, "max_position_embeddings", None)
-    return limit if isinstance(limit, int) and limit > 0 else None
-
-
 class Engine(EngineBase):
     """The solver behind a replica, with its decode thread.
 
@@ -349,7 +343,7 @@ class Engine(EngineBase):
     def __init__(self, solver: CustomizedSolver, on_group: Callable[[int], None] | None = None, *,
                  max_rows: int = 16, join: bool = True) -> None:
         # Its own tokenizer for counting and chat templates: the solver's is the decode thread's.
-        super().__init__(solver.router, copy.deepcopy(solver.tokenizer), model_context(solver.composed.model.config))
+        super().__init__(solver.router, copy.deepcopy(solver.tokenizer), context_length(solver.composed.model.config))
         self.solver = solver
         self.max_rows = max_rows
         self.join = join

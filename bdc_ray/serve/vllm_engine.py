@@ -22,8 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from bdc_ray.customize import Completion, Router
+from bdc_ray.llm.base import context_length
 from bdc_ray.serve.config import ServeConfig
-from bdc_ray.serve.engine import BatchStats, EngineBase, GenJob, Group, JobEvent, model_context
+from bdc_ray.serve.engine import BatchStats, EngineBase, GenJob, Group, JobEvent
 from bdc_ray.serve.stage import ServeSetupError
 from bdc_ray.serve.vllm_routing import AdapterCache, build_requests, completion_of, llm_kwargs, quantise
 
@@ -155,7 +156,7 @@ def load_vllm_engine(hypernet: str, base_model: str | None, expert_paths: list[s
     cache = AdapterCache(tempfile.mkdtemp(prefix="bdc-adapters-", dir=section.adapter_dir),
                          section.max_adapters_on_disk,
                          lambda weights, folder: materialize(experts, router.module_names, weights, folder, dtype))
-    context = section.engine_args.get("max_model_len") or model_context(AutoConfig.from_pretrained(base))
+    context = section.engine_args.get("max_model_len") or context_length(AutoConfig.from_pretrained(base))
     llm = vllm.LLM(**llm_kwargs(base, experts.entries, section))
     return VLLMEngine(router, llm, AutoTokenizer.from_pretrained(base), cache, sampling_params=vllm.SamplingParams,
                       lora_request=lora_request, quant_step=section.quant_step,

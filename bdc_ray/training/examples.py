@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from bdc_ray.llm import context_length
+
 IGNORE = -100
 """Label of a position without loss (prompt and padding), as torch's cross entropy skips it."""
 
@@ -44,7 +46,7 @@ def model_context(tokenizer, model_config, requested: int | None) -> int:
     """The longest sequence to train on: `requested`, else the model's position limit."""
     if requested is not None:
         return requested
-    limits = [getattr(model_config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    limits = [context_length(model_config), getattr(tokenizer, "model_max_length", None)]
     usable = [int(v) for v in limits if isinstance(v, int) and 0 < v < 1_000_000]
     if not usable:
         raise ValueError("cannot tell the model's context length: set `context` in the stage's config")

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from pydantic import ValidationError
 
-from bdc_ray.llm import BackendSpec, GenerationStats, SamplingParams, make_llm
+from bdc_ray.llm import BackendSpec, GenerationStats, SamplingParams, context_length, make_llm
 from bdc_ray.llm.base import run_blocking, truncate_at_stop
 from bdc_ray.llm.openai_backend import OpenAICompatibleLLM
 from bdc_ray.threads import configure_torch_threads
@@ -86,3 +86,11 @@ def test_torch_threads_follow_omp_num_threads(monkeypatch: pytest.MonkeyPatch) -
         assert configure_torch_threads(2) == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_context_length_reads_every_architectures_name_for_it() -> None:
+    from transformers import AutoConfig, PretrainedConfig
+
+    assert context_length(AutoConfig.for_model("llama", max_position_embeddings=320)) == 320
+    assert context_length(AutoConfig.for_model("gpt2", n_positions=96)) == 96
+    assert context_length(PretrainedConfig()) is None

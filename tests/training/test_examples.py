@@ -32,3 +32,4 @@ def test_context_defaults_to_the_models(tokenizer) -> None:
     config = AutoConfig.for_model("llama", max_position_embeddings=320)
     assert model_context(tokenizer, config, None) == 320
     assert model_context(tokenizer, config, 64) == 64
+    assert model_context(tokenizer, AutoConfig.for_model("gpt2", n_positions=96), None) == 96
