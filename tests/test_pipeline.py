@@ -49,6 +49,11 @@ def test_data_and_boost_verify_every_reference_and_boost(ray_local, tmp_path, ti
             "sandbox pool started, warm workers ready"} <= set(paid["boost"])
     assert sorted(p["unit"] for p in timings["boost"]["phases"] if p["unit"]) == ["tiny-a", "tiny-b"]
     assert "stage start-ups" in printed
+    # a re-run of the finished stage rebuilds its rows and loads no teacher
+    again = run_pipeline(cfg, Console(width=160), only=["boost"])
+    assert again["boost"] == result["boost"]
+    rerun = json.loads((run / "timings.json").read_text())["stages"]["boost"]["phases"]
+    assert not {"agent models built, converted or reused", "agent actors started, models loaded"} & {p["name"] for p in rerun}
 
 
 def test_only_reruns_one_stage_on_the_artifacts_of_a_run(ray_local, tmp_path):

@@ -115,14 +115,18 @@ class BoostRunner:
         return None
 
     def export(self) -> dict[str, Any]:
-        """Rebuild sft.jsonl, preferences.jsonl and summary.json from every trace on storage."""
-        records = read_traces(self.layout.traces_dir)
-        n_sft = write_sft_rows(self.layout.sft_file, sft_rows(records))
-        n_pref = storage.write_jsonl_atomic(self.layout.preferences_file, preference_rows(records))
-        summary = summarize_traces(records)
-        summary.update(sft_rows=n_sft, preference_pairs=n_pref, errors=len(self.errors))
-        storage.write_json_atomic(self.layout.boost_summary, summary)
-        return summary
+        return export_traces(self.layout, errors=len(self.errors))
+
+
+def export_traces(layout: RunLayout, errors: int = 0) -> dict[str, Any]:
+    """Rebuild sft.jsonl, preferences.jsonl and summary.json from every trace on storage."""
+    records = read_traces(layout.traces_dir)
+    n_sft = write_sft_rows(layout.sft_file, sft_rows(records))
+    n_pref = storage.write_jsonl_atomic(layout.preferences_file, preference_rows(records))
+    summary = summarize_traces(records)
+    summary.update(sft_rows=n_sft, preference_pairs=n_pref, errors=errors)
+    storage.write_json_atomic(layout.boost_summary, summary)
+    return summary
 
 
 def summarize_traces(records: Sequence[TraceRecord]) -> dict[str, Any]:

@@ -14,9 +14,10 @@ import ray
 
 from bdc_ray import storage
 from bdc_ray.artifacts.layout import RunLayout
+from bdc_ray.artifacts.traces import finished_ids
 from bdc_ray.boost.config import SYNTHETIC, BoostStage, SearchConfig
 from bdc_ray.boost.prompts import PromptBook
-from bdc_ray.boost.runner import AgentHandle, BoostRunner
+from bdc_ray.boost.runner import AgentHandle, BoostRunner, export_traces
 from bdc_ray.llm.actors import start_llm_actor
 from bdc_ray.models import AgentConfig, ModelsSection, resolve_backends
 from bdc_ray.problems.loaders import load_problems
@@ -117,6 +118,10 @@ def run_boost_stage(
     """Search every problem of the section (finished ones are skipped); returns the summary."""
     problems = first_per_group(load_stage_problems(section, suite), section.max_problems)
     claim_traces(layout, search_settings(models.agents, section.search))
+    if {p.id for p in problems} <= finished_ids(layout.traces_dir):
+        # a re-run of a finished stage: no teacher is loaded (minutes per 7B model on a cluster)
+        log.info("boost: all %d problems were searched before; no agent started", len(problems))
+        return export_traces(layout)
     agents = start_agents(models)  # tiny models are built first, while the pool holds no CPU
     pool = make_pool(sandbox, sandbox_resources.ray_options())
     try:
