@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bdc_ray.resources import ResourceSpec
+
 log = logging.getLogger(__name__)
+
+_started_here = False
+"""Whether `init_ray` started the cluster itself: such a cluster never grows (no autoscaler)."""
 
 
 class RaySection(BaseModel):
@@ -44,4 +49,45 @@ def init_ray(section: RaySection) -> None:
     else:
         # "local" starts a new cluster even when a `ray start` cluster runs on this machine.
         ray.init(address="local", num_cpus=section.num_cpus, include_dashboard=section.include_dashboard, **kwargs)
+        global _started_here
+        _started_here = True
     log.info("Ray cluster resources: %s", ray.cluster_resources())
+
+
+class ClusterTooSmall(RuntimeError):
+    """What a stage must hold at once exceeds a cluster that cannot grow; names the config keys."""
+
+
+Held = tuple[str, ResourceSpec, int]
+"""(config key, what one asks for, how many): actors a stage keeps for its whole run."""
+
+
+def shortfall(held: Sequence[Held], total: Mapping[str, float]) -> dict[str, tuple[float, float]]:
+    """Resources the held actors ask for together beyond `total`: {name: (asked, total)}."""
+    asked: dict[str, float] = {}
+    for _, spec, count in held:
+        for name, amount in spec.bundle().items():
+            asked[name] = asked.get(name, 0.0) + amount * count
+    return {name: (amount, total.get(name, 0.0)) for name, amount in asked.items() if amount > total.get(name, 0.0) + 1e-9}
+
+
+def require_at_once(stage: str, held: Sequence[Held], *, can_grow: bool | None = None) -> None:
+    """Check that a stage's long-lived actors fit the cluster together before it starts them.
+
+    Each alone fits a node, so Ray finds nothing infeasible and the last one simply waits: the
+    stage hangs with its CPUs idle and no message. A cluster this process started (`can_grow`
+    None: ask `init_ray`) has no autoscaler, so that is an error naming the keys to lower; a
+    joined cluster may add nodes, so it is a warning.
+    """
+    import ray
+
+    missing = shortfall(held, ray.cluster_resources())
+    if not missing:
+        return
+    asks = "; ".join(f"{key}: {count} x {spec.bundle()}" for key, spec, count in held if count)
+    short = ", ".join(f"{name} {asked:g} asked, {total:g} in the cluster" for name, (asked, total) in missing.items())
+    message = f"{stage} holds these actors at once ({asks}): {short}"
+    grows = (not _started_here) if can_grow is None else can_grow
+    if not grows:
+        raise ClusterTooSmall(f"{message}. This local cluster cannot grow: lower those requests, or raise ray.num_cpus")
+    log.warning("%s; they wait until the autoscaler adds nodes", message)

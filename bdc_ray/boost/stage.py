@@ -23,8 +23,9 @@ from bdc_ray.models import AgentConfig, ModelsSection, resolve_backends
 from bdc_ray.problems.loaders import load_problems
 from bdc_ray.problems.suite_files import SuiteFolder
 from bdc_ray.problems.types import Problem
+from bdc_ray.ray_session import require_at_once
 from bdc_ray.resources import ResourceSpec
-from bdc_ray.sandbox.ray_pool import make_pool
+from bdc_ray.sandbox.ray_pool import make_pool, pool_actors
 from bdc_ray.sandbox.section import SandboxSection
 from bdc_ray.timing import in_stage, phase, record
 
@@ -122,6 +123,8 @@ def run_boost_stage(
         # a re-run of a finished stage: no teacher is loaded (minutes per 7B model on a cluster)
         log.info("boost: all %d problems were searched before; no agent started", len(problems))
         return export_traces(layout)
+    require_at_once("boost", [*((f"models.agents.{i}.resources", a.resources, a.replicas) for i, a in enumerate(models.agents)),
+                              ("resources.sandbox", sandbox_resources, pool_actors(sandbox))])
     agents = start_agents(models)  # tiny models are built first, while the pool holds no CPU
     pool = make_pool(sandbox, sandbox_resources.ray_options())
     try:

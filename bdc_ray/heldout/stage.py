@@ -19,8 +19,9 @@ from bdc_ray.heldout.tables import family_table
 from bdc_ray.llm.base import SamplingParams
 from bdc_ray.models import ModelsSection, local_agent_models
 from bdc_ray.problems.suite_files import SuiteFolder
+from bdc_ray.ray_session import require_at_once
 from bdc_ray.resources import ResourceSpec
-from bdc_ray.sandbox.ray_pool import make_pool
+from bdc_ray.sandbox.ray_pool import make_pool, pool_actors
 from bdc_ray.sandbox.section import SandboxSection
 from bdc_ray.timing import in_stage
 
@@ -39,6 +40,9 @@ def run_heldout_stage(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(summaries, one per solver and split, measured again only when their inputs changed;
     the paired differences between the solvers on the same problems)."""
+    # the pool is up while the generation tasks run: one task at a time must fit beside it
+    require_at_once("eval", [("resources.sandbox", sandbox_resources, pool_actors(sandbox)),
+                             ("stages.eval.resources", section.resources, 1)])
     splits = {name: suite.read(name) for name in section.splits}
     splits = {name: problems for name, problems in splits.items() if problems}
     sampling = SamplingParams(

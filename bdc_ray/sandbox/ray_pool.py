@@ -73,7 +73,7 @@ class SandboxPool:
         actors: int | None = None,
         ray_options: dict[str, Any] | None = None,
     ):
-        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
+        nodes = alive_nodes()
         count = actors or len(nodes)
         # Threaded actor: enough concurrent calls to keep every warm worker busy.
         options = {"max_concurrency": max(4, workers_per_actor * 4), **(ray_options or {})}
@@ -144,6 +144,16 @@ class SandboxPool:
             if self._first_use is not None:
                 record(WAITED_PHASE, max(0.0, max(ready) - self._first_use))
         record(STOPPED_PHASE, time.perf_counter() - stopping)
+
+
+def alive_nodes() -> list[str]:
+    return [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
+
+
+def pool_actors(section: SandboxSection) -> int:
+    """Actors the section's pool starts (one per node unless it says), all of which must be up:
+    runs go round-robin to each of them."""
+    return section.actors or len(alive_nodes())
 
 
 def make_pool(section: SandboxSection, ray_options: dict[str, Any] | None = None) -> SandboxPool:
