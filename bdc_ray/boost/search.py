@@ -70,6 +70,17 @@ class Budget:
         return self.remaining is not None and self.remaining <= 0
 
 
+def last_lines(text: str, limit: int) -> str:
+    """The last whole lines of `text` within `limit` characters: a traceback ends with what went
+    wrong, and a first line cut mid-word ("ack (most recent call last)") only confuses a model."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    kept = text[-limit:]
+    newline = kept.find("\n")
+    return kept[newline + 1 :] if 0 <= newline < len(kept) - 1 else kept
+
+
 def feedback_text(result: RunResult, limit: int = 400) -> str:
     """Execution feedback for reflection: the first failing PUBLIC test, or the error."""
     ff = result.first_failure
@@ -77,7 +88,7 @@ def feedback_text(result: RunResult, limit: int = 400) -> str:
         return "All public tests passed." if result.status == "passed" else f"Status: {result.status}."
     parts = [f"Status: {ff.status}."]
     if ff.error:
-        parts.append(f"Error: {ff.error.strip()[-limit:]}")
+        parts.append(f"Error: {last_lines(ff.error, limit)}")
     else:
         parts.append(f"Input: {str(ff.input)[:limit]}")
         parts.append(f"Expected: {str(ff.expected)[:limit]}")

@@ -40,7 +40,9 @@ TRACEBACK_CHARS = 2000
 # Taken when the trusted worker imports this module, before any untrusted code exists.
 _PRISTINE_BUILTINS = dict(builtins.__dict__)
 _exit, _write, _getpid, _dict_update, _dict_clear = os._exit, os.write, os.getpid, dict.update, dict.clear
-_HARNESS_FILE = __file__
+_TRUSTED_FILES = frozenset({__file__, compile_program.__code__.co_filename})
+"""The sandbox's own frames (the harness, and `compile_program` for a syntax error): python3
+would not show them, and a program's traceback must not name the host's paths."""
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -213,7 +215,7 @@ def _report(emit: Emit, phase: str, error: BaseException, job: Job, echo: bool =
 
 
 def _without_harness_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
-    while tb is not None and tb.tb_frame.f_code.co_filename == _HARNESS_FILE:
+    while tb is not None and tb.tb_frame.f_code.co_filename in _TRUSTED_FILES:
         tb = tb.tb_next
     return tb
 

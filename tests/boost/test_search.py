@@ -6,7 +6,7 @@ import pytest
 from bdc_ray.boost.dedupe import merge_near_duplicates
 from bdc_ray.boost.config import SearchConfig
 from bdc_ray.boost.interfaces import Proposal
-from bdc_ray.boost.search import HiddenTestsLeak, MCTreeOfAgents
+from bdc_ray.boost.search import HiddenTestsLeak, MCTreeOfAgents, last_lines
 from bdc_ray.boost.tree import Action, State, backup, p_ucb, select
 from tests.boost.fakes import FakeAgent, FakeExecutor, problem
 
@@ -225,3 +225,10 @@ def test_configuration_errors_are_clear():
         MCTreeOfAgents([FakeAgent("A", []), FakeAgent("A", [])], FakeExecutor(), SearchConfig())
     with pytest.raises(ValueError):
         SearchConfig(width=0)
+
+
+def test_feedback_keeps_whole_lines_from_the_end_of_a_traceback() -> None:
+    trace = "Traceback (most recent call last):\n  File \"solution.py\", line 4, in f\n    return g()\nNameError: name 'g' is not defined\n"
+    assert last_lines(trace, 1000) == trace.strip()
+    assert last_lines(trace, 60) == "    return g()\nNameError: name 'g' is not defined"
+    assert last_lines("x" * 50, 10) == "x" * 10  # one line longer than the limit: its end

@@ -205,7 +205,10 @@ def test_different_answer_is_distinguished_from_crash(sandbox):
 
 
 def test_syntax_errors_and_missing_functions_are_errors(sandbox):
-    assert run_stdio(sandbox, "print(", expected="").status == "error"
+    broken = run_stdio(sandbox, "print(", expected="")
+    assert broken.status == "error"
+    # the traceback python3 prints: the program's file only, no frame of the sandbox's own
+    assert broken.first_failure.error.startswith('  File "solution.py", line 1') and "bdc_ray" not in broken.first_failure.error
     missing = run_call(sandbox, "def g():\n    return 1\n", "f", [], 1)
     assert missing.status == "error" and "no function 'f'" in missing.first_failure.detail
 
