@@ -23,7 +23,7 @@ from typing import Any, Literal, Sequence
 
 from bdc_ray.boost.interfaces import Continuation, Proposal
 from bdc_ray.llm.base import SamplingParams
-from bdc_ray.problems.prompt_format import prompt_text
+from bdc_ray.problems.prompt_format import fenced_blocks, fenced_program, program_of, prompt_text
 from bdc_ray.problems.types import CallTest, Problem, StdioTest
 
 Style = Literal["completion", "instruct"]
@@ -37,17 +37,15 @@ class Request:
 
 # --- shared parsing -------------------------------------------------------------------------
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:```|\Z)", re.S)
 _CODE_START = re.compile(r"^(def |class |import |from |async def |@|if __name__|[A-Za-z_][A-Za-z0-9_]* *=|print\(|for |while )")
 
 
 def extract_code(text: str) -> str:
     """The program in a model reply: the longest fenced block (python preferred), else the
     text from the first line that looks like code."""
-    blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
-    python = [b for lang, b in blocks if lang in ("python", "py", "python3", "")]
-    if python or blocks:
-        return max(python or [b for _, b in blocks], key=len).strip("\n") + "\n"
+    fenced = fenced_program(text)
+    if fenced is not None:
+        return fenced
     lines = text.splitlines()
     start = next((i for i, line in enumerate(lines) if _CODE_START.match(line)), None)
     if start is None:
@@ -56,7 +54,7 @@ def extract_code(text: str) -> str:
 
 
 def _json_candidates(text: str) -> list[str]:
-    fenced = [body for _, body in _FENCE.findall(text)]
+    fenced = [body for _, body in fenced_blocks(text)]
     spans = []
     for open_, close in (("[", "]"), ("{", "}")):
         start, end = text.find(open_), text.rfind(close)
@@ -202,7 +200,7 @@ class PromptBook:
 
     def parse_code(self, text: str) -> str:
         if self.style == "completion":
-            return text.strip("\n") + "\n" if text.strip() else ""
+            return program_of(text).strip("\n") + "\n" if text.strip() else ""
         return extract_code(text)
 
     def max_new_tokens(self) -> dict[str, int]:

@@ -24,7 +24,7 @@ from bdc_ray.artifacts.layout import RunLayout
 from bdc_ray.eval.evaluate import Sample
 from bdc_ray.eval.runner import SUMMARY_FILE, EvalOutcome, evaluate_dataset
 from bdc_ray.llm.base import SamplingParams
-from bdc_ray.problems.prompt_format import prompt_text
+from bdc_ray.problems.prompt_format import program_of, prompt_text
 from bdc_ray.problems.types import Problem
 from bdc_ray.sandbox.ray_pool import SandboxPool
 from bdc_ray.timing import merge, phase, recording, stage
@@ -162,7 +162,8 @@ def evaluate_solvers(
                 continue
             (texts, routed), paid = ray.get(pending[(name, split)])
             merge(paid, unit=f"{name} / {split}")
-            samples = [Sample(task_id=p.id, completion=t, **extra)
+            # a reply that fences its code runs as that code; the reply itself is kept beside it
+            samples = [Sample(task_id=p.id, completion=program_of(t), **({"reply": t} if program_of(t) != t else {}), **extra)
                        for p, ts, extra in zip(problems, texts, routed, strict=True) for t in ts]
             storage.write_jsonl_atomic(storage.join(out_dir, "samples.jsonl"), [s.model_dump() for s in samples])
             outcome: EvalOutcome = evaluate_dataset(
