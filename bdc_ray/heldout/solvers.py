@@ -77,6 +77,12 @@ def _stored_summary(path: str, key: str) -> dict[str, Any] | None:
     return summary if summary.get("key") == key else None
 
 
+def sample_of(task_id: str, reply: str, extra: dict[str, Any]) -> Sample:
+    """A reply that fences its code runs as that code; the reply itself is kept beside it."""
+    program = program_of(reply)
+    return Sample(task_id=task_id, completion=program, **({"reply": reply} if program != reply else {}), **extra)
+
+
 def generate_completions(
     kind: SolverKind, source: dict[str, str], problems: Sequence[str], sampling: SamplingParams, threads: int | None = None
 ) -> tuple[list[list[str]], list[dict[str, Any]]]:
@@ -162,9 +168,7 @@ def evaluate_solvers(
                 continue
             (texts, routed), paid = ray.get(pending[(name, split)])
             merge(paid, unit=f"{name} / {split}")
-            # a reply that fences its code runs as that code; the reply itself is kept beside it
-            samples = [Sample(task_id=p.id, completion=program_of(t), **({"reply": t} if program_of(t) != t else {}), **extra)
-                       for p, ts, extra in zip(problems, texts, routed, strict=True) for t in ts]
+            samples = [sample_of(p.id, t, extra) for p, ts, extra in zip(problems, texts, routed, strict=True) for t in ts]
             storage.write_jsonl_atomic(storage.join(out_dir, "samples.jsonl"), [s.model_dump() for s in samples])
             outcome: EvalOutcome = evaluate_dataset(
                 pool, f"{name} / {split}", problems, samples, ks, tests=tests, out_dir=out_dir, group_by="family"
